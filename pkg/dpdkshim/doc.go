@@ -1,0 +1,14 @@
+// Package dpdkshim is the link layer's contract: a DPDK-shaped port with N receive/transmit
+// queue pairs that move bursts of packets in caller-owned slices, and per-queue packet-buffer
+// pools with headroom so that headers are prepended in place.
+//
+// Every link implements Port: the in-memory pair in this package (tests, benchmarks, the
+// demo), and later AF_PACKET, TUN and real DPDK. Queue q of a port is driven by exactly one
+// goroutine, the shard that owns it; the package never locks on the burst path.
+//
+// Ownership follows DPDK: RxBurst hands packets to the caller, who frees them; TxBurst takes
+// the packets it accepted and the caller keeps the rest. A packet's buffer belongs to the pool
+// it came from; a packet that ends its life on another goroutine (a frame delivered across the
+// in-memory pair, a packet handed to another shard) goes back with FreeRemote, which is
+// lock-free.
+package dpdkshim

@@ -1,0 +1,120 @@
+package dpdkshim
+
+import (
+	"github.com/shardstack/shardstack/pkg/queue"
+)
+
+// Default buffer geometry: room for a 1500-byte IP packet behind an Ethernet header, with
+// headroom for every header the stack prepends.
+const (
+	DefaultBufSize  = 2048
+	DefaultHeadroom = 128
+)
+
+// Packet is one frame in a pool-owned buffer. Data() is the frame; the bytes before it are
+// headroom for Prepend and the bytes after it tailroom for Append.
+type Packet struct {
+	buf   []byte
+	off   int
+	end   int
+	pool  *Pool
+	link  queue.Link[Packet]
+	alien bool // freed by a goroutine other than the pool's owner
+
+	// Queue is the queue the packet was received on.
+	Queue uint16
+	// RSS is the flow hash the port computed on receive (valid when HasRSS).
+	RSS uint64
+	// HasRSS reports whether RSS holds the receiving stack's flow hash.
+	HasRSS bool
+	// Time is the port clock's time when the frame was received or queued for transmission.
+	Time int64
+	// Mark is free for the stack's own use while it holds the packet.
+	Mark uint8
+}
+
+// QueueLink lets a Packet sit in a queue.MPSCList (a pool's list of remotely freed packets).
+func (p *Packet) QueueLink() *queue.Link[Packet] { return &p.link }
+
+// Data returns the frame.
+func (p *Packet) Data() []byte { return p.buf[p.off:p.end] }
+
+// Len returns the frame length.
+func (p *Packet) Len() int { return p.end - p.off }
+
+// Headroom returns how many bytes Prepend can still add.
+func (p *Packet) Headroom() int { return p.off }
+
+// Tailroom returns how many bytes Append can still add.
+func (p *Packet) Tailroom() int { return len(p.buf) - p.end }
+
+// Prepend grows the frame by n bytes at the front and returns them; nil if the headroom is
+// too small.
+func (p *Packet) Prepend(n int) []byte {
+	if n > p.off {
+		return nil
+	}
+	p.off -= n
+	return p.buf[p.off : p.off+n]
+}
+
+// Append grows the frame by n bytes at the end and returns them; nil if the tailroom is too
+// small.
+func (p *Packet) Append(n int) []byte {
+	if n > len(p.buf)-p.end {
+		return nil
+	}
+	p.end += n
+	return p.buf[p.end-n : p.end]
+}
+
+// TrimFront removes n bytes from the front of the frame (n is clamped to the length).
+func (p *Packet) TrimFront(n int) {
+	p.off += min(n, p.end-p.off)
+}
+
+// SetLen truncates or extends the frame to n bytes from its current start (clamped to the
+// buffer).
+func (p *Packet) SetLen(n int) {
+	p.end = min(p.off+max(n, 0), len(p.buf))
+}
+
+// Reset empties the frame and restores the pool's headroom.
+func (p *Packet) Reset() {
+	p.off = p.pool.headroom
+	p.end = p.off
+	p.Queue, p.RSS, p.HasRSS, p.Time, p.Mark = 0, 0, false, 0, 0
+}
+
+// SetData replaces the frame with a copy of b placed after the pool's headroom; it returns
+// false if b does not fit.
+func (p *Packet) SetData(b []byte) bool {
+	p.off = p.pool.headroom
+	if len(b) > len(p.buf)-p.off {
+		p.end = p.off
+		return false
+	}
+	p.end = p.off + copy(p.buf[p.off:], b)
+	return true
+}
+
+// MarkAlien records that the packet will be freed by a goroutine other than its pool's owner,
+// so that Free takes the lock-free remote path. Ports and stacks call it when a packet crosses
+// goroutines (the in-memory pair's delivery, a shard-to-shard handoff).
+func (p *Packet) MarkAlien() { p.alien = true }
+
+// Free returns the packet to its pool. On the pool owner's goroutine it is a slice push;
+// for a packet marked alien it is FreeRemote.
+func (p *Packet) Free() {
+	if p.alien {
+		p.FreeRemote()
+		return
+	}
+	p.pool.put(p)
+}
+
+// FreeRemote returns the packet to its pool from any goroutine (one CAS).
+func (p *Packet) FreeRemote() {
+	p.alien = false
+	p.pool.remote.Push(p)
+}

@@ -1,0 +1,127 @@
+package dpdkshim
+
+import (
+	"github.com/shardstack/shardstack/pkg/queue"
+)
+
+// PoolConfig sizes a Pool.
+type PoolConfig struct {
+	// Size is how many packets are allocated up front (default 4096).
+	Size int
+	// Max caps the packets the pool may ever own; 0 means 4*Size. Get returns nil past it.
+	Max int
+	// BufSize is each packet's buffer size (default DefaultBufSize).
+	BufSize int
+	// Headroom is reserved in front of the frame (default DefaultHeadroom).
+	Headroom int
+}
+
+// Pool is a packet-buffer pool owned by one goroutine (a queue's shard). Get and owner-side
+// Free never allocate or synchronise; packets freed elsewhere come back through a lock-free
+// list that Get drains when the local stack runs dry. Buffers are carved out of slabs, and a
+// pool that runs out grows by a slab (counted in Grows) up to Max.
+type Pool struct {
+	free     []*Packet
+	remote   queue.MPSCList[Packet, *Packet]
+	bufSize  int
+	headroom int
+	slab     int
+	total    int
+	max      int
+	grows    int
+}
+
+// NewPool makes a pool with cfg.Size packets ready.
+func NewPool(cfg PoolConfig) *Pool {
+	if cfg.Size <= 0 {
+		cfg.Size = 4096
+	}
+	if cfg.Max <= 0 {
+		cfg.Max = 4 * cfg.Size
+	}
+	if cfg.BufSize <= 0 {
+		cfg.BufSize = DefaultBufSize
+	}
+	if cfg.Headroom <= 0 {
+		cfg.Headroom = DefaultHeadroom
+	}
+	if cfg.Headroom >= cfg.BufSize {
+		cfg.Headroom = cfg.BufSize / 2
+	}
+	p := &Pool{
+		bufSize:  cfg.BufSize,
+		headroom: cfg.Headroom,
+		slab:     cfg.Size,
+		max:      max(cfg.Max, cfg.Size),
+	}
+	p.free = make([]*Packet, 0, p.max)
+	p.addSlab(cfg.Size)
+	p.grows = 0
+	return p
+}
+
+func (p *Pool) addSlab(n int) {
+	n = min(n, p.max-p.total)
+	if n <= 0 {
+		return
+	}
+	pkts := make([]Packet, n)
+	mem := make([]byte, n*p.bufSize)
+	for i := range pkts {
+		pk := &pkts[i]
+		pk.buf = mem[i*p.bufSize : (i+1)*p.bufSize : (i+1)*p.bufSize]
+		pk.pool = p
+		pk.off, pk.end = p.headroom, p.headroom
+		p.free = append(p.free, pk)
+	}
+	p.total += n
+	p.grows++
+}
+
+// Get returns an empty packet with the pool's headroom, or nil when the pool is exhausted.
+// Owner goroutine only.
+func (p *Pool) Get() *Packet {
+	if len(p.free) == 0 {
+		p.reclaim()
+		if len(p.free) == 0 {
+			p.addSlab(p.slab)
+			if len(p.free) == 0 {
+				return nil
+			}
+		}
+	}
+	pk := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	pk.off, pk.end = p.headroom, p.headroom
+	return pk
+}
+
+// reclaim moves packets freed by other goroutines to the local stack.
+func (p *Pool) reclaim() {
+	for pk := p.remote.TakeAll(); pk != nil; {
+		next := queue.Next[Packet, *Packet](pk)
+		p.put(pk)
+		pk = next
+	}
+}
+
+func (p *Pool) put(pk *Packet) {
+	pk.Queue, pk.RSS, pk.HasRSS, pk.Time, pk.Mark = 0, 0, false, 0, 0
+	p.free = append(p.free, pk)
+}
+
+// Available returns how many packets Get can hand out without growing (owner goroutine only;
+// it does not count packets still on the remote list).
+func (p *Pool) Available() int { return len(p.free) }
+
+// Total returns how many packets the pool owns, wherever they are.
+func (p *Pool) Total() int { return p.total }
+
+// Grows returns how many times the pool had to allocate a slab after it was made.
+func (p *Pool) Grows() int { return p.grows }
+
+// Headroom returns the headroom of the pool's packets.
+func (p *Pool) Headroom() int { return p.headroom }
+
+// BufSize returns the buffer size of the pool's packets.
+func (p *Pool) BufSize() int { return p.bufSize }

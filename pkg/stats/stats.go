@@ -1,0 +1,230 @@
+// Package stats owns the stack's counters: one fixed array per shard, each entry named as
+// Linux names it (nstat for the IP and TCP MIBs, /sys/class/net/*/statistics for the link and
+// /proc/net/stat/arp_cache for neighbours), so that what shardstack reports can be read next
+// to what Linux reports.
+//
+// A Counters value has exactly one writer, the shard that owns it, and is read by copying it on
+// that shard (the stack hands the copy over). Nothing here is atomic: an increment on the
+// packet path is a plain add.
+package stats
+
+import "fmt"
+
+// ID names one counter.
+type ID int
+
+// The counters. The comment after each is when it moves.
+const (
+	// Link (names of /sys/class/net/<dev>/statistics).
+	RxPackets          ID = iota // frames received
+	RxBytes                      // bytes received
+	TxPackets                    // frames handed to the port
+	TxBytes                      // bytes handed to the port
+	RxDropped                    // frames dropped before any protocol saw them (no buffer, handoff ring full)
+	TxDropped                    // frames the port refused (tx ring full) or that could not be built
+	RxNoHandler                  // frames of an EtherType or to a MAC the stack does not handle
+	RxLengthErrors               // frames too short for their link header
+	RxOtherhostDropped           // frames addressed to another MAC
+
+	// Neighbours (/proc/net/stat/arp_cache).
+	ArpUnresolvedDiscards // packets dropped because their next hop never resolved
+	ArpRequestsSent       // ARP requests sent (Linux: no MIB; kept for visibility)
+	ArpRepliesSent        // ARP replies sent
+	ArpInErrors           // malformed ARP packets
+
+	// IP (nstat Ip*, IpExt*).
+	IpInReceives
+	IpInHdrErrors
+	IpInAddrErrors
+	IpInUnknownProtos
+	IpInDiscards
+	IpInDelivers
+	IpOutRequests
+	IpOutNoRoutes
+	IpReasmReqds
+	IpReasmFails
+	IpExtInTruncatedPkts
+	IpExtInCsumErrors
+
+	// TCP (nstat Tcp*).
+	TcpActiveOpens
+	TcpPassiveOpens
+	TcpAttemptFails
+	TcpEstabResets
+	TcpCurrEstab // a gauge: summed over shards it is the number of ESTABLISHED+CLOSE-WAIT flows
+	TcpInSegs
+	TcpOutSegs
+	TcpRetransSegs
+	TcpInErrs
+	TcpOutRsts
+	TcpInCsumErrors
+
+	// TCP extensions (nstat TcpExt*).
+	TcpExtListenOverflows
+	TcpExtListenDrops
+	TcpExtTCPReqQFullDrop
+	TcpExtTCPReqQFullDoCookies
+	TcpExtSyncookiesSent
+	TcpExtSyncookiesRecv
+	TcpExtSyncookiesFailed
+	TcpExtEmbryonicRsts
+	TcpExtTCPTimeouts
+	TcpExtTCPSynRetrans
+	TcpExtTW
+	TcpExtTCPTimeWaitOverflow
+	TcpExtTCPAbortOnData
+	TcpExtTCPAbortOnClose
+	TcpExtTCPAbortOnTimeout
+	TcpExtTCPAbortOnLinger
+	TcpExtTCPDeferAcceptDrop
+	TcpExtDelayedACKs
+	TcpExtTCPOFODrop
+	TcpExtTCPRcvQDrop
+	TcpExtTCPOrigDataSent
+	TcpExtTCPHPHits
+	TcpExtPAWSEstabRejected
+	TcpExtTCPACKSkippedSynRecv
+	TcpExtTCPChallengeACK
+	TcpExtOutOfWindowIcmps
+
+	// NumIDs is the number of counters.
+	NumIDs
+)
+
+var names = [NumIDs]string{
+	RxPackets:          "rx_packets",
+	RxBytes:            "rx_bytes",
+	TxPackets:          "tx_packets",
+	TxBytes:            "tx_bytes",
+	RxDropped:          "rx_dropped",
+	TxDropped:          "tx_dropped",
+	RxNoHandler:        "rx_nohandler",
+	RxLengthErrors:     "rx_length_errors",
+	RxOtherhostDropped: "rx_otherhost_dropped",
+
+	ArpUnresolvedDiscards: "arp_cache.unresolved_discards",
+	ArpRequestsSent:       "arp_cache.requests_sent",
+	ArpRepliesSent:        "arp_cache.replies_sent",
+	ArpInErrors:           "arp_cache.in_errors",
+
+	IpInReceives:         "IpInReceives",
+	IpInHdrErrors:        "IpInHdrErrors",
+	IpInAddrErrors:       "IpInAddrErrors",
+	IpInUnknownProtos:    "IpInUnknownProtos",
+	IpInDiscards:         "IpInDiscards",
+	IpInDelivers:         "IpInDelivers",
+	IpOutRequests:        "IpOutRequests",
+	IpOutNoRoutes:        "IpOutNoRoutes",
+	IpReasmReqds:         "IpReasmReqds",
+	IpReasmFails:         "IpReasmFails",
+	IpExtInTruncatedPkts: "IpExtInTruncatedPkts",
+	IpExtInCsumErrors:    "IpExtInCsumErrors",
+
+	TcpActiveOpens:  "TcpActiveOpens",
+	TcpPassiveOpens: "TcpPassiveOpens",
+	TcpAttemptFails: "TcpAttemptFails",
+	TcpEstabResets:  "TcpEstabResets",
+	TcpCurrEstab:    "TcpCurrEstab",
+	TcpInSegs:       "TcpInSegs",
+	TcpOutSegs:      "TcpOutSegs",
+	TcpRetransSegs:  "TcpRetransSegs",
+	TcpInErrs:       "TcpInErrs",
+	TcpOutRsts:      "TcpOutRsts",
+	TcpInCsumErrors: "TcpInCsumErrors",
+
+	TcpExtListenOverflows:      "TcpExtListenOverflows",
+	TcpExtListenDrops:          "TcpExtListenDrops",
+	TcpExtTCPReqQFullDrop:      "TcpExtTCPReqQFullDrop",
+	TcpExtTCPReqQFullDoCookies: "TcpExtTCPReqQFullDoCookies",
+	TcpExtSyncookiesSent:       "TcpExtSyncookiesSent",
+	TcpExtSyncookiesRecv:       "TcpExtSyncookiesRecv",
+	TcpExtSyncookiesFailed:     "TcpExtSyncookiesFailed",
+	TcpExtEmbryonicRsts:        "TcpExtEmbryonicRsts",
+	TcpExtTCPTimeouts:          "TcpExtTCPTimeouts",
+	TcpExtTCPSynRetrans:        "TcpExtTCPSynRetrans",
+	TcpExtTW:                   "TcpExtTW",
+	TcpExtTCPTimeWaitOverflow:  "TcpExtTCPTimeWaitOverflow",
+	TcpExtTCPAbortOnData:       "TcpExtTCPAbortOnData",
+	TcpExtTCPAbortOnClose:      "TcpExtTCPAbortOnClose",
+	TcpExtTCPAbortOnTimeout:    "TcpExtTCPAbortOnTimeout",
+	TcpExtTCPAbortOnLinger:     "TcpExtTCPAbortOnLinger",
+	TcpExtTCPDeferAcceptDrop:   "TcpExtTCPDeferAcceptDrop",
+	TcpExtDelayedACKs:          "TcpExtDelayedACKs",
+	TcpExtTCPOFODrop:           "TcpExtTCPOFODrop",
+	TcpExtTCPRcvQDrop:          "TcpExtTCPRcvQDrop",
+	TcpExtTCPOrigDataSent:      "TcpExtTCPOrigDataSent",
+	TcpExtTCPHPHits:            "TcpExtTCPHPHits",
+	TcpExtPAWSEstabRejected:    "TcpExtPAWSEstab",
+	TcpExtTCPACKSkippedSynRecv: "TcpExtTCPACKSkippedSynRecv",
+	TcpExtTCPChallengeACK:      "TcpExtTCPChallengeACK",
+	TcpExtOutOfWindowIcmps:     "TcpExtOutOfWindowIcmps",
+}
+
+// Name returns the Linux name of a counter.
+func (id ID) String() string {
+	if id < 0 || id >= NumIDs {
+		return fmt.Sprintf("stats.ID(%d)", int(id))
+	}
+	return names[id]
+}
+
+// Lookup returns the ID of the counter with the given Linux name.
+func Lookup(name string) (ID, bool) {
+	for i, n := range names {
+		if n == name {
+			return ID(i), true
+		}
+	}
+	return 0, false
+}
+
+// Counters is one shard's set of counters, indexed by ID.
+type Counters [NumIDs]uint64
+
+// Inc adds one to a counter.
+func (c *Counters) Inc(id ID) { c[id]++ }
+
+// Add adds n to a counter.
+func (c *Counters) Add(id ID, n uint64) { c[id] += n }
+
+// Dec subtracts one from a gauge.
+func (c *Counters) Dec(id ID) { c[id]-- }
+
+// Get returns a counter by name; ok is false for an unknown name.
+func (c *Counters) Get(name string) (v uint64, ok bool) {
+	id, ok := Lookup(name)
+	if !ok {
+		return 0, false
+	}
+	return c[id], true
+}
+
+// Merge adds every counter of o into c.
+func (c *Counters) Merge(o *Counters) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// Gauge reports whether a counter is a gauge (it can go down) rather than a count.
+func (id ID) Gauge() bool { return id == TcpCurrEstab }
+
+// Value returns the counter as a signed number, which is what a gauge summed over shards needs
+// (one shard may have closed more flows than it opened while another opened them).
+func (c *Counters) Value(id ID) int64 { return int64(c[id]) }
+
+// Each calls fn for every counter in ID order, with its Linux name.
+func (c *Counters) Each(fn func(id ID, name string, v uint64)) {
+	for i := range c {
+		fn(ID(i), names[i], c[i])
+	}
+}
+
+// Diff returns, for each counter, c - old; gauges may come out negative (as int64 in uint64).
+func (c *Counters) Diff(old *Counters) Counters {
+	var d Counters
+	for i := range c {
+		d[i] = c[i] - old[i]
+	}
+	return d
+}
