@@ -26,22 +26,29 @@ func TestSum_MatchesDocumentedLayout(t *testing.T) {
 	const seed = 0x0123456789abcdef
 	h := NewHasher(seed)
 
-	k4 := KeyV4([4]byte{198, 18, 0, 1}, 80, [4]byte{198, 18, 0, 2}, 40000)
+	// The smaller endpoint (address, then port) goes first, whichever side it is.
+	k4 := KeyV4([4]byte{198, 18, 0, 2}, 80, [4]byte{198, 18, 0, 1}, 40000)
 	var in4 []byte
 	in4 = binary.LittleEndian.AppendUint64(in4, seed)
-	in4 = append(in4, 198, 18, 0, 1, 198, 18, 0, 2)
-	in4 = binary.BigEndian.AppendUint16(in4, 80)
+	in4 = append(in4, 198, 18, 0, 1)
 	in4 = binary.BigEndian.AppendUint16(in4, 40000)
+	in4 = append(in4, 198, 18, 0, 2)
+	in4 = binary.BigEndian.AppendUint16(in4, 80)
 	require.Len(t, in4, 20)
 	require.Equal(t, xxhash.Sum64(in4), h.Sum(&k4))
 
 	k6 := benchKeyV6()
+	lo, hi := k6.LocalAddr, k6.RemoteAddr
+	lp, hp := k6.LocalPort, k6.RemotePort
+	if string(lo[:]) > string(hi[:]) || (lo == hi && lp > hp) {
+		lo, hi, lp, hp = hi, lo, hp, lp
+	}
 	var in6 []byte
 	in6 = binary.LittleEndian.AppendUint64(in6, seed)
-	in6 = append(in6, k6.LocalAddr[:]...)
-	in6 = append(in6, k6.RemoteAddr[:]...)
-	in6 = binary.BigEndian.AppendUint16(in6, k6.LocalPort)
-	in6 = binary.BigEndian.AppendUint16(in6, k6.RemotePort)
+	in6 = append(in6, lo[:]...)
+	in6 = binary.BigEndian.AppendUint16(in6, lp)
+	in6 = append(in6, hi[:]...)
+	in6 = binary.BigEndian.AppendUint16(in6, hp)
 	require.Len(t, in6, 44)
 	require.Equal(t, xxhash.Sum64(in6), h.Sum(&k6))
 }
@@ -75,7 +82,7 @@ func TestSum_EveryFieldMatters(t *testing.T) {
 			addrBytes = 16
 		}
 		want := h.Sum(&base)
-		mutants := []Key{base.Reverse()}
+		var mutants []Key
 		for i := range addrBytes {
 			m := base
 			m.LocalAddr[i] ^= 0x80
@@ -95,6 +102,18 @@ func TestSum_EveryFieldMatters(t *testing.T) {
 		for i, m := range mutants {
 			require.NotEqual(t, want, h.Sum(&m), "mutant %d of %v", i, base)
 		}
+	}
+}
+
+// The hash is symmetric: both directions of a flow hash the same, so two stacks sharing
+// a seed pick the same shard index for it.
+func TestSum_Symmetric(t *testing.T) {
+	h := NewHasher(77)
+	for _, k := range []Key{benchKeyV4(), benchKeyV6(),
+		KeyV4([4]byte{10, 0, 0, 1}, 5, [4]byte{10, 0, 0, 1}, 6),
+		KeyV6([16]byte{1}, 9, [16]byte{1}, 8)} {
+		r := k.Reverse()
+		require.Equal(t, h.Sum(&k), h.Sum(&r), "%v", k)
 	}
 }
 
