@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shardstack/shardstack/internal/demo"
+)
+
+func runDemo(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	conns := fs.Int("conns", 3_000_000, "stop after this many connections (0: only --duration)")
+	concurrency := fs.Int("concurrency", 256, "clients connecting at once")
+	shards := fs.Int("shards", runtime.GOMAXPROCS(0), "shards per stack")
+	duration := fs.Duration("duration", 10*time.Second, "stop after this long (0: only --conns)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile to this file")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cfg := demo.Config{
+		Conns:       *conns,
+		Concurrency: *concurrency,
+		Shards:      *shards,
+		Duration:    *duration,
+	}
+	tty := !*asJSON && isTerminal(out)
+	if tty {
+		cfg.Progress = func(done int64, elapsed time.Duration) {
+			progress(out, done, elapsed, cfg)
+		}
+	}
+	res, err := demo.Run(cfg)
+	if tty {
+		fmt.Fprint(out, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	printTable(out, res)
+	if res.Failures > 0 {
+		return fmt.Errorf("%d connections failed", res.Failures)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progress draws a one-line bar: by connections when there is a target, else by time.
+func progress(w io.Writer, done int64, elapsed time.Duration, cfg demo.Config) {
+	frac := 0.0
+	if cfg.Duration > 0 {
+		frac = float64(elapsed) / float64(cfg.Duration)
+	}
+	if cfg.Conns > 0 {
+		frac = max(frac, float64(done)/float64(cfg.Conns))
+	}
+	frac = min(frac, 1)
+	const width = 30
+	n := int(frac * width)
+	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %d conns  %.0f conns/s ", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, done, rate)
+}
+
+func printTable(w io.Writer, r *demo.Result) {
+	fmt.Fprintf(w, "shardstack demo: two stacks, %d shards each, %d concurrent clients, in-memory pair\n\n", r.Shards, r.Concurrency)
+	fmt.Fprintf(w, "  %-28s %d\n", "connections completed", r.Conns)
+	fmt.Fprintf(w, "  %-28s %.1f s\n", "elapsed", r.Seconds)
+	fmt.Fprintf(w, "  %-28s %.0f\n", "connections per second", r.ConnsPerSec)
+	fmt.Fprintf(w, "  %-28s p50 %.1f us   p99 %.1f us   p99.9 %.1f us\n", "handshake latency", r.P50us, r.P99us, r.P999us)
+	fmt.Fprintf(w, "  %-28s %.2f (%.0f bytes)\n", "heap allocations per conn", r.AllocsPerConn, r.BytesPerConn)
+	fmt.Fprintf(w, "  %-28s %d\n", "failures", r.Failures)
+	for e, n := range r.Errors {
+		fmt.Fprintf(w, "      %d x %s\n", n, e)
+	}
+	fmt.Fprintf(w, "\n  %-32s %16s %16s\n", "counter", "server", "client")
+	names := map[string]bool{}
+	for k := range r.Server {
+		names[k] = true
+	}
+	for k := range r.Client {
+		names[k] = true
+	}
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-32s %16s %16s\n", k, show(r.Server, k), show(r.Client, k))
+	}
+}
+
+func show(m map[string]uint64, k string) string {
+	v, ok := m[k]
+	if !ok {
+		return "0"
+	}
+	if k == "TcpCurrEstab" {
+		return fmt.Sprint(int64(v))
+	}
+	return fmt.Sprint(v)
+}

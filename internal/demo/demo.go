@@ -1,0 +1,374 @@
+// Package demo is the load the `shardstack demo` command and the end-to-end benchmarks run:
+// two stacks in one process over the in-memory pair, C concurrent clients that each open a
+// connection, send a small request, read the reply and close, again and again, while the
+// server accepts, answers and closes (HTTP/1.0 style, so the server holds TIME-WAIT and
+// the client's ephemeral ports come free at once).
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/ants/v2"
+
+	"github.com/shardstack/shardstack/internal/hist"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/stack"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+// Request and Reply are the bytes each connection exchanges.
+var (
+	Request = []byte("GET / HTTP/1.0\r\n\r\n")
+	Reply   = []byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+)
+
+// Addresses of the two stacks (RFC 2544's benchmarking range, never routed).
+var (
+	ServerAddr = netip.MustParsePrefix("198.18.0.1/24")
+	ClientAddr = netip.MustParsePrefix("198.18.0.2/24")
+	ServerPort = uint16(8080)
+)
+
+// Config is one run.
+type Config struct {
+	Conns       int           // stop after this many connections (0: only Duration)
+	Concurrency int           // clients at once
+	Shards      int           // shards per stack
+	Duration    time.Duration // stop after this long (0: only Conns)
+	Progress    func(done int64, elapsed time.Duration)
+	ProgressInt time.Duration
+	Backlog     int
+	Seed        uint64
+}
+
+// Result is what a run measured.
+type Result struct {
+	Conns         int64             `json:"conns"`
+	Failures      int64             `json:"failures"`
+	Seconds       float64           `json:"seconds"`
+	ConnsPerSec   float64           `json:"conns_per_sec"`
+	P50us         float64           `json:"p50_us"`
+	P99us         float64           `json:"p99_us"`
+	P999us        float64           `json:"p999_us"`
+	AllocsPerConn float64           `json:"allocs_per_conn"`
+	BytesPerConn  float64           `json:"bytes_per_conn"`
+	Shards        int               `json:"shards"`
+	Concurrency   int               `json:"concurrency"`
+	FirstError    string            `json:"first_error,omitempty"`
+	Server        map[string]uint64 `json:"server_counters"`
+	Client        map[string]uint64 `json:"client_counters"`
+	Errors        map[string]int64  `json:"errors,omitempty"`
+	ServerStats   stats.Counters    `json:"-"`
+	ClientStats   stats.Counters    `json:"-"`
+	Latency       *hist.Histogram   `json:"-"`
+}
+
+// Pair is two stacks wired back to back.
+type Pair struct {
+	Server, Client *stack.Stack
+	PortS, PortC   *dpdkshim.MemPort
+	group          *stack.Group
+}
+
+// NewPair builds the two stacks with n shards each.
+func NewPair(shards int, seed uint64) (*Pair, error) {
+	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{
+		Queues:   shards,
+		RingSize: 8192,
+		Pool:     dpdkshim.PoolConfig{Size: 8192},
+	})
+	// Both stacks share the flow-hash seed (the hash is symmetric), so a flow lives on the
+	// same shard index on both sides, as symmetric RSS arranges on real NICs.
+	hseed := hash.RandomHasher().Seed()
+	srv, err := stack.New(stack.Config{Port: a, Addr: ServerAddr, Shards: shards, Seed: seed, HashSeed: hseed, Manual: true, Name: "server"})
+	if err != nil {
+		return nil, err
+	}
+	cseed := seed
+	if cseed != 0 {
+		cseed++
+	}
+	cli, err := stack.New(stack.Config{Port: b, Addr: ClientAddr, Shards: shards, Seed: cseed, HashSeed: hseed, Manual: true, Name: "client"})
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	// Core i runs shard i of both stacks: each flow's packets stay on one core.
+	g, err := stack.RunGroup(srv, cli)
+	if err != nil {
+		srv.Close()
+		cli.Close()
+		return nil, err
+	}
+	return &Pair{Server: srv, Client: cli, PortS: a, PortC: b, group: g}, nil
+}
+
+// Close stops both stacks.
+func (p *Pair) Close() {
+	p.group.Stop()
+	p.Client.Close()
+	p.Server.Close()
+}
+
+// Serve accepts on l until it closes, answering each connection from a bounded pool of
+// handler goroutines.
+func Serve(l *tcp.Listener, handlers int) (stop func(), err error) {
+	pool, err := ants.NewPoolWithFunc(handlers, func(arg any) {
+		handle(arg.(*tcp.Conn))
+	}, ants.WithPreAlloc(true))
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	acceptors := max(1, runtime.GOMAXPROCS(0))
+	for i := 0; i < acceptors; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := l.AcceptTCP()
+				if err != nil {
+					return
+				}
+				if err := pool.Invoke(c); err != nil {
+					c.Close()
+				}
+			}
+		}()
+	}
+	return func() {
+		l.Close()
+		wg.Wait()
+		pool.Release()
+	}, nil
+}
+
+// handle reads one request, writes the reply and closes.
+func handle(c *tcp.Conn) {
+	var buf [64]byte
+	got := 0
+	for got < len(Request) {
+		n, err := c.Read(buf[got:])
+		got += n
+		if err != nil {
+			break
+		}
+	}
+	if got == len(Request) {
+		c.Write(Reply)
+	}
+	c.Close()
+}
+
+// Run runs the load on a fresh pair.
+func Run(cfg Config) (*Result, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 256
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Conns <= 0 && cfg.Duration <= 0 {
+		return nil, errors.New("demo: need --conns or --duration")
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = 4096
+	}
+	p, err := NewPair(cfg.Shards, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	l, err := p.Server.ListenTCP(netip.AddrPortFrom(ServerAddr.Addr(), ServerPort), tcp.ListenOptions{Backlog: cfg.Backlog})
+	if err != nil {
+		return nil, err
+	}
+	stop, err := Serve(l, cfg.Concurrency*2)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	res := load(p, cfg)
+	return res, nil
+}
+
+type worker struct {
+	lat      hist.Histogram
+	done     int64
+	failures int64
+	errs     map[string]int64
+}
+
+func load(p *Pair, cfg Config) *Result {
+	target := netip.AddrPortFrom(ServerAddr.Addr(), ServerPort)
+	var issued, done atomic.Int64
+	limit := int64(cfg.Conns)
+	if limit <= 0 {
+		limit = 1 << 62
+	}
+	ctx := context.Background()
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	workers := make([]*worker, cfg.Concurrency)
+	for i := range workers {
+		workers[i] = &worker{errs: map[string]int64{}}
+	}
+	// Warm the pools (ARP, endpoint and packet pools, goroutines) before measuring.
+	warm(p, target)
+
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	pool, _ := ants.NewPool(cfg.Concurrency, ants.WithPreAlloc(true))
+	defer pool.Release()
+	for _, w := range workers {
+		wg.Add(1)
+		w := w
+		pool.Submit(func() {
+			defer wg.Done()
+			var buf [128]byte
+			for ctx.Err() == nil && issued.Add(1) <= limit {
+				t0 := time.Now()
+				c, err := p.Client.DialTCP(ctx, target)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					w.fail(err)
+					continue
+				}
+				w.lat.Record(int64(time.Since(t0)))
+				if err := exchange(c, buf[:]); err != nil {
+					w.fail(err)
+				} else {
+					w.done++
+					done.Add(1)
+				}
+				c.Close()
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	if cfg.Progress != nil {
+		iv := cfg.ProgressInt
+		if iv <= 0 {
+			iv = 200 * time.Millisecond
+		}
+		t := time.NewTicker(iv)
+	loop:
+		for {
+			select {
+			case <-finished:
+				break loop
+			case <-t.C:
+				cfg.Progress(done.Load(), time.Since(start))
+			}
+		}
+		t.Stop()
+	}
+	<-finished
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+
+	res := &Result{Shards: cfg.Shards, Concurrency: cfg.Concurrency, Errors: map[string]int64{}}
+	var lat hist.Histogram
+	for _, w := range workers {
+		lat.Merge(&w.lat)
+		res.Conns += w.done
+		res.Failures += w.failures
+		for k, v := range w.errs {
+			res.Errors[k] += v
+			if res.FirstError == "" {
+				res.FirstError = k
+			}
+		}
+	}
+	res.Latency = &lat
+	res.Seconds = elapsed.Seconds()
+	if res.Seconds > 0 {
+		res.ConnsPerSec = float64(res.Conns) / res.Seconds
+	}
+	res.P50us = float64(lat.Quantile(0.50)) / 1e3
+	res.P99us = float64(lat.Quantile(0.99)) / 1e3
+	res.P999us = float64(lat.Quantile(0.999)) / 1e3
+	if res.Conns > 0 {
+		res.AllocsPerConn = float64(ms1.Mallocs-ms0.Mallocs) / float64(res.Conns)
+		res.BytesPerConn = float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(res.Conns)
+	}
+	res.ServerStats = p.Server.Counters()
+	res.ClientStats = p.Client.Counters()
+	res.Server = nonZero(&res.ServerStats)
+	res.Client = nonZero(&res.ClientStats)
+	return res
+}
+
+func (w *worker) fail(err error) {
+	w.failures++
+	w.errs[err.Error()]++
+}
+
+// exchange writes the request and reads the reply up to the server's FIN.
+func exchange(c *tcp.Conn, buf []byte) error {
+	if _, err := c.Write(Request); err != nil {
+		return err
+	}
+	got := 0
+	for {
+		n, err := c.Read(buf[got:])
+		got += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if got == len(buf) {
+			return fmt.Errorf("demo: reply too long")
+		}
+	}
+	if got != len(Reply) {
+		return fmt.Errorf("demo: reply of %d bytes, want %d", got, len(Reply))
+	}
+	return nil
+}
+
+// warm makes a few connections so that ARP has resolved and pools are primed.
+func warm(p *Pair, target netip.AddrPort) {
+	var buf [128]byte
+	for i := 0; i < 64; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := p.Client.DialTCP(ctx, target)
+		cancel()
+		if err != nil {
+			continue
+		}
+		exchange(c, buf[:])
+		c.Close()
+	}
+}
+
+func nonZero(c *stats.Counters) map[string]uint64 {
+	m := map[string]uint64{}
+	c.Each(func(id stats.ID, name string, v uint64) {
+		if v != 0 {
+			m[name] = v
+		}
+	})
+	return m
+}

@@ -1,0 +1,69 @@
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+// Config describes a stack.
+type Config struct {
+	// Port is the link. It must have at least Shards queue pairs.
+	Port dpdkshim.Port
+	// Addr is the stack's IPv4 address and subnet, e.g. 198.18.0.1/24.
+	Addr netip.Prefix
+	// Gateway is the next hop for destinations outside Addr's subnet (optional).
+	Gateway netip.Addr
+	// Shards is the number of shards (default: GOMAXPROCS, at most the port's queues).
+	Shards int
+	// Clock is the stack's time (default: a real clock). Tests use clock.NewVirtual.
+	Clock clock.Clock
+	// Manual makes a stack that runs no goroutines; the caller calls Poll.
+	Manual bool
+	// Seed makes the flow hash and the TCP secrets reproducible (0: random).
+	Seed uint64
+	// HashSeed, if set, seeds the flow hash alone. The hash is symmetric, so two stacks
+	// given the same HashSeed (two stacks in one process) put both directions of a flow on
+	// the same shard index, and each flow stays with one pair of shards.
+	HashSeed uint64
+	// TCP holds the sysctl-named TCP settings.
+	TCP tcp.Settings
+	// Burst is the largest receive and transmit burst (default 32).
+	Burst int
+	// Name labels the stack in logs and pprof (default the port's name).
+	Name string
+	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
+	StaticNeighbours map[netip.Addr][6]byte
+}
+
+func (c *Config) fill() error {
+	if c.Port == nil {
+		return fmt.Errorf("stack: no port")
+	}
+	if !c.Addr.IsValid() || !c.Addr.Addr().Is4() {
+		return fmt.Errorf("stack: address %v: need an IPv4 prefix such as 198.18.0.1/24", c.Addr)
+	}
+	if c.Shards <= 0 {
+		c.Shards = min(runtime.GOMAXPROCS(0), c.Port.NumQueues())
+	}
+	if c.Shards > c.Port.NumQueues() {
+		return fmt.Errorf("stack: %d shards but port %s has %d queues", c.Shards, c.Port.Name(), c.Port.NumQueues())
+	}
+	if c.Clock == nil {
+		c.Clock = clock.NewReal()
+	}
+	if c.Burst <= 0 {
+		c.Burst = 32
+	}
+	if c.Name == "" {
+		c.Name = c.Port.Name()
+	}
+	if c.Gateway.IsValid() && !c.Gateway.Is4() {
+		return fmt.Errorf("stack: gateway %v is not IPv4", c.Gateway)
+	}
+	return c.TCP.Validate()
+}

@@ -1,0 +1,343 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/queue"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+	"github.com/shardstack/shardstack/pkg/wheel"
+)
+
+// Packet marks (dpdkshim.Packet.Mark) for packets that reach a shard from another shard.
+const (
+	markNone       uint8 = iota
+	markHandoff          // a flow's packet that arrived on the wrong shard's queue
+	markReplicated       // a copy of an ARP packet another shard already answered
+)
+
+const inboxSize = 1024
+
+// shard is one core's slice of the stack: one port queue, its pool, its wheel, its
+// counters, its neighbour cache and its TCP shard. Only its goroutine touches them.
+type shard struct {
+	st    *Stack
+	id    int
+	port  dpdkshim.Port
+	pool  *dpdkshim.Pool
+	wheel *wheel.Wheel
+	tcp   *tcp.Shard
+	ctr   stats.Counters
+	now   int64
+
+	rx    []*dpdkshim.Packet
+	tx    []*dpdkshim.Packet
+	burst int
+	inbox []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
+
+	neigh *neighbours
+
+	notifier dpdkshim.Notifier
+	core     *core
+	fire     func(t *wheel.Timer, now int64)
+}
+
+func newShard(s *Stack, id int) *shard {
+	sh := &shard{
+		st:     s,
+		id:     id,
+		port:   s.port,
+		pool:   s.port.Pool(id),
+		wheel:  wheel.New(s.clock.Now(), time.Millisecond),
+		burst:  s.cfg.Burst,
+		core:   newCore(s.clock),
+	}
+	sh.core.shards = []*shard{sh}
+	sh.rx = make([]*dpdkshim.Packet, sh.burst)
+	sh.tx = make([]*dpdkshim.Packet, 0, 4*sh.burst)
+	sh.notifier, _ = s.port.(dpdkshim.Notifier)
+	sh.neigh = newNeighbours(sh)
+	for a, mac := range s.cfg.StaticNeighbours {
+		if a.Is4() {
+			sh.neigh.setStatic(a.As4(), header.MAC(mac))
+		}
+	}
+	sh.tcp = s.tcp.NewShard(id, sh, sh.wheel, &sh.ctr)
+	sh.fire = sh.fireTimer
+	return sh
+}
+
+func (sh *shard) initInboxes() {
+	sh.inbox = make([]*queue.SPSC[*dpdkshim.Packet], len(sh.st.shards))
+	for i := range sh.inbox {
+		if i != sh.id {
+			sh.inbox[i] = queue.NewSPSC[*dpdkshim.Packet](inboxSize)
+		}
+	}
+}
+
+// poll is one iteration: receive a burst, process it, hand-offs, application work, timers,
+// transmit, then wake the applications whose connections changed.
+func (sh *shard) poll() int {
+	sh.now = sh.st.clock.Now()
+	sh.tcp.SetNow(sh.now)
+	work := 0
+	n := sh.port.RxBurst(sh.id, sh.rx)
+	for i := 0; i < n; i++ {
+		p := sh.rx[i]
+		sh.rx[i] = nil
+		sh.input(p)
+	}
+	work += n
+	work += sh.drainInboxes()
+	work += sh.tcp.ProcessWork()
+	work += sh.wheel.Advance(sh.now, sh.fire)
+	sh.flushTx()
+	sh.tcp.FlushWakes()
+	return work
+}
+
+func (sh *shard) drainInboxes() int {
+	n := 0
+	for _, in := range sh.inbox {
+		if in == nil {
+			continue
+		}
+		for !in.Empty() {
+			k := in.PopBatch(sh.rx)
+			for i := 0; i < k; i++ {
+				p := sh.rx[i]
+				sh.rx[i] = nil
+				sh.input(p)
+			}
+			n += k
+		}
+	}
+	return n
+}
+
+func (sh *shard) fireTimer(t *wheel.Timer, now int64) {
+	if t.Kind < tcp.TimerKindLimit {
+		sh.tcp.Fire(t, now)
+		return
+	}
+	sh.neigh.timer(t)
+}
+
+// hasWork is the last look before parking.
+func (sh *shard) hasWork() bool {
+	if sh.notifier != nil && sh.notifier.RxReady(sh.id) {
+		return true
+	}
+	for _, in := range sh.inbox {
+		if in != nil && !in.Empty() {
+			return true
+		}
+	}
+	return sh.tcp.HasWork() || len(sh.tx) > 0
+}
+
+// Wake implements dpdkshim.Waker and tcp.Env: it wakes the core that runs the shard.
+func (sh *shard) Wake() { sh.core.Wake() }
+
+// NewPacket implements tcp.Env.
+func (sh *shard) NewPacket() *dpdkshim.Packet {
+	p := sh.pool.Get()
+	if p == nil {
+		sh.ctr.Inc(stats.TxDropped)
+	}
+	return p
+}
+
+// queueTx adds a finished frame to the transmit burst.
+func (sh *shard) queueTx(p *dpdkshim.Packet) {
+	if len(sh.tx) == cap(sh.tx) {
+		sh.flushTx()
+		if len(sh.tx) == cap(sh.tx) {
+			sh.ctr.Inc(stats.TxDropped)
+			p.Free()
+			return
+		}
+	}
+	sh.tx = append(sh.tx, p)
+}
+
+// flushTx hands the transmit burst to the port; what it refuses waits for the next turn.
+func (sh *shard) flushTx() {
+	if len(sh.tx) == 0 {
+		return
+	}
+	for _, p := range sh.tx {
+		sh.ctr.Add(stats.TxBytes, uint64(p.Len()))
+	}
+	n := sh.port.TxBurst(sh.id, sh.tx)
+	sh.ctr.Add(stats.TxPackets, uint64(n))
+	for _, p := range sh.tx[n:] {
+		sh.ctr[stats.TxBytes] -= uint64(p.Len())
+	}
+	rest := copy(sh.tx, sh.tx[n:])
+	clear(sh.tx[rest:])
+	sh.tx = sh.tx[:rest]
+}
+
+// handoff moves a packet to the shard that owns its flow.
+func (sh *shard) handoff(p *dpdkshim.Packet, to int, mark uint8) {
+	dst := sh.st.shards[to]
+	p.Mark = mark
+	p.MarkAlien()
+	if !dst.inbox[sh.id].Push(p) {
+		p.FreeRemote()
+		sh.ctr.Inc(stats.RxDropped)
+		return
+	}
+	dst.Wake()
+}
+
+// input processes one received frame to the end.
+func (sh *shard) input(p *dpdkshim.Packet) {
+	frame := p.Data()
+	if p.Mark == markNone {
+		sh.ctr.Inc(stats.RxPackets)
+		sh.ctr.Add(stats.RxBytes, uint64(len(frame)))
+	}
+	eth, err := header.ParseEthernet(frame)
+	if err != nil {
+		sh.ctr.Inc(stats.RxLengthErrors)
+		p.Free()
+		return
+	}
+	if d := eth.Dst(); d != sh.st.mac && !d.IsBroadcast() {
+		sh.ctr.Inc(stats.RxOtherhostDropped)
+		p.Free()
+		return
+	}
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		sh.ipInput(p, eth.Payload())
+	case header.EtherTypeARP:
+		sh.arpInput(p, eth.Payload())
+	default:
+		sh.ctr.Inc(stats.RxNoHandler)
+		p.Free()
+	}
+}
+
+// ipInput is Linux ip_rcv + ip_local_deliver for IPv4, counting every drop by its MIB name.
+func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
+	sh.ctr.Inc(stats.IpInReceives)
+	ip, err := header.ParseIPv4(b)
+	if err != nil {
+		switch {
+		case err == header.ErrChecksum:
+			sh.ctr.Inc(stats.IpExtInCsumErrors)
+			sh.ctr.Inc(stats.IpInHdrErrors)
+		case err == header.ErrTotalLength && len(b) >= 4 && int(b[2])<<8|int(b[3]) > len(b):
+			sh.ctr.Inc(stats.IpExtInTruncatedPkts)
+		default:
+			sh.ctr.Inc(stats.IpInHdrErrors)
+		}
+		p.Free()
+		return
+	}
+	dst := ip.Dst()
+	if dst != sh.st.addr {
+		sh.ctr.Inc(stats.IpInAddrErrors)
+		p.Free()
+		return
+	}
+	if ip.IsFragment() {
+		// Reassembly comes later; a fragment is counted as a request that failed.
+		sh.ctr.Inc(stats.IpReasmReqds)
+		sh.ctr.Inc(stats.IpReasmFails)
+		p.Free()
+		return
+	}
+	if ip.Protocol() != header.ProtoTCP {
+		sh.ctr.Inc(stats.IpInUnknownProtos)
+		p.Free()
+		return
+	}
+	src := ip.Src()
+	seg := ip.Payload()
+	var key hash.Key
+	var h uint64
+	if len(seg) >= 4 {
+		key = hash.KeyV4(dst, uint16(seg[2])<<8|uint16(seg[3]), src, uint16(seg[0])<<8|uint16(seg[1]))
+		if p.HasRSS {
+			h = p.RSS
+		} else {
+			h = sh.st.hasher.Sum(&key)
+		}
+		if owner := hash.Shard(h, len(sh.st.shards)); owner != sh.id {
+			sh.handoff(p, owner, markHandoff)
+			return
+		}
+	}
+	sh.ctr.Inc(stats.IpInDelivers)
+	sh.tcp.Input(seg, src, dst, &key, h)
+	p.Free()
+}
+
+// OutputIPv4 implements tcp.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
+func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
+	sh.ctr.Inc(stats.IpOutRequests)
+	nh := dst
+	if !sh.st.onLink(dst) {
+		if !sh.st.hasGW {
+			sh.ctr.Inc(stats.IpOutNoRoutes)
+			p.Free()
+			return
+		}
+		nh = sh.st.gw
+	}
+	ipb := p.Prepend(header.IPv4MinLen)
+	if ipb == nil {
+		sh.ctr.Inc(stats.TxDropped)
+		p.Free()
+		return
+	}
+	f := header.IPv4Fields{
+		TotalLen: uint16(p.Len()),
+		Flags:    header.IPv4FlagDontFragment,
+		TTL:      64,
+		Protocol: header.ProtoTCP,
+		Src:      src,
+		Dst:      dst,
+	}
+	header.EncodeIPv4(ipb, &f)
+	sh.neigh.output(p, nh)
+}
+
+// sendFrame prepends the Ethernet header and queues the frame.
+func (sh *shard) sendFrame(p *dpdkshim.Packet, dst header.MAC, etherType uint16) {
+	e := p.Prepend(header.EthernetLen)
+	if e == nil {
+		sh.ctr.Inc(stats.TxDropped)
+		p.Free()
+		return
+	}
+	header.EncodeEthernet(e, dst, sh.st.mac, etherType)
+	sh.queueTx(p)
+}
+
+// shutdown resets what the shard still holds (the stack is closing).
+func (sh *shard) shutdown() {
+	sh.tcp.Shutdown()
+	sh.flushTx()
+	sh.neigh.dropAll()
+	for _, in := range sh.inbox {
+		if in == nil {
+			continue
+		}
+		for {
+			p, ok := in.Pop()
+			if !ok {
+				break
+			}
+			p.Free()
+		}
+	}
+}

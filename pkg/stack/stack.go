@@ -1,0 +1,327 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+// Stack is a sharded TCP/IP stack on one port.
+type Stack struct {
+	cfg     Config
+	port    dpdkshim.Port
+	clock   clock.Clock
+	hasher  hash.Hasher
+	tcp     *tcp.Engine
+	shards  []*shard
+	mac     header.MAC
+	addr    [4]byte
+	mask    [4]byte
+	gw      [4]byte
+	hasGW   bool
+	closing atomic.Bool
+	closed  atomic.Bool
+	running atomic.Bool // goroutines (its own cores or a Group's) run the shards
+	group   *Group
+	cores   []*core
+	wg      sync.WaitGroup
+}
+
+// ErrStackClosed is returned by operations on a closed stack.
+var ErrStackClosed = errors.New("stack: closed")
+
+// New makes a stack and, unless cfg.Manual, starts its shards.
+func New(cfg Config) (*Stack, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	s := &Stack{
+		cfg:   cfg,
+		port:  cfg.Port,
+		clock: cfg.Clock,
+		mac:   cfg.Port.MAC(),
+		addr:  cfg.Addr.Addr().As4(),
+	}
+	switch {
+	case cfg.HashSeed != 0:
+		s.hasher = hash.NewHasher(cfg.HashSeed)
+	case cfg.Seed != 0:
+		s.hasher = hash.NewHasher(cfg.Seed)
+	default:
+		s.hasher = hash.RandomHasher()
+	}
+	bits := cfg.Addr.Bits()
+	for i := 0; i < 4; i++ {
+		switch {
+		case bits >= 8:
+			s.mask[i] = 0xff
+			bits -= 8
+		case bits > 0:
+			s.mask[i] = ^byte(0xff >> bits)
+			bits = 0
+		}
+	}
+	if cfg.Gateway.IsValid() {
+		s.gw, s.hasGW = cfg.Gateway.As4(), true
+	}
+	eng, err := tcp.NewEngine(tcp.Config{
+		Settings: cfg.TCP,
+		Shards:   cfg.Shards,
+		Hasher:   s.hasher,
+		Clock:    cfg.Clock,
+		Seed:     cfg.Seed,
+		Addr:     s.addr,
+		MTU:      cfg.Port.MTU(),
+		Routable: s.routable,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.tcp = eng
+	for i := 0; i < cfg.Shards; i++ {
+		s.shards = append(s.shards, newShard(s, i))
+	}
+	for _, sh := range s.shards {
+		sh.initInboxes()
+	}
+	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok {
+		rp.SetRSS(s.rss)
+	}
+	if np, ok := cfg.Port.(dpdkshim.Notifier); ok {
+		for i, sh := range s.shards {
+			np.SetRxWaker(i, sh)
+		}
+	}
+	if !cfg.Manual {
+		for _, sh := range s.shards {
+			s.cores = append(s.cores, sh.core)
+		}
+		s.running.Store(true)
+		startCores(s.cores, cfg.Name, &s.wg)
+	}
+	return s, nil
+}
+
+// rss is the stack's receive-side scaling: the flow hash of a frame's TCP 4-tuple seen from
+// this stack (local = destination), so that a port that supports it delivers every segment
+// to the queue of the shard that owns its flow.
+func (s *Stack) rss(frame []byte) (uint64, bool) {
+	if len(frame) < header.EthernetLen+header.IPv4MinLen+4 {
+		return 0, false
+	}
+	eth := header.Ethernet(frame)
+	if eth.Type() != header.EtherTypeIPv4 {
+		return 0, false
+	}
+	ip := frame[header.EthernetLen:]
+	ihl := int(ip[0]&0xf) * 4
+	if ip[0]>>4 != 4 || ihl < header.IPv4MinLen || len(ip) < ihl+4 || ip[9] != header.ProtoTCP {
+		return 0, false
+	}
+	if ip[6]&0x3f != 0 || ip[7] != 0 { // a fragment: no ports to hash
+		return 0, false
+	}
+	t := ip[ihl:]
+	k := hash.KeyV4([4]byte(ip[16:20]), uint16(t[2])<<8|uint16(t[3]), [4]byte(ip[12:16]), uint16(t[0])<<8|uint16(t[1]))
+	return s.hasher.Sum(&k), true
+}
+
+func (s *Stack) onLink(dst [4]byte) bool {
+	for i := range dst {
+		if dst[i]&s.mask[i] != s.addr[i]&s.mask[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Stack) routable(dst [4]byte) bool { return s.onLink(dst) || s.hasGW }
+
+// Addr returns the stack's IPv4 address.
+func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+
+// NumShards returns the number of shards.
+func (s *Stack) NumShards() int { return len(s.shards) }
+
+// TCP returns the stack's TCP engine.
+func (s *Stack) TCP() *tcp.Engine { return s.tcp }
+
+// Clock returns the stack's clock.
+func (s *Stack) Clock() clock.Clock { return s.clock }
+
+// Hasher returns the stack's flow hash.
+func (s *Stack) Hasher() hash.Hasher { return s.hasher }
+
+// Listen is listen(2): it binds addr ("198.18.0.1:80", ":80") with the given backlog.
+func (s *Stack) Listen(addr string, backlog int) (*tcp.Listener, error) {
+	ap, err := parseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.ListenTCP(ap, tcp.ListenOptions{Backlog: backlog})
+}
+
+// ListenTCP binds a listener with socket options.
+func (s *Stack) ListenTCP(addr netip.AddrPort, opts tcp.ListenOptions) (*tcp.Listener, error) {
+	if s.closing.Load() {
+		return nil, ErrStackClosed
+	}
+	return s.tcp.Listen(addr, opts)
+}
+
+// Dial connects to addr ("198.18.0.1:80") and waits until the connection is established.
+func (s *Stack) Dial(ctx context.Context, addr string) (*tcp.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("stack: dial %q: %w", addr, err)
+	}
+	return s.DialTCP(ctx, ap)
+}
+
+// DialTCP connects to addr and waits until the connection is established.
+func (s *Stack) DialTCP(ctx context.Context, addr netip.AddrPort) (*tcp.Conn, error) {
+	if s.closing.Load() {
+		return nil, ErrStackClosed
+	}
+	return s.tcp.Dial(ctx, addr)
+}
+
+// DialHandle connects to addr and returns the zero-allocation handle.
+func (s *Stack) DialHandle(ctx context.Context, addr netip.AddrPort) (tcp.Handle, error) {
+	if s.closing.Load() {
+		return tcp.Handle{}, ErrStackClosed
+	}
+	return s.tcp.DialHandle(ctx, addr)
+}
+
+// DialAsync starts a connection and returns at once (a non-blocking connect).
+func (s *Stack) DialAsync(addr netip.AddrPort, opts tcp.DialOptions) (*tcp.Conn, error) {
+	if s.closing.Load() {
+		return nil, ErrStackClosed
+	}
+	return s.tcp.DialAsync(addr, opts)
+}
+
+func parseAddrPort(addr string) (netip.AddrPort, error) {
+	if len(addr) > 0 && addr[0] == ':' {
+		p, err := strconv.ParseUint(addr[1:], 10, 16)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("stack: bad address %q", addr)
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)), nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("stack: bad address %q: %w", addr, err)
+	}
+	return ap, nil
+}
+
+// Poll runs one iteration of every shard on the calling goroutine (Manual stacks only) and
+// returns how much work it did.
+func (s *Stack) Poll() int {
+	n := 0
+	for _, sh := range s.shards {
+		n += sh.poll()
+	}
+	return n
+}
+
+// NextDeadline returns the earliest time a shard timer is due.
+func (s *Stack) NextDeadline() (int64, bool) {
+	var best int64
+	found := false
+	for _, sh := range s.shards {
+		if d, ok := sh.wheel.NextDeadline(); ok && (!found || d < best) {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+// onShards runs fn on every shard's goroutine and waits (on a Manual stack, directly).
+func (s *Stack) onShards(fn func(sh *shard)) {
+	if !s.running.Load() {
+		for _, sh := range s.shards {
+			fn(sh)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, sh := range s.shards {
+		wg.Add(1)
+		sh.tcp.Control(func(*tcp.Shard) {
+			fn(sh)
+			wg.Done()
+		})
+	}
+	wg.Wait()
+}
+
+// Counters returns every counter summed over the shards.
+func (s *Stack) Counters() stats.Counters {
+	var sum stats.Counters
+	for _, c := range s.ShardCounters() {
+		sum.Merge(&c)
+	}
+	return sum
+}
+
+// ShardCounters returns each shard's counters.
+func (s *Stack) ShardCounters() []stats.Counters {
+	out := make([]stats.Counters, len(s.shards))
+	s.onShards(func(sh *shard) { out[sh.id] = sh.ctr })
+	return out
+}
+
+// Sockets returns an `ss -tan`-style table: listeners, requests (SYN-RECV), connections
+// and TIME-WAIT entries.
+func (s *Stack) Sockets() []tcp.SocketRow {
+	rows := s.tcp.ListenerRows()
+	per := make([][]tcp.SocketRow, len(s.shards))
+	s.onShards(func(sh *shard) { per[sh.id] = sh.tcp.Sockets(nil) })
+	for _, p := range per {
+		rows = append(rows, p...)
+	}
+	return rows
+}
+
+// Close stops every shard: connections are reset, requests and TIME-WAIT entries dropped,
+// goroutines joined.
+func (s *Stack) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return ErrStackClosed
+	}
+	for _, l := range s.tcp.Listeners() {
+		l.Close()
+	}
+	if g := s.group; g != nil {
+		g.Stop()
+	}
+	if len(s.cores) > 0 {
+		for _, c := range s.cores {
+			c.stop.Store(true)
+			c.sleeping.Store(1)
+			c.Wake()
+		}
+		s.wg.Wait()
+		s.running.Store(false)
+	}
+	for _, sh := range s.shards {
+		sh.poll()
+		sh.shutdown()
+	}
+	s.closed.Store(true)
+	return nil
+}

@@ -1,0 +1,193 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/wheel"
+)
+
+// appClose is close(2) on the shard: Linux tcp_close. Unread data means a reset
+// (TcpExtTCPAbortOnClose); otherwise the FIN is queued behind the data and the state moves
+// on (tcp_close_state).
+func (s *Shard) appClose(ep *endpoint) {
+	ep.orphan = true
+	if ep.listener != nil {
+		ep.listener = nil
+	}
+	switch ep.state {
+	case StateSynSent:
+		s.closeEndpoint(ep, errNone)
+		return
+	case StateClosed, StateTimeWait:
+		return
+	}
+	if ep.rcv.used() > 0 {
+		s.ctr.Inc(stats.TcpExtTCPAbortOnClose)
+		s.abort(ep, errNone, true)
+		return
+	}
+	switch ep.state {
+	case StateSynRecv, StateEstablished:
+		s.setState(ep, StateFinWait1)
+	case StateCloseWait:
+		s.setState(ep, StateLastAck)
+	default:
+		return // FIN already queued
+	}
+	ep.finQueued = true
+}
+
+// finWait2Timer ends an orphaned FIN-WAIT-2 after tcp_fin_timeout (Linux then resets
+// nothing: the peer simply never finished).
+func (s *Shard) finWait2Timer(ep *endpoint) {
+	if !ep.orphan {
+		return
+	}
+	s.closeEndpoint(ep, errNone)
+}
+
+// synTimeout retransmits the SYN of an active open (or the SYN-ACK of a simultaneous one)
+// on the profile's schedule (spec §8), and gives up with ETIMEDOUT.
+func (s *Shard) synTimeout(ep *endpoint) {
+	st := &s.eng.settings
+	linear := 0
+	if st.Profile == ProfileLinux {
+		linear = st.TCPSynLinearTimeouts
+	}
+	limit := st.TCPSynRetries + linear
+	if ep.retries >= limit {
+		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
+		s.closeEndpoint(ep, errTimedOut)
+		return
+	}
+	ep.retries++
+	ep.rttStart = 0
+	s.ctr.Inc(stats.TcpExtTCPTimeouts)
+	s.ctr.Inc(stats.TcpRetransSegs)
+	s.ctr.Inc(stats.TcpExtTCPSynRetrans)
+	if ep.state == StateSynSent {
+		s.sendSyn(ep)
+	} else {
+		s.sendSynAckEndpoint(ep)
+	}
+	s.wheel.Schedule(&ep.rtx, s.now+synBackoff(ep.retries, linear))
+}
+
+// synBackoff is the interval after the k-th SYN timeout: linear (1 s) for the first
+// `linear` timeouts, then doubling from 2 s, capped at TCP_RTO_MAX.
+func synBackoff(k, linear int) int64 {
+	if k <= linear {
+		return int64(timeoutInit)
+	}
+	shift := k - linear
+	if shift > 7 {
+		return int64(rtoMax)
+	}
+	return min(int64(timeoutInit)<<shift, int64(rtoMax))
+}
+
+// timewait is a connection in TIME-WAIT: what is needed to re-acknowledge a retransmitted
+// FIN and to judge a new SYN, and nothing else (Linux inet_timewait_sock).
+type timewait struct {
+	key       hash.Key
+	hash      uint64
+	rcvNxt    uint32
+	sndNxt    uint32
+	tsRecent  uint32
+	tsOff     uint32
+	tsOK      bool
+	rcvWscale uint8
+	timer     wheel.Timer
+}
+
+// enterTimeWait moves a connection to TIME-WAIT (Linux tcp_time_wait): a small entry takes
+// its place for 60 s and the connection itself is released. Past tcp_max_tw_buckets the
+// connection closes at once (TcpExtTCPTimeWaitOverflow).
+func (s *Shard) enterTimeWait(ep *endpoint) {
+	if s.eng.twCount.Add(1) > int64(s.eng.settings.TCPMaxTwBuckets) {
+		s.eng.twCount.Add(-1)
+		s.ctr.Inc(stats.TcpExtTCPTimeWaitOverflow)
+		s.setState(ep, StateTimeWait)
+		s.closeEndpoint(ep, errNone)
+		return
+	}
+	var tw *timewait
+	if n := len(s.twFree); n > 0 {
+		tw = s.twFree[n-1]
+		s.twFree = s.twFree[:n-1]
+	} else {
+		tw = &timewait{}
+		tw.timer.Kind, tw.timer.Owner = timerTimeWait, tw
+	}
+	tw.key, tw.hash = ep.key, ep.hash
+	tw.rcvNxt, tw.sndNxt = uint32(ep.rcvNxt), uint32(ep.sndNxt)
+	tw.tsRecent, tw.tsOff, tw.tsOK = ep.tsRecent, ep.tsOff, ep.tsOK
+	tw.rcvWscale = ep.rcvWscale
+	s.tw.Put(&tw.key, tw.hash, tw)
+	s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
+	s.setState(ep, StateTimeWait)
+	// Release the connection without touching TcpCurrEstab or resets again.
+	s.wheel.Cancel(&ep.rtx)
+	s.wheel.Cancel(&ep.ack)
+	if ep.inTable {
+		s.est.Delete(&ep.key, ep.hash)
+		ep.inTable = false
+	}
+	s.queueWake(ep, true, true)
+	s.unrefShard(ep)
+}
+
+func (s *Shard) freeTimewait(tw *timewait) {
+	s.wheel.Cancel(&tw.timer)
+	s.tw.Delete(&tw.key, tw.hash)
+	s.eng.twCount.Add(-1)
+	s.twFree = append(s.twFree, tw)
+}
+
+// timewaitTimer ends TIME-WAIT (TcpExtTW counts it, as Linux's TIMEWAITED).
+func (s *Shard) timewaitTimer(tw *timewait) {
+	s.ctr.Inc(stats.TcpExtTW)
+	s.freeTimewait(tw)
+}
+
+// timewaitInput is Linux tcp_timewait_state_process, reduced: a reset ends TIME-WAIT
+// (tcp_rfc1337 = 0), a SYN with a newer sequence number or timestamp opens a new connection
+// (it returns true and the caller takes the SYN to the listener), a retransmitted FIN is
+// acknowledged again and restarts the 60 s, anything else gets our ACK if out of window.
+func (s *Shard) timewaitInput(tw *timewait, sg *segment) bool {
+	switch {
+	case sg.rst():
+		s.freeTimewait(tw)
+		return false
+	case sg.syn() && !sg.ackf():
+		// A new incarnation: its sequence number is after ours, or its timestamp newer.
+		if seqnum.Value(tw.rcvNxt).LessThan(sg.seq) || (tw.tsOK && sg.opts.TS && int32(sg.opts.TSVal-tw.tsRecent) > 0) {
+			// Linux starts the new connection's ISN well past the old one (tcp_tw_isn).
+			sg.isnHint, sg.hasISNHint = tw.sndNxt+65535+2, true
+			s.freeTimewait(tw)
+			return true
+		}
+		s.twAck(tw)
+		return false
+	case sg.fin():
+		s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
+		s.twAck(tw)
+		return false
+	}
+	if sg.seq != seqnum.Value(tw.rcvNxt) || len(sg.payload) > 0 {
+		s.twAck(tw)
+	}
+	return false
+}
+
+func (s *Shard) twAck(tw *timewait) {
+	laddr, raddr := keyAddrs(&tw.key)
+	var opts *header.TCPOptions
+	if tw.tsOK {
+		opts = s.tsOptions(tw.tsOff, tw.tsRecent)
+	}
+	s.emit(laddr, raddr, tw.key.LocalPort, tw.key.RemotePort, seqnum.Value(tw.sndNxt), seqnum.Value(tw.rcvNxt),
+		header.TCPFlagACK, 0, opts, nil, 0, 0)
+}

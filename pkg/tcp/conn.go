@@ -1,0 +1,445 @@
+package tcp
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+)
+
+// Handle is a connection as a plain value: the zero-allocation interface for servers and
+// load generators that do not need net.Conn. The connection itself lives in its shard's
+// pool and is recycled after both sides are done with it; the handle carries the
+// generation it was issued for, so once closed every method returns net.ErrClosed even if
+// the connection has been reused. A Handle may be used from several goroutines; reads are
+// serialised with reads and writes with writes.
+type Handle struct {
+	ep  *endpoint
+	gen uint32
+}
+
+// Valid reports whether h refers to a connection at all (the zero Handle does not).
+func (h Handle) Valid() bool { return h.ep != nil }
+
+// enter starts an operation: false if the handle is closed (or its endpoint reused).
+func (h Handle) enter() bool {
+	ep := h.ep
+	if ep == nil {
+		return false
+	}
+	for {
+		w := ep.opw.Load()
+		if uint32(w>>32) != h.gen || w&opClosed != 0 {
+			return false
+		}
+		if ep.opw.CompareAndSwap(w, w+1) {
+			return true
+		}
+	}
+}
+
+// exit ends an operation; the last one out after Close releases the application's
+// reference.
+func (h Handle) exit() {
+	w := h.ep.opw.Add(^uint64(0))
+	if w&opClosed != 0 && w&opCount == 0 {
+		h.ep.unrefApp()
+	}
+}
+
+// State returns the connection's TCP state (StateClosed once the handle is closed).
+func (h Handle) State() State {
+	if !h.enter() {
+		return StateClosed
+	}
+	defer h.exit()
+	return State(h.ep.pub.Load())
+}
+
+func (ep *endpoint) readable() bool {
+	return ep.rcv.used() > 0 || ep.eof.Load() || ep.errc.Load() != errNone ||
+		State(ep.pub.Load()) == StateClosed || ep.opw.Load()&opClosed != 0
+}
+
+// Read reads into b, waiting for data: io.EOF after the peer's FIN.
+func (h Handle) Read(b []byte) (int, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.rdMu.Lock()
+	defer ep.rdMu.Unlock()
+	for {
+		n, err := ep.tryRead(b)
+		if err != ErrWouldBlock {
+			return n, err
+		}
+		if err := ep.waitRd(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// TryRead reads what is there without waiting: ErrWouldBlock when nothing is.
+func (h Handle) TryRead(b []byte) (int, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	return h.ep.tryRead(b)
+}
+
+func (ep *endpoint) tryRead(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if n := ep.rcv.consume(b); n > 0 {
+		// Tell the shard when the window it advertised has become worth updating.
+		space := uint32(ep.rcv.space())
+		if adv := ep.advWnd.Load(); space >= 2*adv || (adv < 1024 && space >= 1024) {
+			ep.post(pendWindow)
+		}
+		return n, nil
+	}
+	if ep.opw.Load()&opClosed != 0 {
+		return 0, ErrClosed
+	}
+	if ep.eof.Load() {
+		return 0, io.EOF
+	}
+	if err := errOf(ep.errc.Load()); err != nil {
+		return 0, err
+	}
+	if State(ep.pub.Load()) == StateClosed {
+		return 0, io.EOF
+	}
+	return 0, ErrWouldBlock
+}
+
+// Write writes b, waiting for room in the send buffer; it returns when every byte is in.
+func (h Handle) Write(b []byte) (int, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.wrMu.Lock()
+	defer ep.wrMu.Unlock()
+	done := 0
+	for {
+		n, err := ep.tryWrite(b[done:])
+		done += n
+		if err != ErrWouldBlock || done == len(b) {
+			if err == ErrWouldBlock {
+				err = nil
+			}
+			return done, err
+		}
+		if err := ep.waitWr(); err != nil {
+			return done, err
+		}
+	}
+}
+
+// TryWrite copies what fits into the send buffer without waiting; ErrWouldBlock when not
+// everything fit (n says how much did).
+func (h Handle) TryWrite(b []byte) (int, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	return h.ep.tryWrite(b)
+}
+
+func (ep *endpoint) tryWrite(b []byte) (int, error) {
+	if err := errOf(ep.errc.Load()); err != nil {
+		return 0, err
+	}
+	switch State(ep.pub.Load()) {
+	case StateEstablished, StateCloseWait:
+	case StateSynSent, StateSynRecv:
+		return 0, ErrWouldBlock
+	default:
+		return 0, ErrBrokenPipe
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n := ep.snd.produce(b)
+	if n > 0 {
+		ep.post(pendSend)
+	}
+	if n < len(b) {
+		return n, ErrWouldBlock
+	}
+	return n, nil
+}
+
+func (ep *endpoint) writable() bool {
+	if ep.errc.Load() != errNone || ep.opw.Load()&opClosed != 0 {
+		return true
+	}
+	switch State(ep.pub.Load()) {
+	case StateSynSent, StateSynRecv:
+		return false
+	case StateEstablished, StateCloseWait:
+		return ep.snd.space() > 0
+	}
+	return true
+}
+
+// waitRd parks until the connection may be readable, or the read deadline passes.
+func (ep *endpoint) waitRd() error {
+	ep.rdWait.Store(true)
+	defer ep.rdWait.Store(false)
+	if ep.readable() {
+		return nil
+	}
+	return ep.park(ep.rdCh, &ep.rdTimer, ep.rdDeadline.Load())
+}
+
+func (ep *endpoint) waitWr() error {
+	ep.wrWait.Store(true)
+	defer ep.wrWait.Store(false)
+	if ep.writable() {
+		return nil
+	}
+	return ep.park(ep.wrCh, &ep.wrTimer, ep.wrDeadline.Load())
+}
+
+func (ep *endpoint) park(ch chan struct{}, tp *clock.Timer, deadline int64) error {
+	if deadline == 0 {
+		<-ch
+		return nil
+	}
+	clk := ep.sh.eng.clock
+	d := time.Duration(deadline - clk.Now())
+	if d <= 0 {
+		return ErrDeadline
+	}
+	if *tp == nil {
+		*tp = clk.NewTimer(d)
+	} else {
+		(*tp).Reset(d)
+	}
+	select {
+	case <-ch:
+		(*tp).Stop()
+		return nil
+	case <-(*tp).C():
+		return ErrDeadline
+	}
+}
+
+// Close closes the connection: the FIN goes after the buffered data (or a reset, if
+// received data was never read, as Linux does).
+func (h Handle) Close() error {
+	ep := h.ep
+	if ep == nil {
+		return ErrClosed
+	}
+	for {
+		w := ep.opw.Load()
+		if uint32(w>>32) != h.gen || w&opClosed != 0 {
+			return ErrClosed
+		}
+		if ep.opw.CompareAndSwap(w, (w|opClosed)+1) {
+			break
+		}
+	}
+	ep.post(pendClose)
+	// Wake a Read or Write blocked on this connection (they see the closed bit).
+	ep.signalRd()
+	ep.signalWr()
+	h.exit()
+	return nil
+}
+
+// Abort resets the connection at once (SO_LINGER with a zero timeout, then close).
+func (h Handle) Abort() error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	h.ep.post(pendAbort)
+	h.exit()
+	return h.Close()
+}
+
+// Err returns the error that ended the connection, if any (ECONNREFUSED, ECONNRESET, ...).
+func (h Handle) Err() error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	return errOf(h.ep.errc.Load())
+}
+
+// Shard returns the index of the shard that owns the connection.
+func (h Handle) Shard() int { return h.ep.sh.id }
+
+// LocalAddrPort returns the local address; for a connection still being opened by
+// DialAsync it is known once the shard has picked the port.
+func (h Handle) LocalAddrPort() netip.AddrPort {
+	if !h.enter() {
+		return netip.AddrPort{}
+	}
+	defer h.exit()
+	if !h.ep.keyed.Load() {
+		return netip.AddrPort{}
+	}
+	l, _ := addrPorts(&h.ep.key)
+	return l
+}
+
+// RemoteAddrPort returns the peer's address.
+func (h Handle) RemoteAddrPort() netip.AddrPort {
+	if !h.enter() {
+		return netip.AddrPort{}
+	}
+	defer h.exit()
+	if !h.ep.keyed.Load() {
+		return netip.AddrPortFrom(netip.AddrFrom4(h.ep.dialAddr), h.ep.dialPort)
+	}
+	_, r := addrPorts(&h.ep.key)
+	return r
+}
+
+// FlowHash returns the connection's flow hash (and so its shard choice), or 0 while an
+// active open has not picked its port yet.
+func (h Handle) FlowHash() uint64 {
+	if !h.enter() {
+		return 0
+	}
+	defer h.exit()
+	if !h.ep.keyed.Load() {
+		return 0
+	}
+	k := h.ep.key
+	return h.ep.sh.eng.hasher.Sum(&k)
+}
+
+func (h Handle) deadlineValue(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	v := h.ep.sh.eng.clock.Now() + int64(time.Until(t))
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// SetDeadline sets both deadlines (net.Conn semantics; the zero time clears them).
+func (h Handle) SetDeadline(t time.Time) error {
+	if err := h.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return h.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (h Handle) SetReadDeadline(t time.Time) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	h.ep.rdDeadline.Store(h.deadlineValue(t))
+	h.ep.signalRd()
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write.
+func (h Handle) SetWriteDeadline(t time.Time) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	h.ep.wrDeadline.Store(h.deadlineValue(t))
+	h.ep.signalWr()
+	return nil
+}
+
+// WaitConnected waits for an asynchronous Dial to finish.
+func (h Handle) WaitConnected(ctx context.Context) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	for {
+		switch State(ep.pub.Load()) {
+		case StateSynSent, StateSynRecv:
+		case StateClosed:
+			if err := errOf(ep.errc.Load()); err != nil {
+				return err
+			}
+			return ErrConnectionReset
+		default:
+			return nil
+		}
+		ep.wrWait.Store(true)
+		if st := State(ep.pub.Load()); st != StateSynSent && st != StateSynRecv {
+			ep.wrWait.Store(false)
+			continue
+		}
+		select {
+		case <-ep.wrCh:
+		case <-ctx.Done():
+			ep.wrWait.Store(false)
+			return ctx.Err()
+		}
+		ep.wrWait.Store(false)
+	}
+}
+
+// Conn is a connection as a net.Conn. Making it is the one heap allocation per connection
+// that net.Conn strictly needs: an interface value must point at an object the garbage
+// collector keeps alive for as long as the application holds it, which a recycled pool
+// entry cannot be. Everything else about a connection comes from its shard's pools.
+type Conn struct {
+	Handle
+	laddr netip.AddrPort
+	raddr netip.AddrPort
+}
+
+// NewConn wraps a Handle as a net.Conn.
+func NewConn(h Handle) *Conn {
+	c := &Conn{Handle: h}
+	c.fill()
+	return c
+}
+
+func (c *Conn) fill() {
+	if c.ep.keyed.Load() {
+		c.laddr, c.raddr = addrPorts(&c.ep.key)
+	}
+}
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.LocalAddrPort()) }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.RemoteAddrPort()) }
+
+// LocalAddrPort returns the local address, known once the port is picked.
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	if c.laddr.IsValid() {
+		return c.laddr
+	}
+	return c.Handle.LocalAddrPort()
+}
+
+// RemoteAddrPort returns the peer's address.
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	if c.raddr.IsValid() {
+		return c.raddr
+	}
+	return c.Handle.RemoteAddrPort()
+}
+
+var _ net.Conn = (*Conn)(nil)
+var _ net.Listener = (*Listener)(nil)

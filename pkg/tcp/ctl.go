@@ -1,0 +1,42 @@
+package tcp
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// ctlQueue carries rare control work to a shard (a listener closing, a socket-table or
+// counter snapshot). It takes a mutex and closures: it is never on the packet path, and the
+// shard checks it with one atomic load per iteration.
+type ctlQueue struct {
+	mu  sync.Mutex
+	n   atomic.Int32
+	fns []func(*Shard)
+}
+
+func (q *ctlQueue) push(fn func(*Shard)) {
+	q.mu.Lock()
+	q.fns = append(q.fns, fn)
+	q.n.Store(int32(len(q.fns)))
+	q.mu.Unlock()
+}
+
+func (q *ctlQueue) pending() bool { return q.n.Load() != 0 }
+
+func (q *ctlQueue) run(s *Shard) int {
+	q.mu.Lock()
+	fns := q.fns
+	q.fns = nil
+	q.n.Store(0)
+	q.mu.Unlock()
+	for _, fn := range fns {
+		fn(s)
+	}
+	return len(fns)
+}
+
+// Control runs fn on the shard's goroutine at its next iteration (for the stack's snapshots).
+func (s *Shard) Control(fn func(*Shard)) {
+	s.ctl.push(fn)
+	s.env.Wake()
+}

@@ -1,0 +1,325 @@
+package tcp
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/queue"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/wheel"
+)
+
+// Work an application goroutine hands to a connection's shard (endpoint.pending bits).
+const (
+	pendConnect uint32 = 1 << iota // start the active open (Dial)
+	pendSend                       // new bytes in the send ring
+	pendWindow                     // the application freed receive space: maybe a window update
+	pendClose                      // the application closed: FIN after the data (or RST)
+	pendAbort                      // reset now (cancelled Dial, listener closed with the child queued)
+	pendFree                       // every reference is gone: return it to the pool
+)
+
+// opword layout: generation in the high 32 bits, a closed bit, and the count of application
+// operations in flight (Go's net uses the same idea, fdMutex, to make Close safe against
+// concurrent Read and Write).
+const (
+	opClosed = 1 << 31
+	opCount  = opClosed - 1
+)
+
+// endpoint is a connection. The first group of fields is shared with application
+// goroutines and only touched through atomics or the rings; the rest belongs to the shard.
+type endpoint struct {
+	// ---- shared with applications ----
+	link    queue.Link[endpoint]
+	queued  atomic.Bool
+	pending atomic.Uint32
+	opw     atomic.Uint64
+	refs    atomic.Int32 // one for the shard, one for the application (or the accept queue)
+	pub     atomic.Uint32
+	errc    atomic.Int32
+	eof     atomic.Bool   // FIN received and every byte before it delivered to rcv
+	advWnd  atomic.Uint32 // receive space the shard last advertised (bytes)
+	keyed   atomic.Bool   // key is set (an active open has picked its port)
+	rdWait  atomic.Bool
+	wrWait  atomic.Bool
+	rdCh    chan struct{}
+	wrCh    chan struct{}
+	rcv     byteRing
+	snd     byteRing
+
+	rdDeadline, wrDeadline atomic.Int64 // stack clock ns, 0 = none
+	rdTimer, wrTimer       clock.Timer  // made on first use, reused with the endpoint
+	dialAddr               [4]byte      // set by Dial before pendConnect
+	dialPort               uint16
+	dialLocalPort          uint16
+
+	rdMu, wrMu             sync.Mutex   // one Read and one Write at a time (deadline timers)
+
+	// ---- the shard's ----
+	sh  *Shard
+	rtx wheel.Timer
+	ack wheel.Timer
+	conn
+}
+
+// conn is the shard-owned state of a connection. It is one struct so that recycling an
+// endpoint clears it with a single assignment.
+type conn struct {
+	key       hash.Key
+	hash      uint64
+	state     State
+	inTable   bool
+	orphan    bool      // the application closed it
+	listener  *Listener // the listener of a child (until Accept), or nil
+	iss, irs  seqnum.Value
+	sndUna    seqnum.Value
+	sndNxt    seqnum.Value
+	sndMax    seqnum.Value // highest sequence sent (retransmission rewinds sndNxt)
+	sndWnd    uint32
+	sndWl1    seqnum.Value
+	sndWl2    seqnum.Value
+	rcvNxt    seqnum.Value
+	rcvAdv    seqnum.Value // right edge of the window last advertised
+	sndWscale uint8
+	rcvWscale uint8
+	mss       uint16 // effective send MSS
+	tsOK      bool
+	sackOK    bool
+	tsRecent  uint32
+	tsOff     uint32
+	rto       int64 // current retransmission timeout (ns)
+	srtt      int64
+	rttvar    int64
+	retries   int // consecutive retransmissions of the same data (or SYN)
+	rttSeq    seqnum.Value
+	rttStart  int64  // when rttSeq was sent (Karn: 0 when a retransmission made it ambiguous)
+	finQueued bool   // the application closed: FIN goes after the data
+	finSent   bool   // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
+	finEver   bool   // a FIN was sent: sndMax includes it
+	ackNow    bool   // an ACK must go out at the end of this input
+	delack    int    // segments received since the last ACK we sent
+	cwnd      uint32 // congestion window in segments (RFC 5681, minimal: slow start only)
+	wakeRd    bool
+	wakeWr    bool
+	inWakes   bool
+}
+
+// QueueLink lets endpoints sit in a shard's work list.
+func (ep *endpoint) QueueLink() *queue.Link[endpoint] { return &ep.link }
+
+// allocEndpoint takes an endpoint from the shard's pool (any goroutine may call it) with its
+// references set for a new connection: one for the shard, one for the application side.
+func (s *Shard) allocEndpoint() *endpoint {
+	ep, ok := s.epFree.Pop()
+	return s.initEndpoint(ep, ok)
+}
+
+// allocChild takes an endpoint on the shard's own goroutine: from its LIFO cache first,
+// whose endpoints are still warm in this core's cache.
+func (s *Shard) allocChild() *endpoint {
+	if n := len(s.epCache); n > 0 {
+		ep := s.epCache[n-1]
+		s.epCache[n-1] = nil
+		s.epCache = s.epCache[:n-1]
+		return s.initEndpoint(ep, true)
+	}
+	return s.allocEndpoint()
+}
+
+func (s *Shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
+	if !ok {
+		ep = &endpoint{
+			sh:   s,
+			rdCh: make(chan struct{}, 1),
+			wrCh: make(chan struct{}, 1),
+		}
+		ep.rtx.Kind, ep.rtx.Owner = timerRtx, ep
+		ep.ack.Kind, ep.ack.Owner = timerDelack, ep
+		ep.opw.Store(1 << 32)
+	}
+	st := &s.eng.settings
+	ep.rcv.init(st.RcvBuf)
+	ep.snd.init(st.SndBuf)
+	ep.refs.Store(2)
+	ep.pub.Store(uint32(StateClosed))
+	ep.errc.Store(errNone)
+	ep.eof.Store(false)
+	ep.rdDeadline.Store(0)
+	ep.wrDeadline.Store(0)
+	ep.pending.Store(0)
+	return ep
+}
+
+// gen returns the endpoint's current generation (what a Conn handle remembers).
+func (ep *endpoint) gen() uint32 { return uint32(ep.opw.Load() >> 32) }
+
+// freeEndpoint returns ep to the pool. Shard only, after every reference is gone.
+func (s *Shard) freeEndpoint(ep *endpoint) {
+	s.wheel.Cancel(&ep.rtx)
+	s.wheel.Cancel(&ep.ack)
+	g := ep.gen() + 1
+	if g == 0 {
+		g = 1
+	}
+	ep.opw.Store(uint64(g) << 32)
+	ep.conn = conn{}
+	ep.dialAddr, ep.dialPort, ep.dialLocalPort = [4]byte{}, 0, 0
+	ep.rdWait.Store(false)
+	ep.wrWait.Store(false)
+	ep.advWnd.Store(0)
+	ep.keyed.Store(false)
+	if len(ep.rdCh) > 0 {
+		<-ep.rdCh
+	}
+	if len(ep.wrCh) > 0 {
+		<-ep.wrCh
+	}
+	if len(s.epCache) < cap(s.epCache) {
+		s.epCache = append(s.epCache, ep)
+		return
+	}
+	// The cache is full: the older half goes where dialing goroutines can take it.
+	half := len(s.epCache) / 2
+	for _, e := range s.epCache[:half] {
+		if !s.epFree.Push(e) {
+			break // past the shared ring's capacity the garbage collector takes the rest
+		}
+	}
+	n := copy(s.epCache, s.epCache[half:])
+	clear(s.epCache[n:])
+	s.epCache = append(s.epCache[:n], ep)
+}
+
+// post hands work to the endpoint's shard from any goroutine.
+func (ep *endpoint) post(bits uint32) {
+	ep.pending.Or(bits)
+	if ep.queued.CompareAndSwap(false, true) {
+		ep.sh.work.Push(ep)
+		ep.sh.env.Wake()
+	}
+}
+
+// unrefApp drops the application's reference from an application goroutine (or from another
+// shard): the owner frees the endpoint when it was the last one.
+func (ep *endpoint) unrefApp() {
+	if ep.refs.Add(-1) == 0 {
+		ep.post(pendFree)
+	}
+}
+
+// unrefShard drops the shard's reference; shard only.
+func (s *Shard) unrefShard(ep *endpoint) {
+	if ep.refs.Add(-1) == 0 {
+		s.freeEndpoint(ep)
+	}
+}
+
+func (ep *endpoint) signalRd() {
+	if ep.rdWait.Load() {
+		select {
+		case ep.rdCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (ep *endpoint) signalWr() {
+	if ep.wrWait.Load() {
+		select {
+		case ep.wrCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// setState is the one place a connection changes state, keeping TcpCurrEstab, the
+// application-visible state and the tables right.
+func (s *Shard) setState(ep *endpoint, st State) {
+	old := ep.state
+	if old == st {
+		return
+	}
+	switch {
+	case !old.counted() && st.counted():
+		s.ctr.Inc(stats.TcpCurrEstab)
+	case old.counted() && !st.counted():
+		s.ctr.Dec(stats.TcpCurrEstab)
+	}
+	if st == StateClosed {
+		// Linux tcp_set_state(TCP_CLOSE) and tcp_done.
+		if old == StateEstablished || old == StateCloseWait {
+			s.ctr.Inc(stats.TcpEstabResets)
+		}
+		if old == StateSynSent || old == StateSynRecv {
+			s.ctr.Inc(stats.TcpAttemptFails)
+		}
+	}
+	ep.state = st
+	ep.pub.Store(uint32(st))
+}
+
+// handleWork acts on what the application asked for.
+func (s *Shard) handleWork(ep *endpoint, bits uint32) {
+	if bits&pendFree != 0 {
+		if ep.refs.Load() == 0 {
+			s.freeEndpoint(ep)
+		}
+		return
+	}
+	if bits&pendConnect != 0 {
+		s.connect(ep)
+	}
+	if ep.state == StateClosed {
+		return
+	}
+	if bits&pendAbort != 0 {
+		s.abort(ep, errAborted, true)
+		return
+	}
+	if bits&pendClose != 0 {
+		s.appClose(ep)
+		if ep.state == StateClosed {
+			return
+		}
+	}
+	if bits&(pendSend|pendClose) != 0 {
+		s.output(ep)
+	}
+	if bits&pendWindow != 0 && ep.state.synchronized() {
+		s.maybeWindowUpdate(ep)
+	}
+}
+
+// closeEndpoint finishes a connection: it leaves the tables, its timers stop, waiters
+// wake, and the shard drops its reference.
+func (s *Shard) closeEndpoint(ep *endpoint, errc int32) {
+	if errc != errNone && ep.errc.Load() == errNone {
+		ep.errc.Store(errc)
+	}
+	s.setState(ep, StateClosed)
+	ep.pub.Store(uint32(StateClosed)) // also when it never left CLOSED (a Dial that found no port)
+	s.wheel.Cancel(&ep.rtx)
+	s.wheel.Cancel(&ep.ack)
+	if ep.inTable {
+		s.est.Delete(&ep.key, ep.hash)
+		ep.inTable = false
+	}
+	s.queueWake(ep, true, true)
+	s.unrefShard(ep)
+}
+
+// abort resets a connection: RST to the peer where the state calls for one (Linux
+// tcp_need_reset), then close.
+func (s *Shard) abort(ep *endpoint, errc int32, sendRST bool) {
+	switch ep.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2, StateSynRecv:
+		if sendRST {
+			s.sendRST(ep.key, ep.sndNxt, 0, false)
+		}
+	}
+	s.closeEndpoint(ep, errc)
+}

@@ -1,0 +1,229 @@
+package tcp
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/hash"
+)
+
+// Config is what the stack tells the engine when it makes it.
+type Config struct {
+	Settings Settings
+	// Shards is the number of shards (each gets a Shard from NewShard).
+	Shards int
+	// Hasher is the stack's flow hash (shard choice and tables).
+	Hasher hash.Hasher
+	// Clock is the stack's clock.
+	Clock clock.Clock
+	// Seed makes the keyed secrets reproducible (0: random).
+	Seed uint64
+	// Addr is the stack's IPv4 address; Listen and Dial default to it.
+	Addr [4]byte
+	// MTU of the link (the MSS is MTU-40).
+	MTU int
+	// Routable reports whether a destination can be reached (a neighbour on the subnet or a
+	// gateway); Dial fails with ErrNetUnreachable otherwise. Nil means always.
+	Routable func(dst [4]byte) bool
+}
+
+// Engine is the stack-wide part of TCP: settings, secrets and the listener registry. It is
+// shared by every shard and every application goroutine; it is read on the packet path only
+// through atomic loads.
+type Engine struct {
+	settings Settings
+	hasher   hash.Hasher
+	clock    clock.Clock
+	sec      secrets
+	addr     [4]byte
+	mss      int
+	routable func([4]byte) bool
+	shards   []*Shard
+
+	mu        sync.Mutex // serialises listener registration (Listen/Close), never the packet path
+	listeners atomic.Pointer[listenerSet]
+
+	twCount atomic.Int64 // TIME-WAIT entries, against tcp_max_tw_buckets
+	dialRR  atomic.Uint32
+}
+
+type listenKey struct {
+	addr [4]byte
+	port uint16
+}
+
+type listenerMap map[listenKey]*Listener
+
+// listenerSet is the registry as the packet path reads it: a short slice scanned in order
+// while there are few listeners (a few nanoseconds, no hashing), the map beyond that.
+type listenerSet struct {
+	m     listenerMap
+	small []listenEntry
+}
+
+type listenEntry struct {
+	key listenKey
+	l   *Listener
+}
+
+const smallListeners = 8
+
+func newListenerSet(m listenerMap) *listenerSet {
+	s := &listenerSet{m: m}
+	if len(m) <= smallListeners {
+		for k, l := range m {
+			s.small = append(s.small, listenEntry{k, l})
+		}
+	}
+	return s
+}
+
+func (s *listenerSet) get(k listenKey) *Listener {
+	if len(s.m) <= smallListeners {
+		for i := range s.small {
+			if s.small[i].key == k {
+				return s.small[i].l
+			}
+		}
+		return nil
+	}
+	return s.m[k]
+}
+
+// NewEngine makes an engine; the stack then makes one Shard per shard with NewShard.
+func NewEngine(cfg Config) (*Engine, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Shards <= 0 {
+		return nil, fmt.Errorf("tcp: %d shards", cfg.Shards)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.NewReal()
+	}
+	if cfg.MTU <= 0 {
+		cfg.MTU = 1500
+	}
+	e := &Engine{
+		settings: cfg.Settings.withDefaults(),
+		hasher:   cfg.Hasher,
+		clock:    cfg.Clock,
+		sec:      newSecrets(cfg.Seed),
+		addr:     cfg.Addr,
+		mss:      cfg.MTU - 40,
+		routable: cfg.Routable,
+		shards:   make([]*Shard, cfg.Shards),
+	}
+	e.listeners.Store(newListenerSet(listenerMap{}))
+	return e, nil
+}
+
+// Settings returns the engine's settings with defaults filled in.
+func (e *Engine) Settings() Settings { return e.settings }
+
+// Shard returns shard i's TCP state.
+func (e *Engine) Shard(i int) *Shard { return e.shards[i] }
+
+// NumShards returns the number of shards.
+func (e *Engine) NumShards() int { return len(e.shards) }
+
+// lookupListener finds the listener for a local address and port: an exact address first,
+// then the wildcard 0.0.0.0, as Linux's listener lookup scores them.
+func (e *Engine) lookupListener(addr [4]byte, port uint16) *Listener {
+	set := e.listeners.Load()
+	if len(set.m) == 0 {
+		return nil
+	}
+	if l := set.get(listenKey{addr, port}); l != nil {
+		return l
+	}
+	return set.get(listenKey{[4]byte{}, port})
+}
+
+// portListened reports whether a listener holds the port on addr (or the wildcard), which
+// makes it unusable as an ephemeral port.
+func (e *Engine) portListened(addr [4]byte, port uint16) bool {
+	return e.lookupListener(addr, port) != nil
+}
+
+// Listen binds a listener to addr (an unspecified address means every address of the stack)
+// and starts accepting connections.
+func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, error) {
+	if !addr.Addr().Is4() && addr.Addr().IsValid() {
+		return nil, fmt.Errorf("tcp: listen %v: only IPv4 is supported so far: %w", addr, ErrInvalid)
+	}
+	var a [4]byte
+	if addr.Addr().IsValid() {
+		a = addr.Addr().As4()
+	}
+	if a != ([4]byte{}) && a != e.addr {
+		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrNotAvail)
+	}
+	port := addr.Port()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.listeners.Load().m
+	if port == 0 {
+		p, ok := e.freeListenPort(old, a)
+		if !ok {
+			return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrInUse)
+		}
+		port = p
+	}
+	k := listenKey{a, port}
+	if old[k] != nil || (a == [4]byte{} && old[listenKey{e.addr, port}] != nil) ||
+		(a != [4]byte{} && old[listenKey{[4]byte{}, port}] != nil) {
+		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrInUse)
+	}
+	l := newListener(e, a, port, opts)
+	m := make(listenerMap, len(old)+1)
+	for kk, v := range old {
+		m[kk] = v
+	}
+	m[k] = l
+	e.listeners.Store(newListenerSet(m))
+	return l, nil
+}
+
+func (e *Engine) freeListenPort(m listenerMap, a [4]byte) (uint16, bool) {
+	r := e.settings.IPLocalPortRange
+	for p := int(r[0]); p <= int(r[1]); p++ {
+		if m[listenKey{a, uint16(p)}] == nil && m[listenKey{[4]byte{}, uint16(p)}] == nil && m[listenKey{e.addr, uint16(p)}] == nil {
+			return uint16(p), true
+		}
+	}
+	return 0, false
+}
+
+func (e *Engine) unregister(l *Listener) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.listeners.Load().m
+	k := listenKey{l.addr, l.port}
+	if old[k] != l {
+		return
+	}
+	m := make(listenerMap, len(old))
+	for kk, v := range old {
+		if kk != k {
+			m[kk] = v
+		}
+	}
+	e.listeners.Store(newListenerSet(m))
+}
+
+// Listeners returns the registered listeners (for socket tables).
+func (e *Engine) Listeners() []*Listener {
+	m := e.listeners.Load().m
+	out := make([]*Listener, 0, len(m))
+	for _, l := range m {
+		out = append(out, l)
+	}
+	return out
+}
+
+// tsNow is the TCP timestamp clock: milliseconds, as Linux's tcp_time_stamp_ms.
+func tsNow(nowNanos int64) uint32 { return uint32(nowNanos / 1e6) }

@@ -1,0 +1,339 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/stats"
+)
+
+// endpointInput runs the state machine of a connection for one segment (RFC 9293 §3.10.7,
+// Linux tcp_rcv_state_process), one method per state.
+func (s *Shard) endpointInput(ep *endpoint, sg *segment) {
+	switch ep.state {
+	case StateSynSent:
+		s.synSentState(ep, sg)
+	case StateSynRecv:
+		s.synRecvState(ep, sg)
+	default:
+		s.synchronizedState(ep, sg)
+	}
+	if ep.state != StateClosed && ep.state != StateTimeWait {
+		s.output(ep)
+	}
+}
+
+// negotiate records the peer's SYN options against ours (RFC 7323 §1.3: window scale and
+// timestamps only when both sides offered them).
+func (s *Shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
+	st := &s.eng.settings
+	ep.mss = min(peerMSS(o), uint16(s.eng.mss))
+	ep.sackOK = weOffered && !st.TCPSackOff && o.SACKPermitted
+	ep.tsOK = weOffered && !st.TCPTimestampsOff && o.TS
+	if ep.tsOK {
+		ep.tsRecent = o.TSVal
+	}
+	if ws := peerWScale(o); ws >= 0 && weOffered && !st.TCPWindowScalingOff {
+		ep.sndWscale = uint8(ws)
+		ep.rcvWscale = s.ourWScale()
+	} else {
+		ep.sndWscale, ep.rcvWscale = 0, 0
+	}
+}
+
+// synSentState is RFC 9293 §3.10.7.3 (Linux tcp_rcv_synsent_state_process).
+func (s *Shard) synSentState(ep *endpoint, sg *segment) {
+	// First, check the ACK: it must acknowledge our SYN and nothing beyond.
+	if sg.ackf() && (sg.ack.LessThanEq(ep.iss) || ep.sndNxt.LessThan(sg.ack)) {
+		if !sg.rst() {
+			s.sendRST(ep.key, sg.ack, 0, false)
+		}
+		return
+	}
+	// Second, check RST: only an acceptable ACK makes it a refusal.
+	if sg.rst() {
+		if sg.ackf() {
+			s.closeEndpoint(ep, errRefused)
+		}
+		return
+	}
+	// Fourth, check SYN.
+	if !sg.syn() {
+		return
+	}
+	ep.irs = sg.seq
+	ep.rcvNxt = sg.seq.Add(1)
+	s.negotiate(ep, &sg.opts, true)
+	if !sg.ackf() {
+		// Simultaneous open: SYN-RECV, and a SYN-ACK that carries our original ISN.
+		s.setState(ep, StateSynRecv)
+		ep.sndWnd = uint32(sg.wnd)
+		s.sendSynAckEndpoint(ep)
+		return
+	}
+	ep.sndUna = sg.ack
+	ep.sndWnd = uint32(sg.wnd) // a SYN's window is never scaled
+	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
+	s.established(ep)
+	s.sendAck(ep)
+}
+
+// established finishes a handshake on the active side.
+func (s *Shard) established(ep *endpoint) {
+	if ep.retries == 0 && ep.rttStart != 0 {
+		s.rttSample(ep, s.now-ep.rttStart)
+	} else {
+		ep.rto = int64(timeoutInit)
+	}
+	ep.rttStart = 0
+	ep.retries = 0
+	ep.cwnd = initialCwnd
+	s.wheel.Cancel(&ep.rtx)
+	s.setState(ep, StateEstablished)
+	s.queueWake(ep, true, true)
+}
+
+// synRecvState handles the active side's SYN-RECV (simultaneous open): the peer's SYN-ACK
+// or ACK of our SYN-ACK completes the handshake.
+func (s *Shard) synRecvState(ep *endpoint, sg *segment) {
+	if sg.rst() {
+		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow()), 1)) {
+			s.closeEndpoint(ep, errRefused)
+		}
+		return
+	}
+	if sg.syn() {
+		// Linux accepts the crossed SYN-ACK of a simultaneous open here; any other SYN is
+		// answered with our SYN-ACK again.
+		if !(sg.ackf() && sg.seq.Add(1) == ep.rcvNxt && sg.ack == ep.sndNxt) {
+			s.sendSynAckEndpoint(ep)
+			return
+		}
+	}
+	if !sg.ackf() {
+		return
+	}
+	if !(ep.sndUna.LessThan(sg.ack) && sg.ack.LessThanEq(ep.sndNxt)) {
+		s.sendRST(ep.key, sg.ack, 0, false)
+		return
+	}
+	ep.sndUna = sg.ack
+	ep.sndWnd = uint32(sg.wnd)
+	if !sg.syn() {
+		ep.sndWnd <<= ep.sndWscale
+	}
+	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
+	s.established(ep)
+	if sg.syn() {
+		s.sendAck(ep)
+		return
+	}
+	s.synchronizedState(ep, sg)
+}
+
+// acceptable is RFC 9293 §3.10.7.4's first check, against the window we advertised.
+func (s *Shard) acceptable(ep *endpoint, sg *segment) bool {
+	wnd := uint32(0)
+	if ep.rcvNxt.LessThan(ep.rcvAdv) {
+		wnd = ep.rcvAdv.Sub(ep.rcvNxt)
+	}
+	n := sg.seqLen()
+	switch {
+	case n == 0 && wnd == 0:
+		return sg.seq == ep.rcvNxt
+	case n == 0:
+		return sg.seq.InWindow(ep.rcvNxt, wnd)
+	case wnd == 0:
+		return false
+	default:
+		return sg.seq.InWindow(ep.rcvNxt, wnd) || sg.seq.Add(n-1).InWindow(ep.rcvNxt, wnd)
+	}
+}
+
+// synchronizedState processes a segment for ESTABLISHED through LAST-ACK, following RFC
+// 9293 §3.10.7.4's steps in order.
+func (s *Shard) synchronizedState(ep *endpoint, sg *segment) {
+	// First, check the sequence number.
+	if !s.acceptable(ep, sg) {
+		if !sg.rst() {
+			ep.ackNow = true
+		}
+		return
+	}
+	// Second, check RST (RFC 5961 §3.2: only an exact match resets; in-window gets a
+	// challenge ACK).
+	if sg.rst() {
+		if sg.seq != ep.rcvNxt {
+			s.ctr.Inc(stats.TcpExtTCPChallengeACK)
+			ep.ackNow = true
+			return
+		}
+		switch ep.state {
+		case StateClosing, StateLastAck:
+			s.closeEndpoint(ep, errNone)
+		default:
+			s.closeEndpoint(ep, errReset)
+		}
+		return
+	}
+	// Fourth, check SYN (RFC 5961 §4: a challenge ACK, never a reset).
+	if sg.syn() {
+		s.ctr.Inc(stats.TcpExtTCPChallengeACK)
+		ep.ackNow = true
+		return
+	}
+	// Fifth, check ACK.
+	if !sg.ackf() {
+		return
+	}
+	if ep.tsOK && sg.opts.TS && sg.seq.LessThanEq(ep.rcvNxt) {
+		ep.tsRecent = sg.opts.TSVal
+	}
+	if !s.ackInput(ep, sg) {
+		return
+	}
+	switch ep.state {
+	case StateFinWait1:
+		if ep.finAcked(sg.ack) {
+			s.setState(ep, StateFinWait2)
+			if ep.orphan {
+				// The retransmission timer, idle now, times the orphan out (tcp_fin_timeout).
+				s.wheel.Schedule(&ep.rtx, s.now+int64(s.eng.settings.TCPFinTimeout))
+			}
+		}
+	case StateClosing:
+		if ep.finAcked(sg.ack) {
+			s.enterTimeWait(ep)
+			return
+		}
+	case StateLastAck:
+		if ep.finAcked(sg.ack) {
+			s.closeEndpoint(ep, errNone)
+			return
+		}
+	}
+	// Seventh, process the segment text.
+	if len(sg.payload) > 0 {
+		switch ep.state {
+		case StateEstablished, StateFinWait1, StateFinWait2:
+			if ep.orphan && sg.end().Sub(ep.rcvNxt) > 0 {
+				// Linux: data for a socket the application closed resets the connection.
+				s.ctr.Inc(stats.TcpExtTCPAbortOnData)
+				s.abort(ep, errReset, true)
+				return
+			}
+			s.dataInput(ep, sg)
+		}
+	}
+	// Eighth, check FIN: it counts only once every byte before it has arrived.
+	if sg.fin() && sg.seq.Add(uint32(len(sg.payload))) == ep.rcvNxt {
+		s.finInput(ep)
+	}
+}
+
+// ackInput processes SEG.ACK (RFC 9293 §3.10.7.4 fifth step); false means drop the segment.
+func (s *Shard) ackInput(ep *endpoint, sg *segment) bool {
+	ack := sg.ack
+	if ep.sndMax.LessThan(ack) {
+		// It acknowledges something not yet sent.
+		ep.ackNow = true
+		return false
+	}
+	if ep.sndUna.LessThan(ack) {
+		acked := ack.Sub(ep.sndUna)
+		finAcked := ep.finAcked(ack)
+		data := acked
+		if finAcked {
+			data--
+		}
+		if data > 0 {
+			ep.snd.release(int(data))
+			s.queueWake(ep, false, true)
+		}
+		// Round-trip time: timestamps when the peer echoes ours, else the timed segment.
+		if ep.tsOK && sg.opts.TS && sg.opts.TSEcr != 0 {
+			s.rttSample(ep, int64(tsNow(s.now)-(sg.opts.TSEcr-ep.tsOff))*1e6)
+			ep.rttStart = 0
+		} else if ep.rttStart != 0 && ep.rttSeq.LessThan(ack) {
+			s.rttSample(ep, s.now-ep.rttStart)
+			ep.rttStart = 0
+		}
+		ep.sndUna = ack
+		if ep.sndNxt.LessThan(ack) {
+			ep.sndNxt = ack // the ACK overtook a go-back-N rewind
+		}
+		if finAcked {
+			ep.finSent = true
+		}
+		ep.retries = 0
+		ep.cwnd += max(acked/uint32(max(ep.mss, 1)), 1)
+		if ep.sndUna == ep.sndMax {
+			s.wheel.Cancel(&ep.rtx)
+		} else {
+			s.armRtx(ep)
+		}
+	}
+	// Window update (RFC 9293 §3.10.7.4: only from a segment newer than the last one used).
+	if ep.sndWl1.LessThan(sg.seq) || (ep.sndWl1 == sg.seq && ep.sndWl2.LessThanEq(ack)) {
+		ep.sndWnd = uint32(sg.wnd) << ep.sndWscale
+		ep.sndWl1, ep.sndWl2 = sg.seq, ack
+	}
+	return true
+}
+
+// dataInput delivers in-order payload to the receive ring. Out-of-order segments are
+// dropped and re-acknowledged (the reassembly queue comes with the full data path).
+func (s *Shard) dataInput(ep *endpoint, sg *segment) {
+	p := sg.payload
+	seq := sg.seq
+	if seq.LessThan(ep.rcvNxt) {
+		// Trim what we already have.
+		skip := ep.rcvNxt.Sub(seq)
+		if skip >= uint32(len(p)) {
+			ep.ackNow = true
+			return
+		}
+		p = p[skip:]
+		seq = ep.rcvNxt
+	}
+	if seq != ep.rcvNxt {
+		s.ctr.Inc(stats.TcpExtTCPOFODrop)
+		ep.ackNow = true
+		return
+	}
+	n := ep.rcv.produce(p)
+	if n < len(p) {
+		s.ctr.Inc(stats.TcpExtTCPRcvQDrop)
+		ep.ackNow = true
+	}
+	if n == 0 {
+		return
+	}
+	ep.rcvNxt = ep.rcvNxt.Add(uint32(n))
+	s.queueWake(ep, true, false)
+	s.scheduleAck(ep, n >= int(ep.mss))
+}
+
+// finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).
+func (s *Shard) finInput(ep *endpoint) {
+	ep.rcvNxt = ep.rcvNxt.Add(1)
+	ep.eof.Store(true)
+	s.queueWake(ep, true, false)
+	switch ep.state {
+	case StateEstablished:
+		// Linux enters pingpong mode here: the ACK is delayed, hoping our own FIN carries it.
+		s.setState(ep, StateCloseWait)
+		s.scheduleAck(ep, false)
+	case StateFinWait1:
+		ep.ackNow = true
+		if ep.finAcked(ep.sndUna) {
+			s.sendAck(ep)
+			s.enterTimeWait(ep)
+			return
+		}
+		s.setState(ep, StateClosing)
+	case StateFinWait2:
+		s.sendAck(ep)
+		s.enterTimeWait(ep)
+	default:
+		ep.ackNow = true
+	}
+}

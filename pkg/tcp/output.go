@@ -1,0 +1,180 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
+)
+
+// emit builds one segment into a fresh transmit packet and hands it to the stack. Payload,
+// when n > 0, is copied straight from a send ring at absolute position pos. It reports
+// whether the segment left (a pool exhausted under load loses it, like a failed alloc_skb,
+// and retransmission recovers).
+func (s *Shard) emit(laddr, raddr [4]byte, lport, rport uint16, seq, ack seqnum.Value, flags uint8,
+	wnd uint16, opts *header.TCPOptions, ring *byteRing, pos uint64, n int) bool {
+	pkt := s.env.NewPacket()
+	if pkt == nil {
+		return false
+	}
+	optLen := 0
+	if opts != nil {
+		optLen = header.EncodeTCPOptions(s.optBuf[:], opts)
+	}
+	hl := header.TCPMinLen + optLen
+	b := pkt.Append(hl + n)
+	if b == nil {
+		pkt.Free()
+		return false
+	}
+	f := header.TCPFields{
+		SrcPort: lport,
+		DstPort: rport,
+		Seq:     uint32(seq),
+		Ack:     uint32(ack),
+		Flags:   flags,
+		Window:  wnd,
+	}
+	header.EncodeTCP(b, &f, s.optBuf[:optLen])
+	if n > 0 {
+		ring.peek(pos, b[hl:hl+n])
+	}
+	header.TCP(b).SetChecksumIPv4(laddr, raddr)
+	s.ctr.Inc(stats.TcpOutSegs)
+	if flags&header.TCPFlagRST != 0 {
+		s.ctr.Inc(stats.TcpOutRsts)
+	}
+	s.env.OutputIPv4(pkt, laddr, raddr)
+	return true
+}
+
+func keyAddrs(k *hash.Key) (laddr, raddr [4]byte) {
+	copy(laddr[:], k.LocalAddr[:4])
+	copy(raddr[:], k.RemoteAddr[:4])
+	return
+}
+
+// sendRST sends a bare reset for a flow key. With ackIt, it is RST|ACK acknowledging ack.
+func (s *Shard) sendRST(k hash.Key, seq, ack seqnum.Value, ackIt bool) {
+	laddr, raddr := keyAddrs(&k)
+	flags := header.TCPFlagRST
+	if ackIt {
+		flags |= header.TCPFlagACK
+	}
+	s.emit(laddr, raddr, k.LocalPort, k.RemotePort, seq, ack, flags, 0, nil, nil, 0, 0)
+}
+
+// sendResetFor answers a segment that has no connection (RFC 9293 §3.10.7.1): never a reset
+// for a reset; if it had an ACK, <SEQ=SEG.ACK><CTL=RST>; otherwise
+// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+func (s *Shard) sendResetFor(sg *segment) {
+	if sg.rst() {
+		return
+	}
+	if sg.ackf() {
+		s.sendRST(sg.key, sg.ack, 0, false)
+		return
+	}
+	s.sendRST(sg.key, 0, sg.end(), true)
+}
+
+// tsOptions fills the shard's option scratch with a timestamp for an established flow.
+func (s *Shard) tsOptions(tsOff, tsRecent uint32) *header.TCPOptions {
+	out := &s.outOpts
+	*out = header.TCPOptions{WScale: -1, TS: true, TSVal: tsNow(s.now) + tsOff, TSEcr: tsRecent}
+	return out
+}
+
+// rcvWindow returns the window field to advertise and records the right edge (RFC 9293
+// §3.8.6.2.2: the right edge never moves left).
+func (s *Shard) rcvWindow(ep *endpoint) uint16 {
+	space := uint32(ep.rcv.space())
+	if edge := ep.rcvAdv; ep.rcvNxt.LessThan(edge) {
+		if held := edge.Sub(ep.rcvNxt); held > space {
+			space = held
+		}
+	}
+	w := space >> ep.rcvWscale
+	if w > 0xffff {
+		w = 0xffff
+	}
+	adv := w << ep.rcvWscale
+	ep.rcvAdv = ep.rcvNxt.Add(adv)
+	ep.advWnd.Store(adv)
+	return uint16(w)
+}
+
+// sendAck sends a pure ACK for an endpoint now.
+func (s *Shard) sendAck(ep *endpoint) {
+	s.sendFlags(ep, ep.sndNxt, header.TCPFlagACK)
+}
+
+func (s *Shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
+	laddr, raddr := keyAddrs(&ep.key)
+	var opts *header.TCPOptions
+	if ep.tsOK {
+		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
+	}
+	wnd := s.rcvWindow(ep)
+	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, seq, ep.rcvNxt, flags, wnd, opts, nil, 0, 0)
+	s.ackSent(ep)
+}
+
+// ackSent clears the delayed-ACK state after any segment that carried our ACK.
+func (s *Shard) ackSent(ep *endpoint) {
+	ep.ackNow = false
+	ep.delack = 0
+	if ep.ack.Pending() {
+		s.wheel.Cancel(&ep.ack)
+	}
+}
+
+// synOptions fills the scratch options for a SYN or SYN-ACK in Linux's layout.
+func (s *Shard) synOptions(mss uint16, wscale int8, sack, ts bool, tsVal, tsEcr uint32) *header.TCPOptions {
+	out := &s.outOpts
+	*out = header.TCPOptions{MSS: mss, WScale: wscale, SACKPermitted: sack, TS: ts}
+	if ts {
+		out.TSVal, out.TSEcr = tsVal, tsEcr
+	}
+	return out
+}
+
+// ourWScale is the window scale we offer: the smallest shift that lets the receive buffer
+// be advertised (Linux tcp_select_initial_window does the same from its rmem limit).
+func (s *Shard) ourWScale() uint8 {
+	var ws uint8
+	for (s.eng.settings.RcvBuf>>ws) > 0xffff && ws < maxWScale {
+		ws++
+	}
+	return ws
+}
+
+// synWindow is the window of a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
+func (s *Shard) synWindow() uint16 {
+	return uint16(min(s.eng.settings.RcvBuf, 0xffff))
+}
+
+// sendSyn sends (or resends) the SYN of an active open.
+func (s *Shard) sendSyn(ep *endpoint) {
+	st := &s.eng.settings
+	laddr, raddr := keyAddrs(&ep.key)
+	ws := int8(-1)
+	if !st.TCPWindowScalingOff {
+		ws = int8(s.ourWScale())
+	}
+	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
+	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
+}
+
+// sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).
+func (s *Shard) sendSynAckEndpoint(ep *endpoint) {
+	laddr, raddr := keyAddrs(&ep.key)
+	ws := int8(-1)
+	if ep.sndWscale > 0 || ep.rcvWscale > 0 {
+		ws = int8(ep.rcvWscale)
+	}
+	opts := s.synOptions(uint16(s.eng.mss), ws, ep.sackOK, ep.tsOK, tsNow(s.now)+ep.tsOff, ep.tsRecent)
+	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.iss, ep.rcvNxt,
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
+	s.ackSent(ep)
+}

@@ -1,0 +1,231 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
+)
+
+// initialCwnd is RFC 6928's initial window of ten segments, Linux's default.
+const initialCwnd = 10
+
+// canSend reports whether the state lets new data or a FIN go out.
+func (ep *endpoint) canSend() bool {
+	switch ep.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+		return true
+	}
+	return false
+}
+
+// inflightData is how many data bytes are sent and not yet acknowledged.
+func (ep *endpoint) inflightData() uint32 {
+	n := ep.sndNxt.Sub(ep.sndUna)
+	if ep.finSent && n > 0 {
+		n-- // the FIN's sequence number is not a byte in the ring
+	}
+	return n
+}
+
+// output sends what the window, the congestion window and the send ring allow, the FIN
+// when the application closed and all data is out, and a pure ACK if one is owed and
+// nothing else carried it.
+func (s *Shard) output(ep *endpoint) {
+	if ep.canSend() {
+		s.sendData(ep)
+	}
+	if ep.ackNow {
+		s.sendAck(ep)
+	}
+}
+
+func (s *Shard) sendData(ep *endpoint) {
+	laddr, raddr := keyAddrs(&ep.key)
+	mss := uint32(ep.mss)
+	for !ep.finSent {
+		pos := ep.snd.tail.Load() + uint64(ep.inflightData())
+		unsent := uint32(ep.snd.head.Load() - pos)
+		// The usable window: what the peer offers beyond what is in flight, and the
+		// congestion window in segments.
+		inflight := ep.sndNxt.Sub(ep.sndUna)
+		var usable uint32
+		if ep.sndWnd > inflight {
+			usable = ep.sndWnd - inflight
+		}
+		if cw := ep.cwnd * mss; cw > inflight {
+			usable = min(usable, cw-inflight)
+		} else {
+			usable = 0
+		}
+		n := min(unsent, usable, mss)
+		// The FIN rides on the segment that carries the last byte, or goes alone once every
+		// byte is out (a lone FIN is sent even into a closed window, as Linux does).
+		fin := ep.finQueued && n == unsent
+		flags := header.TCPFlagACK
+		if fin {
+			flags |= header.TCPFlagFIN
+		}
+		if n == 0 && !fin {
+			if unsent > 0 && inflight == 0 && !ep.rtx.Pending() {
+				// Zero window with data waiting: probe when the timer fires.
+				s.armRtx(ep)
+			}
+			return
+		}
+		if n > 0 && n == unsent {
+			flags |= header.TCPFlagPSH
+		}
+		var opts *header.TCPOptions
+		if ep.tsOK {
+			opts = s.tsOptions(ep.tsOff, ep.tsRecent)
+		}
+		wnd := s.rcvWindow(ep)
+		if !s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.sndNxt, ep.rcvNxt, flags, wnd, opts, &ep.snd, pos, int(n)) {
+			if !ep.rtx.Pending() {
+				s.armRtx(ep)
+			}
+			return
+		}
+		s.ackSent(ep)
+		isRetrans := ep.sndNxt.LessThan(ep.sndMax)
+		if isRetrans {
+			s.ctr.Inc(stats.TcpRetransSegs)
+		} else if n > 0 {
+			s.ctr.Inc(stats.TcpExtTCPOrigDataSent)
+		}
+		if ep.rttStart == 0 && !isRetrans {
+			ep.rttSeq, ep.rttStart = ep.sndNxt, s.now
+		}
+		ep.sndNxt = ep.sndNxt.Add(n)
+		if fin {
+			ep.sndNxt = ep.sndNxt.Add(1)
+			ep.finSent, ep.finEver = true, true
+		}
+		if ep.sndMax.LessThan(ep.sndNxt) {
+			ep.sndMax = ep.sndNxt
+		}
+		if !ep.rtx.Pending() {
+			s.armRtx(ep)
+		}
+		if fin {
+			return
+		}
+	}
+}
+
+// armRtx (re)starts the retransmission timer at the current RTO.
+func (s *Shard) armRtx(ep *endpoint) {
+	s.wheel.Schedule(&ep.rtx, s.now+ep.rto)
+}
+
+// rttSample feeds one round-trip measurement into RFC 6298's estimator. Like Linux, the
+// variance term never goes below TCP_RTO_MIN, so RTO = SRTT + max(4*RTTVAR, 200 ms).
+func (s *Shard) rttSample(ep *endpoint, r int64) {
+	if r < 0 {
+		return
+	}
+	if ep.srtt == 0 {
+		ep.srtt = max(r, 1)
+		ep.rttvar = r / 2
+	} else {
+		d := ep.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		ep.rttvar = (3*ep.rttvar + d) / 4
+		ep.srtt = (7*ep.srtt + r) / 8
+	}
+	ep.rto = min(ep.srtt+max(4*ep.rttvar, int64(rtoMin)), int64(rtoMax))
+}
+
+// rtxTimer handles the retransmission timer of a connection: SYN retransmission in
+// SYN-SENT, window probes, and data/FIN retransmission.
+func (s *Shard) rtxTimer(ep *endpoint) {
+	switch ep.state {
+	case StateSynSent, StateSynRecv:
+		s.synTimeout(ep)
+		return
+	case StateFinWait2:
+		s.finWait2Timer(ep)
+		return
+	case StateClosed, StateTimeWait:
+		return
+	}
+	if ep.sndUna == ep.sndMax {
+		// Nothing in flight: a zero-window probe (one byte past the window) if data waits.
+		if ep.snd.head.Load()-ep.snd.tail.Load() > 0 && ep.sndWnd == 0 {
+			s.windowProbe(ep)
+			ep.rto = min(ep.rto*2, int64(rtoMax))
+			s.armRtx(ep)
+		}
+		return
+	}
+	if ep.retries >= s.eng.settings.TCPRetries2 {
+		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
+		s.abort(ep, errTimedOut, true)
+		return
+	}
+	s.ctr.Inc(stats.TcpExtTCPTimeouts)
+	ep.retries++
+	ep.rto = min(ep.rto*2, int64(rtoMax))
+	ep.cwnd = 1
+	ep.rttStart = 0 // Karn: no sample from a retransmitted segment
+	// Go back to the first unacknowledged byte and resend one segment.
+	ep.sndNxt = ep.sndUna
+	ep.finSent = false
+	s.sendData(ep)
+	s.armRtx(ep)
+}
+
+// windowProbe sends one byte beyond a zero window so the peer's ACK reports when it opens.
+func (s *Shard) windowProbe(ep *endpoint) {
+	laddr, raddr := keyAddrs(&ep.key)
+	var opts *header.TCPOptions
+	if ep.tsOK {
+		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
+	}
+	pos := ep.snd.tail.Load() + uint64(ep.inflightData())
+	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.sndNxt, ep.rcvNxt, header.TCPFlagACK,
+		s.rcvWindow(ep), opts, &ep.snd, pos, 1)
+}
+
+// delackTimer sends the ACK a delayed-ACK decision held back.
+func (s *Shard) delackTimer(ep *endpoint) {
+	if ep.state == StateClosed || !ep.state.synchronized() {
+		return
+	}
+	s.ctr.Inc(stats.TcpExtDelayedACKs)
+	s.sendAck(ep)
+}
+
+// scheduleAck decides between an immediate and a delayed ACK for received data (RFC 9293
+// §3.8.6.3: at least every second full segment, and within 500 ms; Linux's minimum delay
+// is 40 ms).
+func (s *Shard) scheduleAck(ep *endpoint, full bool) {
+	if full {
+		ep.delack++
+	}
+	if ep.delack >= 2 {
+		ep.ackNow = true
+		return
+	}
+	if !ep.ack.Pending() {
+		s.wheel.Schedule(&ep.ack, s.now+int64(delackMin))
+	}
+}
+
+// maybeWindowUpdate sends a window update after the application read enough to matter
+// (Linux tcp_cleanup_rbuf: the window would at least double, or grow by a full segment from
+// below one).
+func (s *Shard) maybeWindowUpdate(ep *endpoint) {
+	space := uint32(ep.rcv.space())
+	adv := ep.advWnd.Load()
+	if space >= 2*adv || (adv < uint32(ep.mss) && space >= uint32(ep.mss)) {
+		s.sendAck(ep)
+	}
+}
+
+// finAcked reports whether an acknowledgment covers our FIN.
+func (ep *endpoint) finAcked(ack seqnum.Value) bool {
+	return ep.finEver && ack == ep.sndMax
+}

@@ -1,0 +1,169 @@
+package tcp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Profile selects which kernel's connection-establishment rules the stack reproduces.
+type Profile uint8
+
+// The profiles of spec §0.
+const (
+	// ProfileLinux is current Linux (checked against 6.18), the default.
+	ProfileLinux Profile = iota
+	// ProfileLinux312 is Linux 3.12, the kernel the seed documents describe.
+	ProfileLinux312
+)
+
+// String returns the profile's name as the command line spells it.
+func (p Profile) String() string {
+	switch p {
+	case ProfileLinux:
+		return "linux"
+	case ProfileLinux312:
+		return "linux-3.12"
+	}
+	return fmt.Sprintf("Profile(%d)", uint8(p))
+}
+
+// ParseProfile parses "linux" or "linux-3.12".
+func ParseProfile(s string) (Profile, error) {
+	switch s {
+	case "linux", "":
+		return ProfileLinux, nil
+	case "linux-3.12", "linux312", "3.12":
+		return ProfileLinux312, nil
+	}
+	return 0, fmt.Errorf("tcp: unknown profile %q (want linux or linux-3.12)", s)
+}
+
+// Settings are the stack-wide knobs, each named after the Linux sysctl it mirrors and
+// defaulting to Linux's value (spec §10). The zero value of a field means "Linux's default";
+// use the explicit Off values where a sysctl's meaningful value is 0.
+type Settings struct {
+	// Profile picks the kernel whose rules are reproduced.
+	Profile Profile
+	// Somaxconn caps every listen backlog (net.core.somaxconn, 4096).
+	Somaxconn int
+	// TCPMaxSynBacklog (net.ipv4.tcp_max_syn_backlog, 2048).
+	TCPMaxSynBacklog int
+	// TCPSynackRetries (tcp_synack_retries, 5).
+	TCPSynackRetries int
+	// TCPSynRetries (tcp_syn_retries, 6).
+	TCPSynRetries int
+	// TCPSynLinearTimeouts (tcp_syn_linear_timeouts, 4; profile linux only). Use -1 for 0.
+	TCPSynLinearTimeouts int
+	// TCPAbortOnOverflow (tcp_abort_on_overflow, default off).
+	TCPAbortOnOverflow bool
+	// TCPSyncookies (tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always).
+	// Default 1; use SyncookiesOff for 0.
+	TCPSyncookies int
+	// IPLocalPortRange (ip_local_port_range, 32768-60999).
+	IPLocalPortRange [2]uint16
+	// TCPTimestampsOff, TCPSackOff, TCPWindowScalingOff turn off tcp_timestamps, tcp_sack,
+	// tcp_window_scaling (all on by default, as in Linux).
+	TCPTimestampsOff, TCPSackOff, TCPWindowScalingOff bool
+	// TCPMaxTwBuckets (tcp_max_tw_buckets): TIME-WAIT entries per stack; beyond it a closing
+	// connection skips TIME-WAIT (TcpExtTCPTimeWaitOverflow). Default 131072.
+	TCPMaxTwBuckets int
+	// TCPFinTimeout (tcp_fin_timeout, 60 s): how long an orphaned FIN-WAIT-2 lasts.
+	TCPFinTimeout time.Duration
+	// TCPRetries2 (tcp_retries2, 15): retransmissions of data before giving up.
+	TCPRetries2 int
+	// RcvBuf and SndBuf are each connection's receive and send buffer in bytes (default
+	// 16 KiB each: enough for request/response traffic; the full data path grows them).
+	RcvBuf, SndBuf int
+}
+
+// SyncookiesOff is the TCPSyncookies value for tcp_syncookies=0.
+const SyncookiesOff = -1
+
+// Linux's fixed constants (include/net/tcp.h).
+const (
+	timeoutInit   = time.Second            // TCP_TIMEOUT_INIT
+	rtoMax        = 120 * time.Second      // TCP_RTO_MAX
+	rtoMin        = 200 * time.Millisecond // TCP_RTO_MIN
+	timewaitLen   = 60 * time.Second       // TCP_TIMEWAIT_LEN
+	delackMin     = 40 * time.Millisecond  // TCP_DELACK_MIN
+	cookieValid   = 2 * time.Minute        // TCP_SYNCOOKIE_VALID
+	defaultMSS    = 536                    // RFC 9293 §3.7.1 default when no MSS option
+	maxWScale     = 14                     // RFC 7323 §2.3
+	defaultRcvBuf = 16 << 10
+	defaultSndBuf = 16 << 10
+)
+
+// withDefaults fills the zero fields with Linux's defaults.
+func (s Settings) withDefaults() Settings {
+	if s.Somaxconn <= 0 {
+		s.Somaxconn = 4096
+	}
+	if s.TCPMaxSynBacklog <= 0 {
+		s.TCPMaxSynBacklog = 2048
+	}
+	if s.TCPSynackRetries <= 0 {
+		s.TCPSynackRetries = 5
+	}
+	if s.TCPSynRetries <= 0 {
+		s.TCPSynRetries = 6
+	}
+	switch {
+	case s.TCPSynLinearTimeouts == 0:
+		s.TCPSynLinearTimeouts = 4
+	case s.TCPSynLinearTimeouts < 0:
+		s.TCPSynLinearTimeouts = 0
+	}
+	switch {
+	case s.TCPSyncookies == 0:
+		s.TCPSyncookies = 1
+	case s.TCPSyncookies < 0:
+		s.TCPSyncookies = 0
+	}
+	if s.IPLocalPortRange == [2]uint16{} {
+		s.IPLocalPortRange = [2]uint16{32768, 60999}
+	}
+	if s.TCPMaxTwBuckets <= 0 {
+		s.TCPMaxTwBuckets = 131072
+	}
+	if s.TCPFinTimeout <= 0 {
+		s.TCPFinTimeout = 60 * time.Second
+	}
+	if s.TCPRetries2 <= 0 {
+		s.TCPRetries2 = 15
+	}
+	if s.RcvBuf <= 0 {
+		s.RcvBuf = defaultRcvBuf
+	}
+	if s.SndBuf <= 0 {
+		s.SndBuf = defaultSndBuf
+	}
+	return s
+}
+
+// Validate reports settings Linux itself would refuse.
+func (s Settings) Validate() error {
+	if s.Profile > ProfileLinux312 {
+		return fmt.Errorf("tcp: unknown profile %d", s.Profile)
+	}
+	if s.TCPSyncookies > 2 {
+		return fmt.Errorf("tcp: tcp_syncookies must be 0, 1 or 2, not %d", s.TCPSyncookies)
+	}
+	r := s.IPLocalPortRange
+	if r != [2]uint16{} && (r[0] == 0 || r[0] > r[1]) {
+		return fmt.Errorf("tcp: bad ip_local_port_range %d-%d", r[0], r[1])
+	}
+	return nil
+}
+
+// ListenOptions are per-listener socket options, as Linux has them.
+type ListenOptions struct {
+	// Backlog is listen()'s argument, clamped to Somaxconn; negative means Somaxconn.
+	Backlog int
+	// DeferAccept is TCP_DEFER_ACCEPT: a bare final ACK only marks the request acked and
+	// the child is made when data arrives, for up to this long.
+	DeferAccept time.Duration
+	// SynCnt is TCP_SYNCNT on the listener: it replaces tcp_synack_retries for its requests.
+	SynCnt int
+	// MaxSeg is TCP_MAXSEG: it caps the MSS the listener advertises and uses.
+	MaxSeg int
+}

@@ -1,0 +1,207 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/flowtable"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/queue"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/wheel"
+)
+
+// Env is what a TCP shard needs from the stack shard that runs it.
+type Env interface {
+	// NewPacket returns an empty transmit packet with headroom for the IP and link headers,
+	// or nil when the pool is exhausted.
+	NewPacket() *dpdkshim.Packet
+	// OutputIPv4 prepends the IPv4 and link headers to the TCP segment in pkt and queues it
+	// for transmission. It takes pkt in every case (dropping and counting what it cannot send).
+	OutputIPv4(pkt *dpdkshim.Packet, src, dst [4]byte)
+	// Wake makes the shard's goroutine run soon if it is parked (application hand-offs).
+	Wake()
+}
+
+// Timer kinds of this package; the stack dispatches wheel timers with Kind < TimerKindLimit
+// to Shard.Fire.
+const (
+	timerRequest   uint8 = iota + 1 // SYN-ACK retransmission / request expiry
+	timerRtx                        // SYN, data and FIN retransmission
+	timerDelack                     // delayed ACK
+	timerTimeWait                   // TIME-WAIT expiry
+	TimerKindLimit                  // kinds at or above belong to the stack
+)
+
+// Shard is one shard's TCP: its flow tables, pools and pending work. Everything in it is
+// touched only by the goroutine that runs the shard, except the work list, which application
+// goroutines push to.
+type Shard struct {
+	eng   *Engine
+	id    int
+	env   Env
+	wheel *wheel.Wheel
+	ctr   *stats.Counters
+	now   int64
+
+	est *flowtable.Table[*endpoint] // SYN-SENT .. LAST-ACK
+	syn *flowtable.Table[*request]  // the SYN table: this shard's requests, all listeners
+	tw  *flowtable.Table[*timewait] // TIME-WAIT
+
+	reqFree []*request
+	twFree  []*timewait
+	epFree  *queue.MPMC[*endpoint] // shared with dialing application goroutines
+	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
+
+	work  queue.MPSCList[endpoint, *endpoint]
+	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
+
+	ctl ctlQueue
+
+	seg     segment
+	outOpts header.TCPOptions
+	optBuf  [header.MaxTCPOptionsLen]byte
+	perturb [256]uint32
+	fireFn  func(t *wheel.Timer, now int64)
+}
+
+// NewShard makes shard id's TCP. The stack gives it the shard's wheel and counters.
+func (e *Engine) NewShard(id int, env Env, w *wheel.Wheel, ctr *stats.Counters) *Shard {
+	s := &Shard{
+		eng:    e,
+		id:     id,
+		env:    env,
+		wheel:  w,
+		ctr:    ctr,
+		est:    flowtable.New[*endpoint](1024),
+		syn:    flowtable.New[*request](1024),
+		tw:     flowtable.New[*timewait](1024),
+		epFree:  queue.NewMPMC[*endpoint](1 << 16),
+		epCache: make([]*endpoint, 0, 256),
+	}
+	s.fireFn = s.Fire
+	e.shards[id] = s
+	return s
+}
+
+// ID returns the shard's index.
+func (s *Shard) ID() int { return s.id }
+
+// SetNow tells the shard the time of the current poll iteration.
+func (s *Shard) SetNow(now int64) { s.now = now }
+
+// HasWork reports whether application goroutines handed the shard work it has not done.
+func (s *Shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() }
+
+// Input processes one TCP segment that arrived for this shard. seg is the IP payload; key
+// and h are its flow key (local = our address) and flow hash. The caller frees the packet
+// after Input returns: nothing here keeps a reference to seg.
+func (s *Shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64) {
+	s.ctr.Inc(stats.TcpInSegs)
+	t, err := header.ParseTCP(seg)
+	if err != nil {
+		s.ctr.Inc(stats.TcpInErrs)
+		return
+	}
+	if !t.ChecksumValidIPv4(src, dst) {
+		s.ctr.Inc(stats.TcpInCsumErrors)
+		s.ctr.Inc(stats.TcpInErrs)
+		return
+	}
+	sg := &s.seg
+	sg.reset(t, key, h)
+	if err := header.ParseTCPOptions(t.Options(), &sg.opts); err != nil {
+		s.ctr.Inc(stats.TcpInErrs)
+		return
+	}
+	s.demux(sg)
+}
+
+// demux finds the segment's owner in Linux's order: established (and half-open active)
+// connections, requests, TIME-WAIT, then listeners.
+func (s *Shard) demux(sg *segment) {
+	if ep, ok := s.est.Get(&sg.key, sg.hash); ok {
+		s.endpointInput(ep, sg)
+		return
+	}
+	if req, ok := s.syn.Get(&sg.key, sg.hash); ok {
+		s.requestInput(req, sg)
+		return
+	}
+	if tw, ok := s.tw.Get(&sg.key, sg.hash); ok {
+		if !s.timewaitInput(tw, sg) {
+			return
+		}
+		// A SYN that TIME-WAIT accepted as a new connection continues to the listener.
+	}
+	l := s.eng.lookupListener(sg.laddr, sg.key.LocalPort)
+	if l == nil || l.closed.Load() {
+		s.sendResetFor(sg)
+		return
+	}
+	s.listenInput(l, sg)
+}
+
+// Fire runs an expired timer of this package.
+func (s *Shard) Fire(t *wheel.Timer, now int64) {
+	s.now = now
+	switch t.Kind {
+	case timerRequest:
+		s.requestTimer(t.Owner.(*request))
+	case timerRtx:
+		s.rtxTimer(t.Owner.(*endpoint))
+	case timerDelack:
+		s.delackTimer(t.Owner.(*endpoint))
+	case timerTimeWait:
+		s.timewaitTimer(t.Owner.(*timewait))
+	}
+}
+
+// ProcessWork does what application goroutines asked for since the last call and returns
+// how many connections it touched.
+func (s *Shard) ProcessWork() int {
+	n := 0
+	if s.ctl.pending() {
+		n += s.ctl.run(s)
+	}
+	for ep := s.work.TakeAll(); ep != nil; n++ {
+		next := queue.Next[endpoint, *endpoint](ep)
+		// Clear queued before taking the bits: a post that lands in between re-queues ep.
+		ep.queued.Store(false)
+		bits := ep.pending.Swap(0)
+		s.handleWork(ep, bits)
+		ep = next
+	}
+	return n
+}
+
+// FlushWakes signals the application goroutines waiting on connections that changed during
+// this iteration. The stack calls it after transmitting, so replies are on the wire first.
+func (s *Shard) FlushWakes() {
+	for i, ep := range s.wakes {
+		ep.inWakes = false
+		if ep.wakeRd {
+			ep.wakeRd = false
+			ep.signalRd()
+		}
+		if ep.wakeWr {
+			ep.wakeWr = false
+			ep.signalWr()
+		}
+		s.wakes[i] = nil
+	}
+	s.wakes = s.wakes[:0]
+}
+
+func (s *Shard) queueWake(ep *endpoint, rd, wr bool) {
+	ep.wakeRd = ep.wakeRd || rd
+	ep.wakeWr = ep.wakeWr || wr
+	if !ep.inWakes {
+		ep.inWakes = true
+		s.wakes = append(s.wakes, ep)
+	}
+}
+
+// Len returns the number of connections, requests and TIME-WAIT entries the shard holds.
+func (s *Shard) Len() (conns, requests, timewaits int) {
+	return s.est.Len(), s.syn.Len(), s.tw.Len()
+}
