@@ -47,13 +47,13 @@ type shard struct {
 
 func newShard(s *Stack, id int) *shard {
 	sh := &shard{
-		st:     s,
-		id:     id,
-		port:   s.port,
-		pool:   s.port.Pool(id),
-		wheel:  wheel.New(s.clock.Now(), time.Millisecond),
-		burst:  s.cfg.Burst,
-		core:   newCore(s.clock),
+		st:    s,
+		id:    id,
+		port:  s.port,
+		pool:  s.port.Pool(id),
+		wheel: wheel.New(s.clock.Now(), time.Millisecond),
+		burst: s.cfg.Burst,
+		core:  newCore(s.clock),
 	}
 	sh.core.shards = []*shard{sh}
 	sh.rx = make([]*dpdkshim.Packet, sh.burst)

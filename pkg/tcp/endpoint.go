@@ -57,7 +57,7 @@ type endpoint struct {
 	dialPort               uint16
 	dialLocalPort          uint16
 
-	rdMu, wrMu             sync.Mutex   // one Read and one Write at a time (deadline timers)
+	rdMu, wrMu sync.Mutex // one Read and one Write at a time (deadline timers)
 
 	// ---- the shard's ----
 	sh  *Shard

@@ -67,14 +67,14 @@ type Shard struct {
 // NewShard makes shard id's TCP. The stack gives it the shard's wheel and counters.
 func (e *Engine) NewShard(id int, env Env, w *wheel.Wheel, ctr *stats.Counters) *Shard {
 	s := &Shard{
-		eng:    e,
-		id:     id,
-		env:    env,
-		wheel:  w,
-		ctr:    ctr,
-		est:    flowtable.New[*endpoint](1024),
-		syn:    flowtable.New[*request](1024),
-		tw:     flowtable.New[*timewait](1024),
+		eng:     e,
+		id:      id,
+		env:     env,
+		wheel:   w,
+		ctr:     ctr,
+		est:     flowtable.New[*endpoint](1024),
+		syn:     flowtable.New[*request](1024),
+		tw:      flowtable.New[*timewait](1024),
 		epFree:  queue.NewMPMC[*endpoint](1 << 16),
 		epCache: make([]*endpoint, 0, 256),
 	}
