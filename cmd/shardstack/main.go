@@ -19,6 +19,8 @@ func main() {
 	switch cmd {
 	case "demo":
 		err = runDemo(args, os.Stdout)
+	case "lab":
+		err = runLab(args, os.Stdout)
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -37,5 +39,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   shardstack demo [--conns N] [--concurrency C] [--shards S] [--duration D] [--json]
                   [--cpuprofile FILE] [--memprofile FILE]
+  shardstack lab backlog [--profile linux|linux-3.12] [--backlog N] [--clients M] [--accept]
+                  [--abort-on-overflow] [--syncookies 0|1|2] [--client-interval D]
+                  [--seconds T] [--json]
 `)
 }

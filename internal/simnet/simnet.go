@@ -30,6 +30,8 @@ type Options struct {
 	Seed      uint64       // default 1
 	// StaticARP pre-fills both neighbour caches so that no ARP crosses the wire.
 	StaticARP bool
+	// NoCapture turns the frame recorder off (allocation tests, long runs).
+	NoCapture bool
 }
 
 // Frame is one frame that crossed the pair.
@@ -64,7 +66,9 @@ func New(opts Options) (*Net, error) {
 		Pool:   dpdkshim.PoolConfig{Size: 1024},
 	})
 	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC()}
-	ps.SetSink(n.record)
+	if !opts.NoCapture {
+		ps.SetSink(n.record)
+	}
 	scfg := stack.Config{Port: ps, Addr: ServerAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed, TCP: opts.ServerTCP, Name: "server"}
 	ccfg := stack.Config{Port: pc, Addr: ClientAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed + 1, TCP: opts.ClientTCP, Name: "client"}
 	if opts.StaticARP {

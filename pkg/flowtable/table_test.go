@@ -26,7 +26,7 @@ func TestModel(t *testing.T) {
 		tb := New[int](0)
 		model := map[hash.Key]int{}
 		r := rand.New(rand.NewPCG(1, 2))
-		steps := 200000
+		steps := 60000
 		if testing.Short() {
 			steps = 20000
 		}

@@ -227,7 +227,9 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 
 // ipInput is Linux ip_rcv + ip_local_deliver for IPv4, counting every drop by its MIB name.
 func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
-	sh.ctr.Inc(stats.IpInReceives)
+	if p.Mark != markHandoff { // counted once, by the shard that received it
+		sh.ctr.Inc(stats.IpInReceives)
+	}
 	ip, err := header.ParseIPv4(b)
 	if err != nil {
 		switch {

@@ -191,7 +191,7 @@ func (c *Counters) Add(id ID, n uint64) { c[id] += n }
 func (c *Counters) Dec(id ID) { c[id]-- }
 
 // Get returns a counter by name; ok is false for an unknown name.
-func (c *Counters) Get(name string) (v uint64, ok bool) {
+func (c Counters) Get(name string) (v uint64, ok bool) {
 	id, ok := Lookup(name)
 	if !ok {
 		return 0, false
@@ -211,7 +211,7 @@ func (id ID) Gauge() bool { return id == TcpCurrEstab }
 
 // Value returns the counter as a signed number, which is what a gauge summed over shards needs
 // (one shard may have closed more flows than it opened while another opened them).
-func (c *Counters) Value(id ID) int64 { return int64(c[id]) }
+func (c Counters) Value(id ID) int64 { return int64(c[id]) }
 
 // Each calls fn for every counter in ID order, with its Linux name.
 func (c *Counters) Each(fn func(id ID, name string, v uint64)) {

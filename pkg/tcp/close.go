@@ -63,7 +63,7 @@ func (s *Shard) synTimeout(ep *endpoint) {
 		return
 	}
 	ep.retries++
-	ep.rttStart = 0
+	ep.timing = false
 	s.ctr.Inc(stats.TcpExtTCPTimeouts)
 	s.ctr.Inc(stats.TcpRetransSegs)
 	s.ctr.Inc(stats.TcpExtTCPSynRetrans)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardstack/shardstack/pkg/clock"
@@ -73,6 +74,9 @@ func (h Handle) Read(b []byte) (int, error) {
 	ep := h.ep
 	ep.rdMu.Lock()
 	defer ep.rdMu.Unlock()
+	if ep.expired(&ep.rdDeadline) {
+		return 0, ErrDeadline
+	}
 	for {
 		n, err := ep.tryRead(b)
 		if err != ErrWouldBlock {
@@ -129,6 +133,9 @@ func (h Handle) Write(b []byte) (int, error) {
 	ep := h.ep
 	ep.wrMu.Lock()
 	defer ep.wrMu.Unlock()
+	if ep.expired(&ep.wrDeadline) {
+		return 0, ErrDeadline
+	}
 	done := 0
 	for {
 		n, err := ep.tryWrite(b[done:])
@@ -190,6 +197,13 @@ func (ep *endpoint) writable() bool {
 		return ep.snd.space() > 0
 	}
 	return true
+}
+
+// expired reports whether a deadline has passed: like Go's net, an operation after its
+// deadline fails even when it could have completed.
+func (ep *endpoint) expired(d *atomic.Int64) bool {
+	dl := d.Load()
+	return dl != 0 && ep.sh.eng.clock.Now() >= dl
 }
 
 // waitRd parks until the connection may be readable, or the read deadline passes.

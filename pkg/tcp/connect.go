@@ -40,7 +40,7 @@ func (s *Shard) connect(ep *endpoint) {
 	}
 	ep.rto = int64(timeoutInit)
 	ep.retries = 0
-	ep.rttStart = s.now
+	ep.rttStart, ep.timing = s.now, true
 	s.est.Put(&ep.key, ep.hash, ep)
 	ep.inTable = true
 	s.setState(ep, StateSynSent)

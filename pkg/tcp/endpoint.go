@@ -96,7 +96,8 @@ type conn struct {
 	rttvar    int64
 	retries   int // consecutive retransmissions of the same data (or SYN)
 	rttSeq    seqnum.Value
-	rttStart  int64  // when rttSeq was sent (Karn: 0 when a retransmission made it ambiguous)
+	rttStart  int64  // when rttSeq was sent
+	timing    bool   // a segment is being timed (Karn: not after a retransmission)
 	finQueued bool   // the application closed: FIN goes after the data
 	finSent   bool   // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
 	finEver   bool   // a FIN was sent: sndMax includes it

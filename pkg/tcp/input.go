@@ -78,12 +78,12 @@ func (s *Shard) synSentState(ep *endpoint, sg *segment) {
 
 // established finishes a handshake on the active side.
 func (s *Shard) established(ep *endpoint) {
-	if ep.retries == 0 && ep.rttStart != 0 {
+	if ep.retries == 0 && ep.timing {
 		s.rttSample(ep, s.now-ep.rttStart)
 	} else {
 		ep.rto = int64(timeoutInit)
 	}
-	ep.rttStart = 0
+	ep.timing = false
 	ep.retries = 0
 	ep.cwnd = initialCwnd
 	s.wheel.Cancel(&ep.rtx)
@@ -251,10 +251,10 @@ func (s *Shard) ackInput(ep *endpoint, sg *segment) bool {
 		// Round-trip time: timestamps when the peer echoes ours, else the timed segment.
 		if ep.tsOK && sg.opts.TS && sg.opts.TSEcr != 0 {
 			s.rttSample(ep, int64(tsNow(s.now)-(sg.opts.TSEcr-ep.tsOff))*1e6)
-			ep.rttStart = 0
-		} else if ep.rttStart != 0 && ep.rttSeq.LessThan(ack) {
+			ep.timing = false
+		} else if ep.timing && ep.rttSeq.LessThan(ack) {
 			s.rttSample(ep, s.now-ep.rttStart)
-			ep.rttStart = 0
+			ep.timing = false
 		}
 		ep.sndUna = ack
 		if ep.sndNxt.LessThan(ack) {

@@ -93,8 +93,8 @@ func (s *Shard) sendData(ep *endpoint) {
 		} else if n > 0 {
 			s.ctr.Inc(stats.TcpExtTCPOrigDataSent)
 		}
-		if ep.rttStart == 0 && !isRetrans {
-			ep.rttSeq, ep.rttStart = ep.sndNxt, s.now
+		if !ep.timing && !isRetrans {
+			ep.rttSeq, ep.rttStart, ep.timing = ep.sndNxt, s.now, true
 		}
 		ep.sndNxt = ep.sndNxt.Add(n)
 		if fin {
@@ -169,7 +169,7 @@ func (s *Shard) rtxTimer(ep *endpoint) {
 	ep.retries++
 	ep.rto = min(ep.rto*2, int64(rtoMax))
 	ep.cwnd = 1
-	ep.rttStart = 0 // Karn: no sample from a retransmitted segment
+	ep.timing = false // Karn: no sample from a retransmitted segment
 	// Go back to the first unacknowledged byte and resend one segment.
 	ep.sndNxt = ep.sndUna
 	ep.finSent = false

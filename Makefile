@@ -1,0 +1,47 @@
+# shardstack: the targets README.md and .ci/run use.
+GO        ?= go
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzTCP FuzzTCPOptions FuzzReceivePath
+
+.PHONY: test demo bench fuzz lint profile fmtcheck vet clean
+
+## test: gofmt check, go vet, every test under the race detector (fuzz targets run their seed corpus)
+test: fmtcheck vet
+	$(GO) test -race -count=1 ./...
+
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## demo: two stacks in one process open, use and close connections for about 10 s
+demo:
+	$(GO) run ./cmd/shardstack demo
+
+## bench: every go test -bench harness (compare runs with benchstat)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./bench/ ./pkg/...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/; \
+	done
+
+## lint: gofmt, go vet and staticcheck (installed from the Go module proxy)
+lint: fmtcheck vet
+	$(GO) run $(STATICCHECK) ./...
+
+## profile: CPU and heap profiles of the server handshake benchmark (bench/*.pprof)
+profile:
+	$(GO) test -run '^$$' -bench 'BenchmarkServerHandshake$$' -benchtime 3s \
+		-cpuprofile bench/cpu.pprof -memprofile bench/mem.pprof -o bench/bench.test ./bench/
+	@echo "go tool pprof -top bench/bench.test bench/cpu.pprof"
+
+clean:
+	rm -f bench/*.pprof bench/bench.test

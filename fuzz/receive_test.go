@@ -1,0 +1,251 @@
+package fuzz
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/stack"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+var (
+	fuzzServer = netip.MustParsePrefix("198.18.0.1/24")
+	fuzzPeer   = netip.MustParseAddr("198.18.0.2")
+)
+
+// receiveRig is a server stack (manual, virtual clock) with a listener on port 80, fed
+// frames from the other end of an in-memory pair.
+type receiveRig struct {
+	vc    *clock.Virtual
+	srv   *stack.Stack
+	peer  *dpdkshim.MemPort
+	l     *tcp.Listener
+	smac  header.MAC
+	shard int
+}
+
+// newRig builds a rig whose settings come from the first byte of the input: profile,
+// tcp_syncookies, abort_on_overflow, backlog, shard count.
+func newRig(t *testing.T, sel byte) *receiveRig {
+	shards := 1 + int(sel>>7)
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, Pool: dpdkshim.PoolConfig{Size: 64}})
+	vc := clock.NewVirtual(1)
+	settings := tcp.Settings{
+		Profile:            tcp.Profile(sel & 1),
+		TCPSyncookies:      [3]int{tcp.SyncookiesOff, 1, 2}[int(sel>>1&3)%3],
+		TCPAbortOnOverflow: sel&8 != 0,
+	}
+	srv, err := stack.New(stack.Config{
+		Port: ps, Addr: fuzzServer, Shards: shards, Clock: vc, Manual: true, Seed: 7,
+		TCP:              settings,
+		StaticNeighbours: map[netip.Addr][6]byte{fuzzPeer: pc.MAC()},
+	})
+	require.NoError(t, err)
+	l, err := srv.Listen(":80", int(sel>>4&7))
+	require.NoError(t, err)
+	return &receiveRig{vc: vc, srv: srv, peer: pc, l: l, smac: ps.MAC()}
+}
+
+// inject sends one frame to the server. With fix set it first aims the frame at the
+// server (MACs, IPv4 addresses) and repairs the IPv4 and TCP checksums, so that the fuzzer
+// reaches the TCP state machine instead of stopping at the checksum.
+func (r *receiveRig) inject(frame []byte, fix bool) bool {
+	if fix {
+		fixup(frame, r.smac, r.peer.MAC())
+	}
+	p := r.peer.Pool(0).Get()
+	if p == nil || !p.SetData(frame) {
+		if p != nil {
+			p.Free()
+		}
+		return false
+	}
+	if r.peer.TxBurst(0, []*dpdkshim.Packet{p}) == 0 {
+		p.Free()
+		return false
+	}
+	return true
+}
+
+func fixup(frame []byte, dst, src header.MAC) {
+	eth, err := header.ParseEthernet(frame)
+	if err != nil {
+		return
+	}
+	eth.SetDst(dst)
+	eth.SetSrc(src)
+	if eth.Type() != header.EtherTypeIPv4 {
+		return
+	}
+	b := eth.Payload()
+	if len(b) < header.IPv4MinLen {
+		return
+	}
+	copy(b[12:16], fuzzPeer.AsSlice())
+	copy(b[16:20], fuzzServer.Addr().AsSlice())
+	ip, err := header.ParseIPv4(b)
+	if err == header.ErrChecksum {
+		header.IPv4(b).SetChecksum()
+		ip, err = header.ParseIPv4(b)
+	}
+	if err != nil || ip.Protocol() != header.ProtoTCP {
+		return
+	}
+	if t, err := header.ParseTCP(ip.Payload()); err == nil {
+		t.SetChecksumIPv4(ip.Src(), ip.Dst())
+	}
+}
+
+// expectation classifies a frame the way the stack must account for it.
+type expectation struct {
+	link, ip, tcpBad bool
+}
+
+func classify(frame []byte, smac header.MAC) expectation {
+	eth, err := header.ParseEthernet(frame)
+	if err != nil || (eth.Dst() != smac && !eth.Dst().IsBroadcast()) || eth.Type() != header.EtherTypeIPv4 {
+		return expectation{link: true}
+	}
+	ip, err := header.ParseIPv4(eth.Payload())
+	if err != nil || ip.Dst() != fuzzServer.Addr().As4() || ip.IsFragment() || ip.Protocol() != header.ProtoTCP {
+		return expectation{ip: true}
+	}
+	t, err := header.ParseTCP(ip.Payload())
+	var o header.TCPOptions
+	bad := err != nil || !t.ChecksumValidIPv4(ip.Src(), ip.Dst()) || header.ParseTCPOptions(t.Options(), &o) != nil
+	return expectation{tcpBad: bad}
+}
+
+func delta(a, b *stats.Counters, ids ...stats.ID) uint64 {
+	var d uint64
+	for _, id := range ids {
+		d += b[id] - a[id]
+	}
+	return d
+}
+
+// check is run after every frame: every frame is accounted for by a counter, the SYN
+// queue's length is what the tables hold, the accept queue stays within backlog+1, and no
+// counter goes backwards.
+func (r *receiveRig) check(t *testing.T, before, after *stats.Counters, frame []byte) {
+	// Link: every frame is received, and the ones not for IPv4 are dropped by name or are
+	// ARP (which the ARP counters see when malformed).
+	require.Equal(t, uint64(1), delta(before, after, stats.RxPackets), "frames received")
+	ipIn := delta(before, after, stats.IpInReceives)
+	linkDrops := delta(before, after, stats.RxLengthErrors, stats.RxOtherhostDropped, stats.RxNoHandler, stats.ArpInErrors)
+	exp := classify(frame, r.smac)
+	if exp.link {
+		require.Zero(t, ipIn)
+	}
+	// IP: every datagram is delivered or dropped under an IP counter.
+	ipOut := delta(before, after, stats.IpInHdrErrors, stats.IpInAddrErrors, stats.IpInUnknownProtos,
+		stats.IpInDelivers, stats.IpExtInTruncatedPkts, stats.IpReasmReqds)
+	require.Equal(t, ipIn, ipOut, "IP in %d, accounted %d", ipIn, ipOut)
+	if ipIn == 0 && !isARP(frame) {
+		require.Equal(t, uint64(1), linkDrops, "a frame neither IPv4 nor ARP must be dropped by name")
+	}
+	// TCP: every delivered segment is counted in, and a malformed one is an error.
+	delivered := delta(before, after, stats.IpInDelivers)
+	require.Equal(t, delivered, delta(before, after, stats.TcpInSegs))
+	if delivered == 1 && exp.tcpBad {
+		require.Equal(t, uint64(1), delta(before, after, stats.TcpInErrs), "malformed segment not counted")
+	}
+	r.invariants(t, before, after)
+}
+
+func isARP(frame []byte) bool {
+	eth, err := header.ParseEthernet(frame)
+	return err == nil && eth.Type() == header.EtherTypeARP
+}
+
+func (r *receiveRig) invariants(t *testing.T, before, after *stats.Counters) {
+	for id := stats.ID(0); id < stats.NumIDs; id++ {
+		if !id.Gauge() {
+			require.GreaterOrEqual(t, after[id], before[id], "%v went backwards", id)
+		}
+	}
+	requests := 0
+	for _, row := range r.srv.Sockets() {
+		if row.State == tcp.StateSynRecv {
+			requests++
+		}
+	}
+	require.Equal(t, r.l.SynQueueLen(), requests, "SYN queue length vs the tables")
+	require.LessOrEqual(t, r.l.AcceptQueueLen(), r.l.Backlog()+1, "accept queue over backlog+1")
+}
+
+// FuzzReceivePath feeds arbitrary frames to a stack with a listener, under both profiles
+// and every tcp_syncookies setting, with the virtual clock moving between frames. Input:
+// one settings byte, then records of [flags, clock step, length(2), frame].
+func FuzzReceivePath(f *testing.F) {
+	g := loadGolden(f)
+	for i, fr := range g.frames {
+		rec := record(byte(i%2), byte(i), fr)
+		f.Add(append([]byte{byte(i * 37)}, rec...))
+	}
+	// A whole handshake from the capture in one input.
+	var all []byte
+	for _, fr := range g.frames[:12] {
+		all = append(all, record(1, 3, fr)...)
+	}
+	f.Add(append([]byte{0x35}, all...))
+	f.Add([]byte{0})
+	f.Add([]byte{1, 1, 0, 0, 3, 1, 2, 3})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		r := newRig(t, data[0])
+		defer r.srv.Close()
+		data = data[1:]
+		before := r.srv.Counters()
+		for frames := 0; len(data) >= 4 && frames < 64; frames++ {
+			flags, step := data[0], data[1]
+			n := int(binary.BigEndian.Uint16(data[2:4]))
+			data = data[4:]
+			n = min(n, len(data))
+			frame := append([]byte(nil), data[:n]...)
+			data = data[n:]
+			sent := r.inject(frame, flags&1 != 0)
+			r.srv.Poll()
+			after := r.srv.Counters()
+			if sent {
+				r.check(t, &before, &after, frame)
+			}
+			// Move the clock: up to ~2 minutes in coarse steps, so timers (SYN-ACK
+			// retransmission, expiry, TIME-WAIT) fire between frames.
+			r.vc.Advance(time.Duration(step) * time.Duration(step) * 2 * time.Millisecond)
+			r.srv.Poll()
+			before = r.srv.Counters()
+			if flags&2 != 0 {
+				// Sometimes the application accepts and closes what is queued.
+				for {
+					h, err := r.l.TryAcceptHandle()
+					if err != nil {
+						break
+					}
+					h.Close()
+				}
+				r.srv.Poll()
+			}
+			after = r.srv.Counters()
+			r.invariants(t, &before, &after)
+			before = after
+		}
+	})
+}
+
+func record(flags, step byte, frame []byte) []byte {
+	b := []byte{flags, step, 0, 0}
+	binary.BigEndian.PutUint16(b[2:], uint16(len(frame)))
+	return append(b, frame...)
+}
