@@ -358,11 +358,19 @@ func (p *MemPort) rxQueue(q int, pk *Packet, rss RSSFunc) int {
 
 func (p *MemPort) deliver(q int, pk *Packet, rss RSSFunc, sink Sink, touched []bool) bool {
 	j := p.rxQueue(q, pk, rss)
-	pk.MarkAlien()
+	ring := p.peer.in[j][q]
 	if sink != nil {
+		// The sink must see only frames that are delivered, and see them before the
+		// receiver owns them, so check for room first. We are the ring's only producer and
+		// the consumer only frees cells, so room seen here is still there at Push.
+		if ring.Len() >= ring.Cap() {
+			p.txRingFull.Add(1)
+			return false
+		}
 		p.capture(sink, pk)
 	}
-	if !p.peer.in[j][q].Push(pk) {
+	pk.MarkAlien()
+	if !ring.Push(pk) {
 		pk.alien = false
 		p.txRingFull.Add(1)
 		return false

@@ -49,9 +49,9 @@ func (p *Packet) Headroom() int { return p.off }
 func (p *Packet) Tailroom() int { return len(p.buf) - p.end }
 
 // Prepend grows the frame by n bytes at the front and returns them; nil if the headroom is
-// too small.
+// too small or n is negative.
 func (p *Packet) Prepend(n int) []byte {
-	if n > p.off {
+	if n < 0 || n > p.off {
 		return nil
 	}
 	p.off -= n
@@ -59,24 +59,25 @@ func (p *Packet) Prepend(n int) []byte {
 }
 
 // Append grows the frame by n bytes at the end and returns them; nil if the tailroom is too
-// small.
+// small or n is negative.
 func (p *Packet) Append(n int) []byte {
-	if n > len(p.buf)-p.end {
+	if n < 0 || n > len(p.buf)-p.end {
 		return nil
 	}
 	p.end += n
 	return p.buf[p.end-n : p.end]
 }
 
-// TrimFront removes n bytes from the front of the frame (n is clamped to the length).
+// TrimFront removes n bytes from the front of the frame (n is clamped to [0, length]).
 func (p *Packet) TrimFront(n int) {
-	p.off += min(n, p.end-p.off)
+	p.off += min(max(n, 0), p.end-p.off)
 }
 
 // SetLen truncates or extends the frame to n bytes from its current start (clamped to the
 // buffer).
 func (p *Packet) SetLen(n int) {
-	p.end = min(p.off+max(n, 0), len(p.buf))
+	// Clamp n before adding it: p.off+n would overflow for n near MaxInt.
+	p.end = p.off + min(max(n, 0), len(p.buf)-p.off)
 }
 
 // Reset empties the frame and restores the pool's headroom.
