@@ -26,6 +26,7 @@ func runDemo(args []string, out io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile to this file")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	api := fs.String("api", "events", "how the demo's client and server are written: events (callbacks inside the shards) or goroutines (blocking net.Conn style)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +46,7 @@ func runDemo(args []string, out io.Writer) error {
 		Concurrency: *concurrency,
 		Shards:      *shards,
 		Duration:    *duration,
+		API:         *api,
 	}
 	tty := !*asJSON && isTerminal(out)
 	if tty {
@@ -107,7 +109,7 @@ func progress(w io.Writer, done int64, elapsed time.Duration, cfg demo.Config) {
 }
 
 func printTable(w io.Writer, r *demo.Result) {
-	fmt.Fprintf(w, "shardstack demo: two stacks, %d shards each, %d concurrent clients, in-memory pair\n\n", r.Shards, r.Concurrency)
+	fmt.Fprintf(w, "shardstack demo: two stacks, %d shards each, %d concurrent clients (%s API), in-memory pair\n\n", r.Shards, r.Concurrency, r.API)
 	fmt.Fprintf(w, "  %-28s %d\n", "connections completed", r.Conns)
 	fmt.Fprintf(w, "  %-28s %.1f s\n", "elapsed", r.Seconds)
 	fmt.Fprintf(w, "  %-28s %.0f\n", "connections per second", r.ConnsPerSec)

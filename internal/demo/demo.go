@@ -49,7 +49,18 @@ type Config struct {
 	ProgressInt time.Duration
 	Backlog     int
 	Seed        uint64
+	// API picks how the demo's client and server are written: "events" (tcp.Events
+	// callbacks that run inside the shards, no goroutine per connection) or "goroutines"
+	// (a goroutine per client and per accepted connection, blocking Dial/Read/Write, the
+	// shape of a net.Conn program).
+	API string
 }
+
+// The APIs Config.API accepts.
+const (
+	APIEvents     = "events"
+	APIGoroutines = "goroutines"
+)
 
 // Result is what a run measured.
 type Result struct {
@@ -64,6 +75,7 @@ type Result struct {
 	BytesPerConn  float64           `json:"bytes_per_conn"`
 	Shards        int               `json:"shards"`
 	Concurrency   int               `json:"concurrency"`
+	API           string            `json:"api"`
 	FirstError    string            `json:"first_error,omitempty"`
 	Server        map[string]uint64 `json:"server_counters"`
 	Client        map[string]uint64 `json:"client_counters"`
@@ -71,6 +83,8 @@ type Result struct {
 	ServerStats   stats.Counters    `json:"-"`
 	ClientStats   stats.Counters    `json:"-"`
 	Latency       *hist.Histogram   `json:"-"`
+	mallocs       uint64
+	bytes         uint64
 }
 
 // Pair is two stacks wired back to back.
@@ -184,22 +198,83 @@ func Run(cfg Config) (*Result, error) {
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = 4096
 	}
+	switch cfg.API {
+	case "":
+		cfg.API = APIEvents
+	case APIEvents, APIGoroutines:
+	default:
+		return nil, fmt.Errorf("demo: unknown --api %q (want events or goroutines)", cfg.API)
+	}
 	p, err := NewPair(cfg.Shards, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	l, err := p.Server.ListenTCP(netip.AddrPortFrom(ServerAddr.Addr(), ServerPort), tcp.ListenOptions{Backlog: cfg.Backlog})
+	target := netip.AddrPortFrom(ServerAddr.Addr(), ServerPort)
+	opts := tcp.ListenOptions{Backlog: cfg.Backlog}
+	if cfg.API == APIEvents {
+		opts.Events = eventServer{}
+	}
+	l, err := p.Server.ListenTCP(target, opts)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.API == APIEvents {
+		defer l.Close()
+		warm(p, target, true)
+		return runEvents(p, cfg, target), nil
 	}
 	stop, err := Serve(l, cfg.Concurrency*2)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	res := load(p, cfg)
-	return res, nil
+	warm(p, target, false)
+	return load(p, cfg, target), nil
+}
+
+// measure brackets a run: wall time and the heap allocations made during it.
+type measure struct {
+	start time.Time
+	ms0   runtime.MemStats
+}
+
+func startMeasure() *measure {
+	m := &measure{}
+	runtime.GC()
+	runtime.ReadMemStats(&m.ms0)
+	m.start = time.Now()
+	return m
+}
+
+func (m *measure) finish(cfg Config) *Result {
+	elapsed := time.Since(m.start)
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	return &Result{
+		Shards: cfg.Shards, Concurrency: cfg.Concurrency, API: cfg.API,
+		Seconds: elapsed.Seconds(), Errors: map[string]int64{},
+		mallocs: ms1.Mallocs - m.ms0.Mallocs, bytes: ms1.TotalAlloc - m.ms0.TotalAlloc,
+	}
+}
+
+// summarize fills in the derived figures once Conns is known.
+func (res *Result) summarize(lat *hist.Histogram, p *Pair) {
+	res.Latency = lat
+	if res.Seconds > 0 {
+		res.ConnsPerSec = float64(res.Conns) / res.Seconds
+	}
+	res.P50us = float64(lat.Quantile(0.50)) / 1e3
+	res.P99us = float64(lat.Quantile(0.99)) / 1e3
+	res.P999us = float64(lat.Quantile(0.999)) / 1e3
+	if res.Conns > 0 {
+		res.AllocsPerConn = float64(res.mallocs) / float64(res.Conns)
+		res.BytesPerConn = float64(res.bytes) / float64(res.Conns)
+	}
+	res.ServerStats = p.Server.Counters()
+	res.ClientStats = p.Client.Counters()
+	res.Server = nonZero(&res.ServerStats)
+	res.Client = nonZero(&res.ClientStats)
 }
 
 type worker struct {
@@ -209,8 +284,7 @@ type worker struct {
 	errs     map[string]int64
 }
 
-func load(p *Pair, cfg Config) *Result {
-	target := netip.AddrPortFrom(ServerAddr.Addr(), ServerPort)
+func load(p *Pair, cfg Config, target netip.AddrPort) *Result {
 	var issued, done atomic.Int64
 	limit := int64(cfg.Conns)
 	if limit <= 0 {
@@ -226,13 +300,8 @@ func load(p *Pair, cfg Config) *Result {
 	for i := range workers {
 		workers[i] = &worker{errs: map[string]int64{}}
 	}
-	// Warm the pools (ARP, endpoint and packet pools, goroutines) before measuring.
-	warm(p, target)
-
-	var ms0, ms1 runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms0)
-	start := time.Now()
+	m := startMeasure()
+	start := m.start
 	var wg sync.WaitGroup
 	pool, _ := ants.NewPool(cfg.Concurrency, ants.WithPreAlloc(true))
 	defer pool.Release()
@@ -283,10 +352,7 @@ func load(p *Pair, cfg Config) *Result {
 		t.Stop()
 	}
 	<-finished
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&ms1)
-
-	res := &Result{Shards: cfg.Shards, Concurrency: cfg.Concurrency, Errors: map[string]int64{}}
+	res := m.finish(cfg)
 	var lat hist.Histogram
 	for _, w := range workers {
 		lat.Merge(&w.lat)
@@ -299,22 +365,7 @@ func load(p *Pair, cfg Config) *Result {
 			}
 		}
 	}
-	res.Latency = &lat
-	res.Seconds = elapsed.Seconds()
-	if res.Seconds > 0 {
-		res.ConnsPerSec = float64(res.Conns) / res.Seconds
-	}
-	res.P50us = float64(lat.Quantile(0.50)) / 1e3
-	res.P99us = float64(lat.Quantile(0.99)) / 1e3
-	res.P999us = float64(lat.Quantile(0.999)) / 1e3
-	if res.Conns > 0 {
-		res.AllocsPerConn = float64(ms1.Mallocs-ms0.Mallocs) / float64(res.Conns)
-		res.BytesPerConn = float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(res.Conns)
-	}
-	res.ServerStats = p.Server.Counters()
-	res.ClientStats = p.Client.Counters()
-	res.Server = nonZero(&res.ServerStats)
-	res.Client = nonZero(&res.ClientStats)
+	res.summarize(&lat, p)
 	return res
 }
 
@@ -348,8 +399,9 @@ func exchange(c *tcp.Conn, buf []byte) error {
 	return nil
 }
 
-// warm makes a few connections so that ARP has resolved and pools are primed.
-func warm(p *Pair, target netip.AddrPort) {
+// warm makes a few connections before measuring, so that ARP has resolved and the pools
+// and goroutines exist.
+func warm(p *Pair, target netip.AddrPort, events bool) {
 	var buf [128]byte
 	for i := 0; i < 64; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -358,7 +410,12 @@ func warm(p *Pair, target netip.AddrPort) {
 		if err != nil {
 			continue
 		}
-		exchange(c, buf[:])
+		if events {
+			// The event server answers any connection; read its reply the same way.
+			exchange(c, buf[:])
+		} else {
+			exchange(c, buf[:])
+		}
 		c.Close()
 	}
 }

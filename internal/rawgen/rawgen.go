@@ -23,8 +23,8 @@ type Gen struct {
 	accept   func(k *hash.Key) bool
 	rx       []*dpdkshim.Packet
 	tx       []*dpdkshim.Packet
-	opts     [header.MaxTCPOptionsLen]byte
-	optLen   int
+	synOpts  header.TCPOptions
+	frees    dpdkshim.FreeBatch
 	// Counters.
 	SYNs, ACKs, RSTs, SynAcks, FINs, Other uint64
 }
@@ -60,8 +60,7 @@ func New(cfg Config) *Gen {
 		next:   uint32(cfg.Queue) * 7919,
 	}
 	// A SYN with Linux's options: MSS 1460, SACK-permitted, timestamps, window scale 7.
-	o := header.TCPOptions{MSS: 1460, WScale: 7, SACKPermitted: true, TS: true, TSVal: 1, TSEcr: 0}
-	g.optLen = header.EncodeTCPOptions(g.opts[:], &o)
+	g.synOpts = header.TCPOptions{MSS: 1460, WScale: 7, SACKPermitted: true, TS: true, TSVal: 1, TSEcr: 0}
 	return g
 }
 
@@ -95,26 +94,24 @@ func (g *Gen) frame(payloadLen int) (*dpdkshim.Packet, []byte) {
 		Src:      g.src,
 		Dst:      g.dst,
 	}
-	header.EncodeIPv4(b[header.EthernetLen:], &f)
+	header.EncodeIPv4Header(b[header.EthernetLen:], &f)
 	return p, b[header.EthernetLen+header.IPv4MinLen:]
 }
 
 func (g *Gen) segment(sport uint16, seq, ack uint32, flags uint8, withOpts bool) {
+	var o *header.TCPOptions
 	n := header.TCPMinLen
 	if withOpts {
-		n += g.optLen
+		o = &g.synOpts
+		n += o.EncodedLen()
 	}
 	p, t := g.frame(n)
 	if p == nil {
 		return
 	}
 	f := header.TCPFields{SrcPort: sport, DstPort: g.dport, Seq: seq, Ack: ack, Flags: flags, Window: 64240}
-	var opts []byte
-	if withOpts {
-		opts = g.opts[:g.optLen]
-	}
-	header.EncodeTCP(t, &f, opts)
-	header.TCP(t).SetChecksumIPv4(g.src, g.dst)
+	hl, sum := header.EncodeTCPHeader(t, &f, o)
+	header.FinishTCPChecksumIPv4(header.TCP(t), hl, sum, g.src, g.dst)
 	g.tx = append(g.tx, p)
 }
 
@@ -158,9 +155,10 @@ func (g *Gen) Respond() int {
 			p := g.rx[i]
 			g.rx[i] = nil
 			g.answer(p.Data())
-			p.Free()
+			g.frees.Free(p)
 		}
 	}
+	g.frees.Flush()
 	g.flush()
 	return total
 }

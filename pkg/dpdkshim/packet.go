@@ -119,3 +119,33 @@ func (p *Packet) FreeRemote() {
 	p.alien = false
 	p.pool.remote.Push(p)
 }
+
+// FreeBatch frees packets for one goroutine, sending the ones that belong to another
+// goroutine's pool back in chains: one lock-free push per run of packets from the same
+// pool instead of one per packet. Call Flush before the goroutine parks or yields.
+type FreeBatch struct {
+	pool  *Pool
+	chain queue.Chain[Packet, *Packet]
+}
+
+// Free frees p now (its own pool) or adds it to the batch (another goroutine's pool).
+func (b *FreeBatch) Free(p *Packet) {
+	if !p.alien {
+		p.pool.put(p)
+		return
+	}
+	p.alien = false
+	if p.pool != b.pool {
+		b.Flush()
+		b.pool = p.pool
+	}
+	b.chain.Add(p)
+}
+
+// Flush sends the gathered packets home.
+func (b *FreeBatch) Flush() {
+	if b.pool != nil && b.chain.Len() > 0 {
+		b.pool.remote.PushChain(&b.chain)
+	}
+	b.pool = nil
+}

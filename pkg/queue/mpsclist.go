@@ -71,3 +71,39 @@ func (l *MPSCList[E, P]) Empty() bool { return l.head.Load() == nil }
 // Next returns the element after e in a batch returned by TakeAll, or nil at
 // its end. Read it before e may be pushed again.
 func Next[E any, P Linker[E]](e *E) *E { return P(e).QueueLink().next }
+
+// Chain is a batch of elements that one goroutine links through their Links and then
+// pushes onto an MPSCList with a single CAS (PushChain). Its zero value is empty.
+type Chain[E any, P Linker[E]] struct {
+	first, last *E
+	n           int
+}
+
+// Add puts e in the chain; e must not be in any list or chain.
+func (c *Chain[E, P]) Add(e *E) {
+	P(e).QueueLink().next = c.first
+	if c.first == nil {
+		c.last = e
+	}
+	c.first = e
+	c.n++
+}
+
+// Len returns the number of elements in the chain.
+func (c *Chain[E, P]) Len() int { return c.n }
+
+// PushChain pushes every element of c onto the list at once and empties c; any goroutine.
+func (l *MPSCList[E, P]) PushChain(c *Chain[E, P]) {
+	if c.first == nil {
+		return
+	}
+	link := P(c.last).QueueLink()
+	for {
+		old := l.head.Load()
+		link.next = old
+		if l.head.CompareAndSwap(old, c.first) {
+			break
+		}
+	}
+	*c = Chain[E, P]{}
+}

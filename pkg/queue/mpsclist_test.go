@@ -73,3 +73,25 @@ func TestMPSCList_ZeroAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+func TestMPSCList_PushChain(t *testing.T) {
+	var l MPSCList[node, *node]
+	nodes := make([]node, 10)
+	l.Push(&nodes[0])
+	var c Chain[node, *node]
+	for i := 1; i < 9; i++ {
+		c.Add(&nodes[i])
+	}
+	require.Equal(t, 8, c.Len())
+	l.PushChain(&c)
+	require.Zero(t, c.Len())
+	l.PushChain(&c) // empty: nothing happens
+	l.Push(&nodes[9])
+	seen := map[*node]bool{}
+	for e := l.TakeAll(); e != nil; e = Next(e) {
+		require.False(t, seen[e])
+		seen[e] = true
+	}
+	require.Len(t, seen, 10)
+	require.True(t, l.Empty())
+}

@@ -147,7 +147,7 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte) {
 	a, err := header.ParseARP(b)
 	if err != nil {
 		sh.ctr.Inc(stats.ArpInErrors)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	forUs := a.TargetIP() == sh.st.addr
@@ -166,7 +166,7 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte) {
 			}
 		}
 	}
-	p.Free()
+	sh.frees.Free(p)
 }
 
 // sendARP builds and queues an ARP packet.

@@ -41,6 +41,7 @@ type shard struct {
 	neigh *neighbours
 
 	notifier dpdkshim.Notifier
+	frees    dpdkshim.FreeBatch
 	core     *core
 	fire     func(t *wheel.Timer, now int64)
 }
@@ -96,6 +97,7 @@ func (sh *shard) poll() int {
 	work += sh.tcp.ProcessWork()
 	work += sh.wheel.Advance(sh.now, sh.fire)
 	sh.flushTx()
+	sh.frees.Flush()
 	sh.tcp.FlushWakes()
 	return work
 }
@@ -206,12 +208,12 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 	eth, err := header.ParseEthernet(frame)
 	if err != nil {
 		sh.ctr.Inc(stats.RxLengthErrors)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	if d := eth.Dst(); d != sh.st.mac && !d.IsBroadcast() {
 		sh.ctr.Inc(stats.RxOtherhostDropped)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	switch eth.Type() {
@@ -221,7 +223,7 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.arpInput(p, eth.Payload())
 	default:
 		sh.ctr.Inc(stats.RxNoHandler)
-		p.Free()
+		sh.frees.Free(p)
 	}
 }
 
@@ -241,25 +243,25 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 		default:
 			sh.ctr.Inc(stats.IpInHdrErrors)
 		}
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	dst := ip.Dst()
 	if dst != sh.st.addr {
 		sh.ctr.Inc(stats.IpInAddrErrors)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	if ip.IsFragment() {
 		// Reassembly comes later; a fragment is counted as a request that failed.
 		sh.ctr.Inc(stats.IpReasmReqds)
 		sh.ctr.Inc(stats.IpReasmFails)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	if ip.Protocol() != header.ProtoTCP {
 		sh.ctr.Inc(stats.IpInUnknownProtos)
-		p.Free()
+		sh.frees.Free(p)
 		return
 	}
 	src := ip.Src()
@@ -280,7 +282,7 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 	}
 	sh.ctr.Inc(stats.IpInDelivers)
 	sh.tcp.Input(seg, src, dst, &key, h)
-	p.Free()
+	sh.frees.Free(p)
 }
 
 // OutputIPv4 implements tcp.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
@@ -301,15 +303,7 @@ func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		p.Free()
 		return
 	}
-	f := header.IPv4Fields{
-		TotalLen: uint16(p.Len()),
-		Flags:    header.IPv4FlagDontFragment,
-		TTL:      64,
-		Protocol: header.ProtoTCP,
-		Src:      src,
-		Dst:      dst,
-	}
-	header.EncodeIPv4(ipb, &f)
+	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
 	sh.neigh.output(p, nh)
 }
 

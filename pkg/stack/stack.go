@@ -205,6 +205,14 @@ func (s *Stack) DialHandle(ctx context.Context, addr netip.AddrPort) (tcp.Handle
 	return s.tcp.DialHandle(ctx, addr)
 }
 
+// DialAsyncHandle starts a connection and returns its zero-allocation handle at once.
+func (s *Stack) DialAsyncHandle(addr netip.AddrPort, opts tcp.DialOptions) (tcp.Handle, error) {
+	if s.closing.Load() {
+		return tcp.Handle{}, ErrStackClosed
+	}
+	return s.tcp.DialAsyncHandle(addr, opts)
+}
+
 // DialAsync starts a connection and returns at once (a non-blocking connect).
 func (s *Stack) DialAsync(addr netip.AddrPort, opts tcp.DialOptions) (*tcp.Conn, error) {
 	if s.closing.Load() {

@@ -28,6 +28,27 @@ func (r *byteRing) init(size int) {
 	r.tail.Store(0)
 }
 
+// reset empties the ring for a new connection. The counters go back to zero so that a
+// short connection on a recycled endpoint writes the same first bytes of the buffer as the
+// last one did, which are still in this core's cache; carrying on from where the last one
+// stopped would walk the whole buffer and miss the cache on every new line.
+func (r *byteRing) reset(size int) {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	if len(r.buf) != n {
+		r.init(size)
+		return
+	}
+	if r.head.Load() != 0 {
+		r.head.Store(0)
+	}
+	if r.tail.Load() != 0 {
+		r.tail.Store(0)
+	}
+}
+
 func (r *byteRing) capacity() int { return len(r.buf) }
 
 // used is the number of bytes between tail and head.

@@ -181,6 +181,9 @@ func (ep *endpoint) tryWrite(b []byte) (int, error) {
 		ep.post(pendSend)
 	}
 	if n < len(b) {
+		if ep.events != nil {
+			ep.wantWr.Store(true)
+		}
 		return n, ErrWouldBlock
 	}
 	return n, nil
@@ -290,6 +293,24 @@ func (h Handle) Err() error {
 	}
 	defer h.exit()
 	return errOf(h.ep.errc.Load())
+}
+
+// SetUserData stores a word of the application's own with the connection (an index into
+// its tables, a timestamp): event-driven applications keep per-connection state this way
+// without allocating. It is not synchronised; use it from one goroutine at a time.
+func (h Handle) SetUserData(v uint64) { h.ep.userData = v }
+
+// UserData returns what SetUserData stored (0 for a new connection).
+func (h Handle) UserData() uint64 { return h.ep.userData }
+
+// Opened reports whether the connection was ever established (an event-driven dial that
+// reports OnData without having opened has failed; Err says why).
+func (h Handle) Opened() bool {
+	if !h.enter() {
+		return false
+	}
+	defer h.exit()
+	return h.ep.estab.Load()
 }
 
 // Shard returns the index of the shard that owns the connection.

@@ -36,7 +36,7 @@ func (s *Shard) connect(ep *endpoint) {
 	ep.sndNxt = ep.iss.Add(1)
 	ep.sndMax = ep.sndNxt
 	if !st.TCPTimestampsOff {
-		ep.tsOff = s.eng.sec.tsOffset(laddr, raddr)
+		ep.tsOff = s.tsOffset(laddr, raddr)
 	}
 	ep.rto = int64(timeoutInit)
 	ep.retries = 0

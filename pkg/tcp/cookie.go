@@ -93,7 +93,7 @@ func (s *Shard) cookieSynAck(l *Listener, sg *segment) {
 		if v > now {
 			v -= 1 << tsBits
 		}
-		tsOff = s.eng.sec.tsOffset(sg.laddr, sg.raddr)
+		tsOff = s.tsOffset(sg.laddr, sg.raddr)
 		tsVal = v + tsOff
 	}
 	laddr, raddr := sg.laddr, sg.raddr
@@ -134,7 +134,7 @@ func (s *Shard) cookieCheck(l *Listener, sg *segment) bool {
 			return false
 		}
 		req.tsOK = true
-		req.tsOff = s.eng.sec.tsOffset(sg.laddr, sg.raddr)
+		req.tsOff = s.tsOffset(sg.laddr, sg.raddr)
 		req.tsRecent = sg.opts.TSVal
 		enc := sg.opts.TSEcr - req.tsOff
 		req.sackOK = enc&tsOptSACK != 0 && !st.TCPSackOff

@@ -11,6 +11,10 @@ import (
 type DialOptions struct {
 	// LocalPort binds the connection to a port (0: an ephemeral one, spec §7).
 	LocalPort uint16
+	// Events, if set, makes the connection event-driven: its callbacks run on its shard.
+	Events Events
+	// UserData is the connection's initial Handle.UserData (set before any callback runs).
+	UserData uint64
 }
 
 // Dial opens a connection to raddr and waits until it is established, fails, or ctx ends.
@@ -81,6 +85,7 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	}
 	ep := s.allocEndpoint()
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort = dst, raddr.Port(), opts.LocalPort
+	ep.events, ep.userData = opts.Events, opts.UserData
 	ep.pub.Store(uint32(StateSynSent))
 	h := Handle{ep: ep, gen: ep.gen()}
 	ep.post(pendConnect)

@@ -44,6 +44,7 @@ type endpoint struct {
 	eof     atomic.Bool   // FIN received and every byte before it delivered to rcv
 	advWnd  atomic.Uint32 // receive space the shard last advertised (bytes)
 	keyed   atomic.Bool   // key is set (an active open has picked its port)
+	estab   atomic.Bool   // the connection reached ESTABLISHED at some point
 	rdWait  atomic.Bool
 	wrWait  atomic.Bool
 	rdCh    chan struct{}
@@ -57,7 +58,10 @@ type endpoint struct {
 	dialPort               uint16
 	dialLocalPort          uint16
 
-	rdMu, wrMu sync.Mutex // one Read and one Write at a time (deadline timers)
+	rdMu, wrMu sync.Mutex  // one Read and one Write at a time (deadline timers)
+	events     Events      // run-to-completion callbacks instead of waking goroutines
+	userData   uint64      // the application's own (Handle.SetUserData)
+	wantWr     atomic.Bool // TryWrite ran out of room: OnWritable is wanted
 
 	// ---- the shard's ----
 	sh  *Shard
@@ -107,6 +111,7 @@ type conn struct {
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
+	opened    bool // OnOpen was delivered (event-driven connections)
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
@@ -143,15 +148,13 @@ func (s *Shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
 		ep.opw.Store(1 << 32)
 	}
 	st := &s.eng.settings
-	ep.rcv.init(st.RcvBuf)
-	ep.snd.init(st.SndBuf)
+	ep.rcv.reset(st.RcvBuf)
+	ep.snd.reset(st.SndBuf)
 	ep.refs.Store(2)
-	ep.pub.Store(uint32(StateClosed))
-	ep.errc.Store(errNone)
-	ep.eof.Store(false)
-	ep.rdDeadline.Store(0)
-	ep.wrDeadline.Store(0)
-	ep.pending.Store(0)
+	// A recycled endpoint was left clean by freeEndpoint; only a new one needs these.
+	if !ok {
+		ep.pub.Store(uint32(StateClosed))
+	}
 	return ep
 }
 
@@ -169,10 +172,41 @@ func (s *Shard) freeEndpoint(ep *endpoint) {
 	ep.opw.Store(uint64(g) << 32)
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort = [4]byte{}, 0, 0
-	ep.rdWait.Store(false)
-	ep.wrWait.Store(false)
-	ep.advWnd.Store(0)
-	ep.keyed.Store(false)
+	ep.events, ep.userData = nil, 0
+	if ep.wantWr.Load() {
+		ep.wantWr.Store(false)
+	}
+	// Clear what the last connection set, with a store only where something was set (an
+	// atomic store costs an exchange; a load is a plain move).
+	clearU32(&ep.pub, uint32(StateClosed))
+	if ep.errc.Load() != errNone {
+		ep.errc.Store(errNone)
+	}
+	if ep.eof.Load() {
+		ep.eof.Store(false)
+	}
+	if ep.rdWait.Load() {
+		ep.rdWait.Store(false)
+	}
+	if ep.wrWait.Load() {
+		ep.wrWait.Store(false)
+	}
+	clearU32(&ep.advWnd, 0)
+	if ep.keyed.Load() {
+		ep.keyed.Store(false)
+	}
+	if ep.estab.Load() {
+		ep.estab.Store(false)
+	}
+	if ep.rdDeadline.Load() != 0 {
+		ep.rdDeadline.Store(0)
+	}
+	if ep.wrDeadline.Load() != 0 {
+		ep.wrDeadline.Store(0)
+	}
+	if ep.pending.Load() != 0 {
+		ep.pending.Store(0)
+	}
 	if len(ep.rdCh) > 0 {
 		<-ep.rdCh
 	}
@@ -193,6 +227,12 @@ func (s *Shard) freeEndpoint(ep *endpoint) {
 	n := copy(s.epCache, s.epCache[half:])
 	clear(s.epCache[n:])
 	s.epCache = append(s.epCache[:n], ep)
+}
+
+func clearU32(a *atomic.Uint32, v uint32) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 // post hands work to the endpoint's shard from any goroutine.
@@ -258,6 +298,9 @@ func (s *Shard) setState(ep *endpoint, st State) {
 		if old == StateSynSent || old == StateSynRecv {
 			s.ctr.Inc(stats.TcpAttemptFails)
 		}
+	}
+	if st == StateEstablished && !ep.estab.Load() {
+		ep.estab.Store(true)
 	}
 	ep.state = st
 	ep.pub.Store(uint32(st))

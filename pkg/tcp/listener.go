@@ -34,6 +34,7 @@ type Listener struct {
 	acceptCh      chan struct{}
 	done          chan struct{}
 	deadline      atomic.Int64
+	events        Events // event-driven listener: children go to the callbacks, not the ring
 }
 
 func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *Listener {
@@ -45,6 +46,7 @@ func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *List
 		acceptCh: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	l.events = opts.Events
 	l.setBacklog(opts.Backlog)
 	l.SetDeferAccept(opts.DeferAccept)
 	l.synCnt.Store(int32(max(opts.SynCnt, 0)))

@@ -17,29 +17,20 @@ func (s *Shard) emit(laddr, raddr [4]byte, lport, rport uint16, seq, ack seqnum.
 	if pkt == nil {
 		return false
 	}
-	optLen := 0
+	hl := header.TCPMinLen
 	if opts != nil {
-		optLen = header.EncodeTCPOptions(s.optBuf[:], opts)
+		hl += opts.EncodedLen()
 	}
-	hl := header.TCPMinLen + optLen
 	b := pkt.Append(hl + n)
 	if b == nil {
 		pkt.Free()
 		return false
 	}
-	f := header.TCPFields{
-		SrcPort: lport,
-		DstPort: rport,
-		Seq:     uint32(seq),
-		Ack:     uint32(ack),
-		Flags:   flags,
-		Window:  wnd,
-	}
-	header.EncodeTCP(b, &f, s.optBuf[:optLen])
+	hl, sum := header.PutTCPHeader(b, lport, rport, uint32(seq), uint32(ack), flags, wnd, opts)
 	if n > 0 {
 		ring.peek(pos, b[hl:hl+n])
 	}
-	header.TCP(b).SetChecksumIPv4(laddr, raddr)
+	header.FinishTCPChecksumIPv4(header.TCP(b), hl, sum, laddr, raddr)
 	s.ctr.Inc(stats.TcpOutSegs)
 	if flags&header.TCPFlagRST != 0 {
 		s.ctr.Inc(stats.TcpOutRsts)

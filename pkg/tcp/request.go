@@ -146,7 +146,7 @@ func (s *Shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptio
 	if req.tsOK {
 		req.tsRecent = o.TSVal
 		laddr, raddr := keyAddrs(&req.key)
-		req.tsOff = s.eng.sec.tsOffset(laddr, raddr)
+		req.tsOff = s.tsOffset(laddr, raddr)
 	}
 	req.sndWscale = -1
 	if ws := peerWScale(o); ws >= 0 && !st.TCPWindowScalingOff {
@@ -392,7 +392,15 @@ func (s *Shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	if sg.fin() && sg.seq.Add(uint32(len(sg.payload))) == ep.rcvNxt {
 		s.finInput(ep)
 	}
-	l.enqueue(ep)
+	if l.events != nil {
+		// An event-driven listener takes the child at once: its place in the accept queue
+		// is given back and its callbacks run when this iteration's wake-ups are flushed.
+		l.ackBacklog.Add(-1)
+		ep.events = l.events
+		s.queueWake(ep, false, false)
+	} else {
+		l.enqueue(ep)
+	}
 	if ep.ackNow {
 		s.sendAck(ep)
 	}

@@ -166,4 +166,8 @@ type ListenOptions struct {
 	SynCnt int
 	// MaxSeg is TCP_MAXSEG: it caps the MSS the listener advertises and uses.
 	MaxSeg int
+	// Events, if set, makes the listener event-driven: each connection is handed to the
+	// callbacks on its shard as soon as it is established, instead of waiting in the accept
+	// queue for Accept.
+	Events Events
 }

@@ -59,7 +59,11 @@ type Shard struct {
 
 	seg     segment
 	outOpts header.TCPOptions
-	optBuf  [header.MaxTCPOptionsLen]byte
+	// The timestamp offset of the last address pair (it depends on the addresses only, so a
+	// busy server answering one client address, or a client dialing one server, hashes once).
+	tsAddrs [2][4]byte
+	tsOff   uint32
+	tsValid bool
 	perturb [256]uint32
 	fireFn  func(t *wheel.Timer, now int64)
 }
@@ -179,6 +183,11 @@ func (s *Shard) ProcessWork() int {
 func (s *Shard) FlushWakes() {
 	for i, ep := range s.wakes {
 		ep.inWakes = false
+		if ep.events != nil {
+			s.deliverEvents(ep)
+			s.wakes[i] = nil
+			continue
+		}
 		if ep.wakeRd {
 			ep.wakeRd = false
 			ep.signalRd()
@@ -190,6 +199,30 @@ func (s *Shard) FlushWakes() {
 		s.wakes[i] = nil
 	}
 	s.wakes = s.wakes[:0]
+}
+
+// deliverEvents runs an event-driven connection's callbacks: OnOpen once it is
+// established, OnData when there is something to read (or an error to report), OnWritable
+// when room came back after a TryWrite ran out.
+func (s *Shard) deliverEvents(ep *endpoint) {
+	rd, wr := ep.wakeRd, ep.wakeWr
+	ep.wakeRd, ep.wakeWr = false, false
+	w := ep.opw.Load()
+	if w&opClosed != 0 {
+		return // the application has closed it: no more events
+	}
+	h := Handle{ep: ep, gen: uint32(w >> 32)}
+	ev := ep.events
+	if !ep.opened && ep.state.synchronized() {
+		ep.opened = true
+		ev.OnOpen(h)
+	}
+	if rd && (ep.opened || ep.state == StateClosed) && ep.readable() {
+		ev.OnData(h)
+	}
+	if wr && ep.opened && ep.wantWr.Load() && ep.wantWr.CompareAndSwap(true, false) {
+		ev.OnWritable(h)
+	}
 }
 
 func (s *Shard) queueWake(ep *endpoint, rd, wr bool) {
@@ -204,4 +237,12 @@ func (s *Shard) queueWake(ep *endpoint, rd, wr bool) {
 // Len returns the number of connections, requests and TIME-WAIT entries the shard holds.
 func (s *Shard) Len() (conns, requests, timewaits int) {
 	return s.est.Len(), s.syn.Len(), s.tw.Len()
+}
+
+// tsOffset is secrets.tsOffset with a one-entry cache.
+func (s *Shard) tsOffset(laddr, raddr [4]byte) uint32 {
+	if !s.tsValid || s.tsAddrs != [2][4]byte{laddr, raddr} {
+		s.tsAddrs, s.tsOff, s.tsValid = [2][4]byte{laddr, raddr}, s.eng.sec.tsOffset(laddr, raddr), true
+	}
+	return s.tsOff
 }
