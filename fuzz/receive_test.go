@@ -24,12 +24,11 @@ var (
 // receiveRig is a server stack (manual, virtual clock) with a listener on port 80, fed
 // frames from the other end of an in-memory pair.
 type receiveRig struct {
-	vc    *clock.Virtual
-	srv   *stack.Stack
-	peer  *dpdkshim.MemPort
-	l     *tcp.Listener
-	smac  header.MAC
-	shard int
+	vc   *clock.Virtual
+	srv  *stack.Stack
+	peer *dpdkshim.MemPort
+	l    *tcp.Listener
+	smac header.MAC
 }
 
 // newRig builds a rig whose settings come from the first byte of the input: profile,

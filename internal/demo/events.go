@@ -67,13 +67,14 @@ type eventClient struct {
 	dialErr atomic.Int64
 }
 
-func (c *eventClient) next() {
+// next starts the next connection, on the same shard as the one that just finished (near).
+func (c *eventClient) next(near tcp.Handle) {
 	if c.stop.Load() || c.issued.Add(1) > c.limit {
 		c.active.Add(-1)
 		return
 	}
 	// UserData carries the dial time until OnOpen, then the reply bytes counted.
-	if _, err := c.dial(tcp.DialOptions{Events: c, UserData: uint64(time.Now().UnixNano())}); err != nil {
+	if _, err := c.dial(tcp.DialOptions{Events: c, UserData: uint64(time.Now().UnixNano()), Near: near}); err != nil {
 		c.dialErr.Add(1)
 		c.active.Add(-1)
 	}
@@ -127,7 +128,7 @@ func (c *eventClient) finish(h tcp.Handle, st *shardStats, err error) {
 		st.lastErr = err
 	}
 	h.Close()
-	c.next()
+	c.next(h)
 }
 
 // runEvents runs the event-driven load on a pair whose server listens with eventServer.
@@ -145,7 +146,7 @@ func runEvents(p *Pair, cfg Config, target netip.AddrPort) *Result {
 	m := startMeasure()
 	c.active.Store(int64(cfg.Concurrency))
 	for i := 0; i < cfg.Concurrency; i++ {
-		c.next()
+		c.next(tcp.Handle{})
 	}
 	deadline := time.Time{}
 	if cfg.Duration > 0 {

@@ -49,8 +49,6 @@ func (r *byteRing) reset(size int) {
 	}
 }
 
-func (r *byteRing) capacity() int { return len(r.buf) }
-
 // used is the number of bytes between tail and head.
 func (r *byteRing) used() int { return int(r.head.Load() - r.tail.Load()) }
 

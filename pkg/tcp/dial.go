@@ -15,6 +15,10 @@ type DialOptions struct {
 	Events Events
 	// UserData is the connection's initial Handle.UserData (set before any callback runs).
 	UserData uint64
+	// Near opens the connection on the shard that owns Near (the zero Handle lets the
+	// stack spread connections over the shards). An event-driven client that dials its next
+	// connection from a callback keeps it on the same core this way.
+	Near Handle
 }
 
 // Dial opens a connection to raddr and waits until it is established, fails, or ctx ends.
@@ -80,6 +84,8 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 		// A fixed 4-tuple has exactly one owner: the shard its flow hash picks.
 		k := hash.KeyV4(e.addr, opts.LocalPort, dst, raddr.Port())
 		s = e.shards[hash.Shard(e.hasher.Sum(&k), len(e.shards))]
+	} else if opts.Near.ep != nil && opts.Near.ep.sh.eng == e {
+		s = opts.Near.ep.sh
 	} else {
 		s = e.shards[int(e.dialRR.Add(1))%len(e.shards)]
 	}

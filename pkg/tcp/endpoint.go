@@ -356,14 +356,23 @@ func (s *Shard) closeEndpoint(ep *endpoint, errc int32) {
 	s.unrefShard(ep)
 }
 
-// abort resets a connection: RST to the peer where the state calls for one (Linux
-// tcp_need_reset), then close.
+// abort resets a connection: RST|ACK to the peer where the state calls for one (Linux
+// tcp_need_reset and tcp_send_active_reset: seq = SND.NXT, ack = RCV.NXT), then close.
 func (s *Shard) abort(ep *endpoint, errc int32, sendRST bool) {
 	switch ep.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2, StateSynRecv:
 		if sendRST {
-			s.sendRST(ep.key, ep.sndNxt, 0, false)
+			s.sendRST(ep.key, ep.sndNxt, ep.rcvNxt, true)
 		}
 	}
 	s.closeEndpoint(ep, errc)
+}
+
+// sendMSS is the payload a full segment carries: the MSS less the options every segment
+// repeats (Linux tcp_current_mss takes the 12 bytes of timestamps off).
+func (ep *endpoint) sendMSS() uint32 {
+	if ep.tsOK {
+		return uint32(ep.mss) - 12
+	}
+	return uint32(ep.mss)
 }

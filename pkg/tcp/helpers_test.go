@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,8 +16,6 @@ import (
 )
 
 var serverAP = netip.AddrPortFrom(simnet.ServerAddr.Addr(), 80)
-
-const sec = int64(time.Second)
 
 func newNet(t *testing.T, opts simnet.Options) *simnet.Net {
 	t.Helper()
@@ -81,14 +78,6 @@ func filter(segs []seg, toServer bool, f uint8) []seg {
 		if s.toServer == toServer && s.flags == f {
 			out = append(out, s)
 		}
-	}
-	return out
-}
-
-func times(segs []seg) []float64 {
-	out := make([]float64, len(segs))
-	for i, s := range segs {
-		out[i] = float64(s.t) / 1e9
 	}
 	return out
 }

@@ -309,7 +309,7 @@ func (s *Shard) dataInput(ep *endpoint, sg *segment) {
 	}
 	ep.rcvNxt = ep.rcvNxt.Add(uint32(n))
 	s.queueWake(ep, true, false)
-	s.scheduleAck(ep, n >= int(ep.mss))
+	s.scheduleAck(ep, n >= int(ep.sendMSS()))
 }
 
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).

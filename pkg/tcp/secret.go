@@ -3,7 +3,6 @@ package tcp
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"math/bits"
 
 	"github.com/dchest/siphash"
 )
@@ -78,10 +77,4 @@ func (s *secrets) tsOffset(laddr, raddr [4]byte) uint32 {
 func (s *secrets) portOffset(laddr, raddr [4]byte, rport uint16) uint32 {
 	b := tuple12(laddr, raddr, 0, rport, 0)
 	return uint32(sip(s.port, b[:]))
-}
-
-// mulHi32 maps a uniform 32-bit value into [0, n).
-func mulHi32(x uint32, n uint32) uint32 {
-	hi, _ := bits.Mul32(x, n)
-	return hi
 }

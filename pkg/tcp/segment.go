@@ -38,11 +38,10 @@ func (sg *segment) reset(t header.TCP, key *hash.Key, h uint64) {
 	sg.hasISNHint = false
 }
 
-func (sg *segment) has(f uint8) bool { return sg.flags&f != 0 }
-func (sg *segment) syn() bool        { return sg.flags&header.TCPFlagSYN != 0 }
-func (sg *segment) fin() bool        { return sg.flags&header.TCPFlagFIN != 0 }
-func (sg *segment) rst() bool        { return sg.flags&header.TCPFlagRST != 0 }
-func (sg *segment) ackf() bool       { return sg.flags&header.TCPFlagACK != 0 }
+func (sg *segment) syn() bool  { return sg.flags&header.TCPFlagSYN != 0 }
+func (sg *segment) fin() bool  { return sg.flags&header.TCPFlagFIN != 0 }
+func (sg *segment) rst() bool  { return sg.flags&header.TCPFlagRST != 0 }
+func (sg *segment) ackf() bool { return sg.flags&header.TCPFlagACK != 0 }
 
 // seqLen is SEG.LEN: payload plus one for each of SYN and FIN (RFC 9293 §3.4).
 func (sg *segment) seqLen() uint32 {

@@ -41,7 +41,7 @@ func (s *Shard) output(ep *endpoint) {
 
 func (s *Shard) sendData(ep *endpoint) {
 	laddr, raddr := keyAddrs(&ep.key)
-	mss := uint32(ep.mss)
+	mss := ep.sendMSS()
 	for !ep.finSent {
 		pos := ep.snd.tail.Load() + uint64(ep.inflightData())
 		unsent := uint32(ep.snd.head.Load() - pos)
