@@ -132,11 +132,17 @@ func (l *Listener) AddrPort() netip.AddrPort {
 func (l *Listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.AddrPort()) }
 
 // synQueueFull is inet_csk_reqsk_queue_is_full for the profile (spec §2).
+//
+// For the linux profile the spec writes qlen >= backlog, but Linux 6.18 - measured on this
+// project's machine, docs/experiments/linux-listen-queues.sh - keeps backlog+1 requests:
+// since "tcp/dccp: allow a connection when sk_max_ack_backlog is zero" the test is
+// qlen > backlog, the same shape as the accept queue's, so that listen(fd, 0) can still
+// complete one handshake without SYN cookies. We follow the kernel.
 func (l *Listener) synQueueFull() bool {
 	if l.eng.settings.Profile == ProfileLinux312 {
 		return l.qlen.Load()>>l.maxQlenLog.Load() != 0
 	}
-	return l.qlen.Load() >= l.backlog.Load()
+	return l.qlen.Load() > l.backlog.Load()
 }
 
 // acceptQueueFull is sk_acceptq_is_full: full when the length exceeds the backlog, so a
