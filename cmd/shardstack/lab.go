@@ -27,6 +27,14 @@ func runLab(args []string, out io.Writer) error {
 	interval := fs.Duration("client-interval", time.Second, "time between client starts")
 	seconds := fs.Duration("seconds", 20*time.Second, "virtual time to run")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	var sysctls []string
+	fs.Func("sysctl", "set a server knob by its Linux name, e.g. --sysctl net.ipv4.tcp_synack_retries=3 (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want name=value")
+		}
+		sysctls = append(sysctls, v)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -34,9 +42,16 @@ func runLab(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var extra tcp.Settings
+	for _, kv := range sysctls {
+		name, value, _ := strings.Cut(kv, "=")
+		if err := extra.Set(name, value); err != nil {
+			return err
+		}
+	}
 	res, err := lab.RunBacklog(lab.BacklogConfig{
 		Profile: p, Backlog: *backlog, Clients: *clients, Accept: *accept, AbortOnOverflow: *abort,
-		Syncookies: *cookies, ClientInterval: *interval, Duration: *seconds,
+		Syncookies: *cookies, ClientInterval: *interval, Duration: *seconds, Server: extra,
 	})
 	if err != nil {
 		return err

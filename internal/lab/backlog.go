@@ -34,6 +34,9 @@ type BacklogConfig struct {
 	ClientInterval  time.Duration // time between client starts (default 1 s)
 	Duration        time.Duration // virtual time to run (default 20 s)
 	SendEvery       time.Duration // the clients' send period (default 2 s)
+	// Server holds further server knobs (set by sysctl name); Profile, AbortOnOverflow and
+	// Syncookies above take precedence.
+	Server tcp.Settings
 }
 
 // Row is one socket as ss -tan prints it.
@@ -122,7 +125,8 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 	if cookies == 0 {
 		cookies = tcp.SyncookiesOff
 	}
-	st := tcp.Settings{Profile: cfg.Profile, TCPAbortOnOverflow: cfg.AbortOnOverflow, TCPSyncookies: cookies}
+	st := cfg.Server
+	st.Profile, st.TCPAbortOnOverflow, st.TCPSyncookies = cfg.Profile, cfg.AbortOnOverflow, cookies
 	n, err := simnet.New(simnet.Options{ServerTCP: st, ClientTCP: tcp.Settings{Profile: cfg.Profile}})
 	if err != nil {
 		return nil, err

@@ -25,9 +25,21 @@ type Gen struct {
 	tx       []*dpdkshim.Packet
 	synOpts  header.TCPOptions
 	frees    dpdkshim.FreeBatch
+	synAck   SynAckAnswer
+	key      hash.Key // scratch for the filter (a local would escape through the closure)
 	// Counters.
 	SYNs, ACKs, RSTs, SynAcks, FINs, Other uint64
 }
+
+// SynAckAnswer is what the generator does with a SYN-ACK.
+type SynAckAnswer uint8
+
+// The answers.
+const (
+	AnswerACK  SynAckAnswer = iota // complete the handshake
+	AnswerRST                      // reset the request (it leaves the SYN queue)
+	AnswerNone                     // stay silent (cookies: no state anywhere)
+)
 
 // Config describes a generator.
 type Config struct {
@@ -39,6 +51,8 @@ type Config struct {
 	// local = Dst). A benchmark uses it to aim every flow at one shard.
 	Accept func(k *hash.Key) bool
 	Burst  int
+	// SynAck says how to answer SYN-ACKs (default: complete the handshake).
+	SynAck SynAckAnswer
 }
 
 // New returns a generator.
@@ -58,6 +72,7 @@ func New(cfg Config) *Gen {
 		rx:     make([]*dpdkshim.Packet, cfg.Burst*4),
 		tx:     make([]*dpdkshim.Packet, 0, cfg.Burst*4),
 		next:   uint32(cfg.Queue) * 7919,
+		synAck: cfg.SynAck,
 	}
 	// A SYN with Linux's options: MSS 1460, SACK-permitted, timestamps, window scale 7.
 	g.synOpts = header.TCPOptions{MSS: 1460, WScale: 7, SACKPermitted: true, TS: true, TSVal: 1, TSEcr: 0}
@@ -72,8 +87,8 @@ func (g *Gen) sourcePort() uint16 {
 		if g.accept == nil {
 			return p
 		}
-		k := hash.KeyV4(g.dst, g.dport, g.src, p)
-		if g.accept(&k) {
+		g.key = hash.KeyV4(g.dst, g.dport, g.src, p)
+		if g.accept(&g.key) {
 			return p
 		}
 	}
@@ -183,8 +198,14 @@ func (g *Gen) answer(frame []byte) {
 	switch fl := t.Flags(); {
 	case fl&header.TCPFlagSYN != 0 && fl&header.TCPFlagACK != 0:
 		g.SynAcks++
-		g.segment(sport, t.Ack(), t.Seq()+1, header.TCPFlagACK, false)
-		g.ACKs++
+		switch g.synAck {
+		case AnswerACK:
+			g.segment(sport, t.Ack(), t.Seq()+1, header.TCPFlagACK, false)
+			g.ACKs++
+		case AnswerRST:
+			g.segment(sport, t.Ack(), 0, header.TCPFlagRST, false)
+			g.RSTs++
+		}
 	case fl&header.TCPFlagFIN != 0:
 		g.FINs++
 		g.segment(sport, t.Ack(), 0, header.TCPFlagRST, false)

@@ -74,14 +74,22 @@ type MemPort struct {
 	rr      []int
 	wakers  []atomic.Pointer[wakerBox]
 	rss     atomic.Pointer[RSSFunc]
+	rssQ    atomic.Int32 // how many receive queues RSS spreads over (0: all)
 	hook    atomic.Pointer[Hook]
 	sink    *sinkBox
 	delayed []delayQueue
 	touched [][]bool // per transmit queue: which peer receive queues got frames in this burst
 
+	txStats []queueStats // per transmit queue: no cache line shared between shards
+}
+
+// queueStats are one transmit queue's counters, alone on their cache lines.
+type queueStats struct {
+	_          [64]byte
 	txRingFull atomic.Uint64
 	hookDrops  atomic.Uint64
 	delivered  atomic.Uint64
+	_          [40]byte
 }
 
 type wakerBox struct{ w Waker }
@@ -136,6 +144,7 @@ func NewPair(cfg PairConfig) (*MemPort, *MemPort) {
 			wakers:  make([]atomic.Pointer[wakerBox], cfg.Queues),
 			delayed: make([]delayQueue, cfg.Queues),
 			touched: make([][]bool, cfg.Queues),
+			txStats: make([]queueStats, cfg.Queues),
 		}
 		for q := 0; q < cfg.Queues; q++ {
 			p.pools = append(p.pools, NewPool(cfg.Pool))
@@ -186,6 +195,15 @@ func (p *MemPort) SetRSS(fn RSSFunc) {
 	p.rss.Store(&fn)
 }
 
+// SetRSSQueues makes RSS spread frames over the first n receive queues only (a stack with
+// fewer shards than the port has queues); n <= 0 or beyond the port's queues means all.
+func (p *MemPort) SetRSSQueues(n int) {
+	if n <= 0 || n > p.nq {
+		n = 0
+	}
+	p.rssQ.Store(int32(n))
+}
+
 // SetHook installs (or, with nil, removes) the hook that sees every frame this port sends.
 func (p *MemPort) SetHook(h Hook) {
 	if h == nil {
@@ -206,9 +224,15 @@ func (p *MemPort) SetSink(s Sink) {
 }
 
 // Stats returns frames delivered to the peer, frames refused because a ring was full, and
-// frames a hook dropped.
+// frames a hook dropped, over all transmit queues.
 func (p *MemPort) Stats() (delivered, ringFull, hookDrops uint64) {
-	return p.delivered.Load(), p.txRingFull.Load(), p.hookDrops.Load()
+	for i := range p.txStats {
+		q := &p.txStats[i]
+		delivered += q.delivered.Load()
+		ringFull += q.txRingFull.Load()
+		hookDrops += q.hookDrops.Load()
+	}
+	return
 }
 
 // RxReady implements Notifier.
@@ -312,7 +336,7 @@ func (p *MemPort) TxBurst(q int, pkts []*Packet) int {
 		}
 		switch act.Kind {
 		case Drop:
-			p.hookDrops.Add(1)
+			p.txStats[q].hookDrops.Add(1)
 			pk.Free()
 			sent++
 			continue
@@ -349,7 +373,11 @@ func (p *MemPort) rxQueue(q int, pk *Packet, rss RSSFunc) int {
 	if rss != nil {
 		if h, ok := rss(pk.Data()); ok {
 			pk.RSS, pk.HasRSS = h, true
-			return hash.Shard(h, peer.nq)
+			n := peer.nq
+			if q := int(peer.rssQ.Load()); q > 0 {
+				n = q
+			}
+			return hash.Shard(h, n)
 		}
 	}
 	pk.HasRSS = false
@@ -364,7 +392,7 @@ func (p *MemPort) deliver(q int, pk *Packet, rss RSSFunc, sink Sink, touched []b
 		// receiver owns them, so check for room first. We are the ring's only producer and
 		// the consumer only frees cells, so room seen here is still there at Push.
 		if ring.Len() >= ring.Cap() {
-			p.txRingFull.Add(1)
+			p.txStats[q].txRingFull.Add(1)
 			return false
 		}
 		p.capture(sink, pk)
@@ -372,10 +400,10 @@ func (p *MemPort) deliver(q int, pk *Packet, rss RSSFunc, sink Sink, touched []b
 	pk.MarkAlien()
 	if !ring.Push(pk) {
 		pk.alien = false
-		p.txRingFull.Add(1)
+		p.txStats[q].txRingFull.Add(1)
 		return false
 	}
-	p.delivered.Add(1)
+	p.txStats[q].delivered.Add(1)
 	touched[j] = true
 	return true
 }
@@ -402,7 +430,7 @@ func (p *MemPort) delay(q int, pk *Packet, d time.Duration, rss RSSFunc, sink Si
 	sort.SliceStable(dq.items, func(a, b int) bool { return dq.items[a].at < dq.items[b].at })
 	dq.n.Store(int32(len(dq.items)))
 	dq.mu.Unlock()
-	p.delivered.Add(1)
+	p.txStats[q].delivered.Add(1)
 	if wb := peer.wakers[j].Load(); wb != nil {
 		w := wb.w
 		t := p.clock.NewTimer(d)

@@ -47,4 +47,6 @@ type RSSFunc func(frame []byte) (hash uint64, ok bool)
 // hash.Shard(h, NumQueues()) and carry h in Packet.RSS.
 type RSSPort interface {
 	SetRSS(fn RSSFunc)
+	// SetRSSQueues limits RSS to the first n receive queues (the stack's shards).
+	SetRSSQueues(n int)
 }

@@ -42,6 +42,8 @@ type shard struct {
 
 	notifier dpdkshim.Notifier
 	frees    dpdkshim.FreeBatch
+	busy     int64 // clock time spent in iterations that did work
+	polls    int64 // iterations that did work
 	core     *core
 	fire     func(t *wheel.Timer, now int64)
 }
@@ -83,7 +85,8 @@ func (sh *shard) initInboxes() {
 // poll is one iteration: receive a burst, process it, hand-offs, application work, timers,
 // transmit, then wake the applications whose connections changed.
 func (sh *shard) poll() int {
-	sh.now = sh.st.clock.Now()
+	start := sh.st.clock.Now()
+	sh.now = start
 	sh.tcp.SetNow(sh.now)
 	work := 0
 	n := sh.port.RxBurst(sh.id, sh.rx)
@@ -99,6 +102,10 @@ func (sh *shard) poll() int {
 	sh.flushTx()
 	sh.frees.Flush()
 	sh.tcp.FlushWakes()
+	if work != 0 {
+		sh.busy += sh.st.clock.Now() - start
+		sh.polls++
+	}
 	return work
 }
 

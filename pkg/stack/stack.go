@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardstack/shardstack/pkg/clock"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -97,6 +98,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok {
 		rp.SetRSS(s.rss)
+		rp.SetRSSQueues(cfg.Shards)
 	}
 	if np, ok := cfg.Port.(dpdkshim.Notifier); ok {
 		for i, sh := range s.shards {
@@ -246,6 +248,10 @@ func (s *Stack) Poll() int {
 	return n
 }
 
+// PollShard runs one iteration of shard i on the calling goroutine (Manual stacks only:
+// several goroutines may each drive their own shard).
+func (s *Stack) PollShard(i int) int { return s.shards[i].poll() }
+
 // NextDeadline returns the earliest time a shard timer is due.
 func (s *Stack) NextDeadline() (int64, bool) {
 	var best int64
@@ -290,6 +296,20 @@ func (s *Stack) Counters() stats.Counters {
 func (s *Stack) ShardCounters() []stats.Counters {
 	out := make([]stats.Counters, len(s.shards))
 	s.onShards(func(sh *shard) { out[sh.id] = sh.ctr })
+	return out
+}
+
+// ShardLoad is how much a shard has worked: the clock time its iterations that found work
+// took, and how many there were (an idle shard's spinning and parking are not counted).
+type ShardLoad struct {
+	Busy       time.Duration
+	Iterations int64
+}
+
+// ShardLoads returns each shard's load since the stack started.
+func (s *Stack) ShardLoads() []ShardLoad {
+	out := make([]ShardLoad, len(s.shards))
+	s.onShards(func(sh *shard) { out[sh.id] = ShardLoad{time.Duration(sh.busy), sh.polls} })
 	return out
 }
 

@@ -56,8 +56,15 @@ func (s *Shard) synTimeout(ep *endpoint) {
 	if st.Profile == ProfileLinux {
 		linear = st.TCPSynLinearTimeouts
 	}
-	limit := st.TCPSynRetries + linear
-	if ep.retries >= limit {
+	retries := st.TCPSynRetries
+	if ep.synCnt > 0 {
+		retries = int(ep.synCnt) // TCP_SYNCNT
+	}
+	// Linux gives up by time, not by count (retransmits_timed_out): once the first SYN is
+	// older than the time tcp_syn_retries doublings from 1 s would take (127 s for 6),
+	// the next timeout ends the attempt. With the linear timeouts of the linux profile the
+	// SYNs come faster, so more of them fit before that (eleven for the defaults).
+	if s.now-ep.synStart >= synModelTimeout(retries) {
 		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
 		s.closeEndpoint(ep, errTimedOut)
 		return
@@ -73,6 +80,17 @@ func (s *Shard) synTimeout(ep *endpoint) {
 		s.sendSynAckEndpoint(ep)
 	}
 	s.wheel.Schedule(&ep.rtx, s.now+synBackoff(ep.retries, linear))
+}
+
+// synModelTimeout is Linux tcp_model_timeout for SYNs (rto_base = 1 s): the time that
+// `boundary` exponential retransmissions would take, (2^(boundary+1) - 1) s, then TCP_RTO_MAX
+// for each one beyond ilog2(TCP_RTO_MAX / 1 s) = 6.
+func synModelTimeout(boundary int) int64 {
+	const thresh = 6
+	if boundary <= thresh {
+		return int64((2<<boundary)-1) * int64(timeoutInit)
+	}
+	return int64((2<<thresh)-1)*int64(timeoutInit) + int64(boundary-thresh)*int64(rtoMax)
 }
 
 // synBackoff is the interval after the k-th SYN timeout: linear (1 s) for the first

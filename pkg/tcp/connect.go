@@ -41,6 +41,7 @@ func (s *Shard) connect(ep *endpoint) {
 	ep.rto = int64(timeoutInit)
 	ep.retries = 0
 	ep.rttStart, ep.timing = s.now, true
+	ep.synStart = s.now
 	s.est.Put(&ep.key, ep.hash, ep)
 	ep.inTable = true
 	s.setState(ep, StateSynSent)

@@ -15,6 +15,8 @@ type DialOptions struct {
 	Events Events
 	// UserData is the connection's initial Handle.UserData (set before any callback runs).
 	UserData uint64
+	// SynCnt is TCP_SYNCNT: it replaces tcp_syn_retries for this connection (1-255).
+	SynCnt int
 	// Near opens the connection on the shard that owns Near (the zero Handle lets the
 	// stack spread connections over the shards). An event-driven client that dials its next
 	// connection from a callback keeps it on the same core this way.
@@ -92,6 +94,7 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	ep := s.allocEndpoint()
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort = dst, raddr.Port(), opts.LocalPort
 	ep.events, ep.userData = opts.Events, opts.UserData
+	ep.synCnt = uint8(min(max(opts.SynCnt, 0), 255))
 	ep.pub.Store(uint32(StateSynSent))
 	h := Handle{ep: ep, gen: ep.gen()}
 	ep.post(pendConnect)

@@ -57,6 +57,7 @@ type endpoint struct {
 	dialAddr               [4]byte      // set by Dial before pendConnect
 	dialPort               uint16
 	dialLocalPort          uint16
+	synCnt                 uint8 // TCP_SYNCNT of a Dial (0: tcp_syn_retries)
 
 	rdMu, wrMu sync.Mutex  // one Read and one Write at a time (deadline timers)
 	events     Events      // run-to-completion callbacks instead of waking goroutines
@@ -111,7 +112,8 @@ type conn struct {
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
-	opened    bool // OnOpen was delivered (event-driven connections)
+	opened    bool  // OnOpen was delivered (event-driven connections)
+	synStart  int64 // when the first SYN went out (active open)
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
@@ -171,7 +173,7 @@ func (s *Shard) freeEndpoint(ep *endpoint) {
 	}
 	ep.opw.Store(uint64(g) << 32)
 	ep.conn = conn{}
-	ep.dialAddr, ep.dialPort, ep.dialLocalPort = [4]byte{}, 0, 0
+	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = [4]byte{}, 0, 0, 0
 	ep.events, ep.userData = nil, 0
 	if ep.wantWr.Load() {
 		ep.wantWr.Store(false)

@@ -17,24 +17,60 @@ type Listener struct {
 	addr [4]byte
 	port uint16
 
-	backlog       atomic.Int32 // min(listen's argument, somaxconn): Linux sk_max_ack_backlog
-	maxQlenLog    atomic.Int32 // linux-3.12: the SYN table's size, as a power of two
-	deferAccept   atomic.Int32 // TCP_DEFER_ACCEPT, in SYN-ACK retransmissions
-	synCnt        atomic.Int32 // TCP_SYNCNT (0: tcp_synack_retries)
-	maxSeg        atomic.Int32 // TCP_MAXSEG (0: the link's)
-	qlen          atomic.Int32 // requests in the SYN queue, over all shards
-	qlenYoung     atomic.Int32 // requests that never timed out
+	// Read on every SYN, rarely written.
+	backlog     atomic.Int32 // min(listen's argument, somaxconn): Linux sk_max_ack_backlog
+	maxQlenLog  atomic.Int32 // linux-3.12: the SYN table's size, as a power of two
+	deferAccept atomic.Int32 // TCP_DEFER_ACCEPT, in SYN-ACK retransmissions
+	synCnt      atomic.Int32 // TCP_SYNCNT (0: tcp_synack_retries)
+	maxSeg      atomic.Int32 // TCP_MAXSEG (0: the link's)
+	closed      atomic.Bool
+	events      Events // event-driven listener: children go to the callbacks, not the ring
+
+	// The SYN queue's length is kept per shard, each on its own cache line and written only
+	// by its shard: a SYN adds to its own shard's count and reads the others', instead of
+	// every shard bouncing one line between cores. Like Linux's lockless listener, two shards
+	// admitting at the same instant can overshoot the limit by one each.
+	synq []shardQueue
+
+	_             [64]byte
 	ackBacklog    atomic.Int32 // children in (or reserved for) the accept queue
+	_             [60]byte
+	waiters       atomic.Int32
+	_             [60]byte
 	lastOverflow  atomic.Int64 // stack clock of the last SYN-queue overflow (SYN cookies)
 	cookiesActive atomic.Bool  // lastOverflow is meaningful
-	closed        atomic.Bool
-	closeLeft     atomic.Int32
-	acceptQ       *queue.MPMC[*endpoint]
-	waiters       atomic.Int32
-	acceptCh      chan struct{}
-	done          chan struct{}
-	deadline      atomic.Int64
-	events        Events // event-driven listener: children go to the callbacks, not the ring
+	_             [64]byte
+
+	closeLeft atomic.Int32
+	acceptQ   *queue.MPMC[*endpoint]
+	acceptCh  chan struct{}
+	done      chan struct{}
+	deadline  atomic.Int64
+}
+
+// shardQueue is one shard's part of a listener's SYN queue.
+type shardQueue struct {
+	qlen  atomic.Int32 // requests of this listener in this shard's SYN table
+	young atomic.Int32 // of which never timed out
+	_     [56]byte
+}
+
+// qlen is the SYN queue's length over all shards (Linux inet_csk_reqsk_queue_len).
+func (l *Listener) qlen() int32 {
+	var n int32
+	for i := range l.synq {
+		n += l.synq[i].qlen.Load()
+	}
+	return n
+}
+
+// qlenYoung is the number of requests that never timed out (inet_csk_reqsk_queue_young).
+func (l *Listener) qlenYoung() int32 {
+	var n int32
+	for i := range l.synq {
+		n += l.synq[i].young.Load()
+	}
+	return n
 }
 
 func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *Listener {
@@ -45,6 +81,7 @@ func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *List
 		acceptQ:  queue.NewMPMC[*endpoint](e.settings.Somaxconn + 1),
 		acceptCh: make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		synq:     make([]shardQueue, len(e.shards)),
 	}
 	l.events = opts.Events
 	l.setBacklog(opts.Backlog)
@@ -121,7 +158,7 @@ func (l *Listener) Backlog() int { return int(l.backlog.Load()) }
 func (l *Listener) AcceptQueueLen() int { return int(l.ackBacklog.Load()) }
 
 // SynQueueLen returns the number of requests in the SYN queue.
-func (l *Listener) SynQueueLen() int { return int(l.qlen.Load()) }
+func (l *Listener) SynQueueLen() int { return int(l.qlen()) }
 
 // AddrPort returns the bound address and port.
 func (l *Listener) AddrPort() netip.AddrPort {
@@ -140,9 +177,9 @@ func (l *Listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.AddrPort()
 // complete one handshake without SYN cookies. We follow the kernel.
 func (l *Listener) synQueueFull() bool {
 	if l.eng.settings.Profile == ProfileLinux312 {
-		return l.qlen.Load()>>l.maxQlenLog.Load() != 0
+		return l.qlen()>>l.maxQlenLog.Load() != 0
 	}
-	return l.qlen.Load() > l.backlog.Load()
+	return l.qlen() > l.backlog.Load()
 }
 
 // acceptQueueFull is sk_acceptq_is_full: full when the length exceeds the backlog, so a

@@ -48,9 +48,10 @@ func (s *Shard) allocRequest() *request {
 func (s *Shard) removeRequest(req *request) {
 	s.wheel.Cancel(&req.timer)
 	s.syn.Delete(&req.key, req.hash)
-	req.l.qlen.Add(-1)
+	q := &req.l.synq[s.id]
+	q.qlen.Add(-1)
 	if req.numTimeout == 0 {
-		req.l.qlenYoung.Add(-1)
+		q.young.Add(-1)
 	}
 	s.freeRequest(req)
 }
@@ -96,7 +97,7 @@ func (s *Shard) connRequest(l *Listener, sg *segment) {
 	}
 	// 3. The accept queue is full.
 	if l.acceptQueueFull() {
-		if st.Profile == ProfileLinux || l.qlenYoung.Load() > 1 {
+		if st.Profile == ProfileLinux || l.qlenYoung() > 1 {
 			s.ctr.Inc(stats.TcpExtListenOverflows)
 			s.listenDrop()
 			return
@@ -109,7 +110,7 @@ func (s *Shard) connRequest(l *Listener, sg *segment) {
 	// Without cookies, keep the last quarter of tcp_max_syn_backlog for peers known to be
 	// alive (we keep no peer metrics, so no peer is).
 	if st.TCPSyncookies == 0 && !sg.hasISNHint &&
-		int32(st.TCPMaxSynBacklog)-l.qlen.Load() < int32(st.TCPMaxSynBacklog>>2) {
+		int32(st.TCPMaxSynBacklog)-l.qlen() < int32(st.TCPMaxSynBacklog>>2) {
 		s.listenDrop()
 		return
 	}
@@ -130,8 +131,9 @@ func (s *Shard) connRequest(l *Listener, sg *segment) {
 	}
 	req.sentAt = s.now
 	s.syn.Put(&req.key, req.hash, req)
-	l.qlen.Add(1)
-	l.qlenYoung.Add(1)
+	q := &l.synq[s.id]
+	q.qlen.Add(1)
+	q.young.Add(1)
 	s.wheel.Schedule(&req.timer, s.now+int64(timeoutInit))
 }
 
@@ -191,7 +193,7 @@ func (s *Shard) requestTimer(req *request) {
 		maxRetries = n
 	}
 	thresh := maxRetries
-	qlen := l.qlen.Load()
+	qlen := l.qlen()
 	var halfFull bool
 	if st.Profile == ProfileLinux312 {
 		halfFull = qlen>>(l.maxQlenLog.Load()-1) != 0
@@ -199,7 +201,7 @@ func (s *Shard) requestTimer(req *request) {
 		halfFull = 2*qlen > max(8, l.backlog.Load())
 	}
 	if halfFull {
-		young := 2 * l.qlenYoung.Load()
+		young := 2 * l.qlenYoung()
 		for thresh > 2 {
 			if qlen < young {
 				break
@@ -220,7 +222,7 @@ func (s *Shard) requestTimer(req *request) {
 	s.ctr.Inc(stats.TcpExtTCPTimeouts) // tcp_syn_ack_timeout
 	if !expire && (!resend || s.rtxSynAck(req) || req.acked) {
 		if req.numTimeout == 0 {
-			l.qlenYoung.Add(-1)
+			l.synq[s.id].young.Add(-1)
 		}
 		req.numTimeout++
 		s.wheel.Schedule(&req.timer, s.now+reqTimeout(req.numTimeout))

@@ -1,0 +1,54 @@
+package tcp
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Every knob reads back Linux's default, and what Set writes is what Get returns.
+func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
+	var s Settings
+	want := map[string]string{
+		"net.core.somaxconn":               "4096",
+		"net.ipv4.tcp_max_syn_backlog":     "2048",
+		"net.ipv4.tcp_synack_retries":      "5",
+		"net.ipv4.tcp_syn_retries":         "6",
+		"net.ipv4.tcp_syn_linear_timeouts": "4",
+		"net.ipv4.tcp_abort_on_overflow":   "0",
+		"net.ipv4.tcp_syncookies":          "1",
+		"net.ipv4.ip_local_port_range":     "32768 60999",
+		"net.ipv4.tcp_timestamps":          "1",
+		"net.ipv4.tcp_sack":                "1",
+		"net.ipv4.tcp_window_scaling":      "1",
+		"net.ipv4.tcp_max_tw_buckets":      "131072",
+		"net.ipv4.tcp_fin_timeout":         "60",
+		"net.ipv4.tcp_retries2":            "15",
+	}
+	require.Len(t, Sysctls(), len(want))
+	for name, v := range want {
+		got, err := s.Get(name)
+		require.NoError(t, err)
+		require.Equal(t, v, got, name)
+	}
+	for name, v := range map[string]string{
+		"tcp_syncookies": "0", "tcp_abort_on_overflow": "1",
+		"tcp_timestamps": "0", "tcp_sack": "0", "net/ipv4/tcp_window_scaling": "0",
+		"somaxconn": "128", "ip_local_port_range": "40000 40100", "tcp_syn_linear_timeouts": "0",
+		"tcp_synack_retries": "2", "tcp_fin_timeout": "30",
+	} {
+		require.NoError(t, s.Set(name, v), name)
+		got, err := s.Get(name)
+		require.NoError(t, err)
+		require.Equal(t, v, got, name)
+	}
+	require.Equal(t, 0, s.withDefaults().TCPSynLinearTimeouts)
+	require.Equal(t, 0, s.withDefaults().TCPSyncookies)
+	require.True(t, s.TCPTimestampsOff)
+	require.NoError(t, s.Set("net.ipv4.tcp_syncookies", "2"))
+	require.Equal(t, 2, s.withDefaults().TCPSyncookies)
+	require.Error(t, s.Set("tcp_syncookies", "3"))
+	require.Error(t, s.Set("tcp_no_such_thing", "1"))
+	require.Error(t, s.Set("ip_local_port_range", "5 4"))
+	require.Error(t, s.Set("tcp_sack", "yes"))
+}
