@@ -147,13 +147,18 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 	end := int64(cfg.Duration)
 	// Snapshots: just before each next client starts, and at the end.
 	var stepTimes []int64
+	prevStep := int64(-1)
 	for i := 1; i < cfg.Clients; i++ {
-		stepTimes = append(stepTimes, int64(i)*int64(cfg.ClientInterval)-int64(time.Millisecond))
+		at := max(clients[i].start-min(int64(time.Millisecond), int64(cfg.ClientInterval)/2), prevStep+1)
+		stepTimes = append(stepTimes, at)
+		prevStep = at
 	}
-	stepTimes = append(stepTimes, end)
+	stepTimes = append(stepTimes, max(end, prevStep+1))
 	var prevS, prevC stats.Counters
+	// The applications act on a 10 ms tick, and at the exact times clients start, send and
+	// snapshots are taken; between those times the stacks run event by event.
 	const tick = int64(10 * time.Millisecond)
-	for now := int64(0); now <= end; now += tick {
+	for now := int64(0); now <= end; {
 		n.RunUntil(now, nil)
 		for _, c := range clients {
 			if c.conn == nil && now >= c.start {
@@ -161,6 +166,7 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 				if err != nil {
 					return nil, err
 				}
+				c.conn.SetNoDelay(false) // the seed's C client keeps Nagle on, as Linux's default
 			}
 			if c.conn == nil || c.err != nil {
 				continue
@@ -201,6 +207,7 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 				if err != nil {
 					break
 				}
+				s.SetNoDelay(false)
 				accepted = append(accepted, s)
 			}
 			for _, s := range accepted {
@@ -210,9 +217,9 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 				}
 			}
 		}
-		if len(stepTimes) > 0 && now+tick > stepTimes[0] {
-			n.RunUntil(stepTimes[0], nil)
-			step := snapshot(n, clients, stepTimes[0], &prevS, &prevC)
+		n.Settle()
+		if len(stepTimes) > 0 && now == stepTimes[0] {
+			step := snapshot(n, clients, now, &prevS, &prevC)
 			if len(stepTimes) > 1 {
 				step.Note = fmt.Sprintf("before client %d starts", len(res.Steps)+2)
 			} else {
@@ -221,6 +228,23 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 			res.Steps = append(res.Steps, step)
 			stepTimes = stepTimes[1:]
 		}
+		// The next moment something is due.
+		next := (now/tick + 1) * tick
+		for _, c := range clients {
+			if c.conn == nil && c.start > now {
+				next = min(next, c.start)
+			}
+			if c.connected && c.err == nil && c.nextSend > now {
+				next = min(next, c.nextSend)
+			}
+		}
+		if len(stepTimes) > 0 {
+			next = min(next, stepTimes[0])
+		}
+		if now == end {
+			break
+		}
+		now = min(next, end)
 	}
 	res.Clients = results(clients)
 	return res, nil

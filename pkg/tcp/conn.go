@@ -295,6 +295,20 @@ func (h Handle) Err() error {
 	return errOf(h.ep.errc.Load())
 }
 
+// SetNoDelay turns Nagle's algorithm off (TCP_NODELAY) or back on. A Handle starts with
+// Linux's default, Nagle on; a Conn starts with it off, as Go's net.TCPConn does.
+func (h Handle) SetNoDelay(noDelay bool) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	h.ep.noDelay.Store(noDelay)
+	if noDelay {
+		h.ep.post(pendSend) // what Nagle held goes now
+	}
+	return nil
+}
+
 // SetUserData stores a word of the application's own with the connection (an index into
 // its tables, a timestamp): event-driven applications keep per-connection state this way
 // without allocating. It is not synchronised; use it from one goroutine at a time.
@@ -445,6 +459,9 @@ type Conn struct {
 func NewConn(h Handle) *Conn {
 	c := &Conn{Handle: h}
 	c.fill()
+	if h.ep != nil {
+		h.ep.noDelay.Store(true) // Go's net sets TCP_NODELAY on every TCP connection
+	}
 	return c
 }
 

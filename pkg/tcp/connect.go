@@ -35,6 +35,7 @@ func (s *Shard) connect(ep *endpoint) {
 	ep.sndUna = ep.iss
 	ep.sndNxt = ep.iss.Add(1)
 	ep.sndMax = ep.sndNxt
+	ep.sndSml = ep.sndNxt
 	if !st.TCPTimestampsOff {
 		ep.tsOff = s.tsOffset(laddr, raddr)
 	}

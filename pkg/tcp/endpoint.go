@@ -45,6 +45,7 @@ type endpoint struct {
 	advWnd  atomic.Uint32 // receive space the shard last advertised (bytes)
 	keyed   atomic.Bool   // key is set (an active open has picked its port)
 	estab   atomic.Bool   // the connection reached ESTABLISHED at some point
+	noDelay atomic.Bool   // TCP_NODELAY: no Nagle
 	rdWait  atomic.Bool
 	wrWait  atomic.Bool
 	rdCh    chan struct{}
@@ -84,6 +85,7 @@ type conn struct {
 	sndUna    seqnum.Value
 	sndNxt    seqnum.Value
 	sndMax    seqnum.Value // highest sequence sent (retransmission rewinds sndNxt)
+	sndSml    seqnum.Value // end of the last segment shorter than a full one (Nagle)
 	sndWnd    uint32
 	sndWl1    seqnum.Value
 	sndWl2    seqnum.Value
@@ -199,6 +201,9 @@ func (s *Shard) freeEndpoint(ep *endpoint) {
 	}
 	if ep.estab.Load() {
 		ep.estab.Store(false)
+	}
+	if ep.noDelay.Load() {
+		ep.noDelay.Store(false)
 	}
 	if ep.rdDeadline.Load() != 0 {
 		ep.rdDeadline.Store(0)

@@ -362,7 +362,7 @@ func (s *Shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	ep.keyed.Store(true)
 	ep.iss, ep.irs = req.iss, req.irs
 	ep.sndUna = req.iss.Add(1)
-	ep.sndNxt, ep.sndMax = ep.sndUna, ep.sndUna
+	ep.sndNxt, ep.sndMax, ep.sndSml = ep.sndUna, ep.sndUna, ep.sndUna
 	ep.rcvNxt = req.irs.Add(1)
 	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow()))
 	ep.mss = min(req.mss, s.advMSS(l))

@@ -72,6 +72,12 @@ func (s *Shard) sendData(ep *endpoint) {
 			}
 			return
 		}
+		// Nagle (RFC 896) as Linux does it (tcp_nagle_check with Minshall's change): a
+		// segment shorter than a full one waits while an earlier short segment is still
+		// unacknowledged, unless the connection has TCP_NODELAY or the segment carries FIN.
+		if n < mss && !fin && !ep.noDelay.Load() && ep.sndUna.LessThan(ep.sndSml) {
+			return
+		}
 		if n > 0 && n == unsent {
 			flags |= header.TCPFlagPSH
 		}
@@ -97,6 +103,9 @@ func (s *Shard) sendData(ep *endpoint) {
 			ep.rttSeq, ep.rttStart, ep.timing = ep.sndNxt, s.now, true
 		}
 		ep.sndNxt = ep.sndNxt.Add(n)
+		if n < mss {
+			ep.sndSml = ep.sndNxt // the end of the last short segment (Minshall)
+		}
 		if fin {
 			ep.sndNxt = ep.sndNxt.Add(1)
 			ep.finSent, ep.finEver = true, true

@@ -145,3 +145,42 @@ func TestMaxSeg_Listener(t *testing.T) {
 	}
 	require.NotEmpty(t, withPayload(f, false))
 }
+
+// Nagle (Linux's default on a Handle): a second short write waits while the first short
+// segment is unacknowledged and goes with the ACK; TCP_NODELAY sends both at once.
+func TestNagle(t *testing.T) {
+	for _, noDelay := range []bool{false, true} {
+		t.Run(map[bool]string{false: "nagle", true: "nodelay"}[noDelay], func(t *testing.T) {
+			for seed := uint64(1); seed <= 8; seed++ { // ISNs anywhere in sequence space
+				n := newNet(t, simnet.Options{StaticARP: true, Seed: seed})
+				l, err := n.Server.Listen(":80", 8)
+				require.NoError(t, err)
+				h, err := n.Client.DialAsyncHandle(serverAP, tcp.DialOptions{})
+				require.NoError(t, err)
+				n.RunFor(time.Millisecond)
+				s, err := l.TryAcceptHandle()
+				require.NoError(t, err)
+				require.NoError(t, h.SetNoDelay(noDelay))
+				// The server delays its ACK (40 ms); a lost ACK would hold the second write.
+				_, err = h.TryWrite([]byte("one"))
+				require.NoError(t, err)
+				n.Settle()
+				_, err = h.TryWrite([]byte("two"))
+				require.NoError(t, err)
+				n.Settle()
+				data := withPayload(segments(n), true)
+				if noDelay {
+					require.Len(t, data, 2, trace(n))
+				} else {
+					require.Len(t, data, 1, "the second short write waits for the ACK\n%s", trace(n))
+					n.RunFor(50 * time.Millisecond) // the delayed ACK comes, "two" goes
+					require.Len(t, withPayload(segments(n), true), 2, trace(n))
+				}
+				buf := make([]byte, 16)
+				k, err := s.TryRead(buf)
+				require.NoError(t, err)
+				require.Equal(t, "onetwo", string(buf[:k]))
+			}
+		})
+	}
+}
