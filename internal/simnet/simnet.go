@@ -32,6 +32,9 @@ type Options struct {
 	StaticARP bool
 	// NoCapture turns the frame recorder off (allocation tests, long runs).
 	NoCapture bool
+	// NoRSS makes both stacks leave the pair's RSS alone (frames land on queue i -> i and
+	// the shards hand them over).
+	NoRSS bool
 }
 
 // Frame is one frame that crossed the pair.
@@ -71,6 +74,7 @@ func New(opts Options) (*Net, error) {
 	}
 	scfg := stack.Config{Port: ps, Addr: ServerAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed, TCP: opts.ServerTCP, Name: "server"}
 	ccfg := stack.Config{Port: pc, Addr: ClientAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed + 1, TCP: opts.ClientTCP, Name: "client"}
+	scfg.NoRSS, ccfg.NoRSS = opts.NoRSS, opts.NoRSS
 	if opts.StaticARP {
 		scfg.StaticNeighbours = map[netip.Addr][6]byte{ClientAddr.Addr(): pc.MAC()}
 		ccfg.StaticNeighbours = map[netip.Addr][6]byte{ServerAddr.Addr(): ps.MAC()}

@@ -36,6 +36,11 @@ type Config struct {
 	Burst int
 	// Name labels the stack in logs and pprof (default the port's name).
 	Name string
+	// NoRSS leaves the port's receive-side scaling alone even if it has some: frames then
+	// arrive on whatever queue the link picks, and shards hand the ones they do not own to
+	// their owners through the inbox rings (what a NIC without RSS, or with someone else's
+	// hash, makes happen).
+	NoRSS bool
 	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
 	StaticNeighbours map[netip.Addr][6]byte
 }

@@ -44,6 +44,7 @@ type shard struct {
 	frees    dpdkshim.FreeBatch
 	busy     int64 // clock time spent in iterations that did work
 	polls    int64 // iterations that did work
+	handoffs int64 // packets passed to their owner shard
 	core     *core
 	fire     func(t *wheel.Timer, now int64)
 }
@@ -195,6 +196,7 @@ func (sh *shard) flushTx() {
 // handoff moves a packet to the shard that owns its flow.
 func (sh *shard) handoff(p *dpdkshim.Packet, to int, mark uint8) {
 	dst := sh.st.shards[to]
+	sh.handoffs++
 	p.Mark = mark
 	p.MarkAlien()
 	if !dst.inbox[sh.id].Push(p) {

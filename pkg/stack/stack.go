@@ -96,7 +96,7 @@ func New(cfg Config) (*Stack, error) {
 	for _, sh := range s.shards {
 		sh.initInboxes()
 	}
-	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok {
+	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok && !cfg.NoRSS {
 		rp.SetRSS(s.rss)
 		rp.SetRSSQueues(cfg.Shards)
 	}
@@ -304,12 +304,15 @@ func (s *Stack) ShardCounters() []stats.Counters {
 type ShardLoad struct {
 	Busy       time.Duration
 	Iterations int64
+	// Handoffs counts packets this shard received for flows another shard owns and passed
+	// on through that shard's inbox.
+	Handoffs int64
 }
 
 // ShardLoads returns each shard's load since the stack started.
 func (s *Stack) ShardLoads() []ShardLoad {
 	out := make([]ShardLoad, len(s.shards))
-	s.onShards(func(sh *shard) { out[sh.id] = ShardLoad{time.Duration(sh.busy), sh.polls} })
+	s.onShards(func(sh *shard) { out[sh.id] = ShardLoad{time.Duration(sh.busy), sh.polls, sh.handoffs} })
 	return out
 }
 
