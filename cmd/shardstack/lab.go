@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ func runLab(args []string, out io.Writer) error {
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
 	interval := fs.Duration("client-interval", time.Second, "time between client starts")
 	seconds := fs.Duration("seconds", 20*time.Second, "virtual time to run")
+	rtt := fs.Duration("rtt", 0, "round-trip time of the link between the stacks (half each way)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	var sysctls []string
 	fs.Func("sysctl", "set a server knob by its Linux name, e.g. --sysctl net.ipv4.tcp_synack_retries=3 (repeatable)", func(v string) error {
@@ -48,10 +50,17 @@ func runLab(args []string, out io.Writer) error {
 		if err := extra.Set(name, value); err != nil {
 			return err
 		}
+		// The two knobs that also have flags: the last word wins, whichever way it came.
+		switch {
+		case strings.HasSuffix(name, "tcp_syncookies"):
+			*cookies, _ = strconv.Atoi(value)
+		case strings.HasSuffix(name, "tcp_abort_on_overflow"):
+			*abort = value == "1"
+		}
 	}
 	res, err := lab.RunBacklog(lab.BacklogConfig{
 		Profile: p, Backlog: *backlog, Clients: *clients, Accept: *accept, AbortOnOverflow: *abort,
-		Syncookies: *cookies, ClientInterval: *interval, Duration: *seconds, Server: extra,
+		Syncookies: *cookies, ClientInterval: *interval, Duration: *seconds, Server: extra, RTT: *rtt,
 	})
 	if err != nil {
 		return err

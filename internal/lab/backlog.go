@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/stats"
 	"github.com/shardstack/shardstack/pkg/tcp"
 )
@@ -37,6 +38,8 @@ type BacklogConfig struct {
 	// Server holds further server knobs (set by sysctl name); Profile, AbortOnOverflow and
 	// Syncookies above take precedence.
 	Server tcp.Settings
+	// RTT is the link's round-trip time, half of it each way (default 0: instant).
+	RTT time.Duration
 }
 
 // Row is one socket as ss -tan prints it.
@@ -135,6 +138,12 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 	if err != nil {
 		n.Close()
 		return nil, err
+	}
+	if cfg.RTT > 0 {
+		oneWay := cfg.RTT / 2
+		delay := func(int, []byte) dpdkshim.Action { return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: oneWay} }
+		n.PortS.SetHook(delay)
+		n.PortC.SetHook(delay)
 	}
 	res := &BacklogResult{Config: cfg, Net: n}
 	target := netip.AddrPortFrom(simnet.ServerAddr.Addr(), ServerPort)

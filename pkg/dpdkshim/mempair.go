@@ -409,8 +409,9 @@ func (p *MemPort) deliver(q int, pk *Packet, rss RSSFunc, sink Sink, touched []b
 }
 
 func (p *MemPort) capture(sink Sink, pk *Packet) {
+	pk.Time = p.clock.Now()
 	p.sink.mu.Lock()
-	sink(p.clock.Now(), pk.Data())
+	sink(pk.Time, pk.Data())
 	p.sink.mu.Unlock()
 }
 
@@ -423,7 +424,8 @@ func (p *MemPort) delay(q int, pk *Packet, d time.Duration, rss RSSFunc, sink Si
 	if sink != nil {
 		p.capture(sink, pk)
 	}
-	at := p.clock.Now() + int64(d)
+	pk.Time = p.clock.Now()
+	at := pk.Time + int64(d)
 	dq := &peer.delayed[j]
 	dq.mu.Lock()
 	dq.items = append(dq.items, delayedFrame{pkt: pk, at: at, txq: q})

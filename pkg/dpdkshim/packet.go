@@ -27,7 +27,8 @@ type Packet struct {
 	RSS uint64
 	// HasRSS reports whether RSS holds the receiving stack's flow hash.
 	HasRSS bool
-	// Time is the port clock's time when the frame was received or queued for transmission.
+	// Time is the port clock's time when the frame crossed the link, for ports that stamp
+	// frames (the in-memory pair does while a sink or a delay is installed); 0 otherwise.
 	Time int64
 	// Mark is free for the stack's own use while it holds the packet.
 	Mark uint8

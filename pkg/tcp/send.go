@@ -58,6 +58,21 @@ func (s *Shard) sendData(ep *endpoint) {
 			usable = 0
 		}
 		n := min(unsent, usable, mss)
+		if ep.sndNxt.LessThan(ep.sndMax) {
+			// A retransmission resends what was already sent, no more: new data after it
+			// waits for its turn (and for Nagle), as Linux retransmits its queued segments.
+			sent := ep.sndMax.Sub(ep.sndNxt)
+			if ep.finEver {
+				sent--
+			}
+			if n > sent {
+				n = sent
+				unsent = sent + 1 // not the last byte: no FIN on it
+				if ep.finEver {
+					unsent = sent
+				}
+			}
+		}
 		// The FIN rides on the segment that carries the last byte, or goes alone once every
 		// byte is out (a lone FIN is sent even into a closed window, as Linux does).
 		fin := ep.finQueued && n == unsent
@@ -75,7 +90,8 @@ func (s *Shard) sendData(ep *endpoint) {
 		// Nagle (RFC 896) as Linux does it (tcp_nagle_check with Minshall's change): a
 		// segment shorter than a full one waits while an earlier short segment is still
 		// unacknowledged, unless the connection has TCP_NODELAY or the segment carries FIN.
-		if n < mss && !fin && !ep.noDelay.Load() && ep.sndUna.LessThan(ep.sndSml) {
+		// Retransmissions are never held.
+		if n < mss && !fin && ep.sndNxt == ep.sndMax && !ep.noDelay.Load() && ep.sndUna.LessThan(ep.sndSml) {
 			return
 		}
 		if n > 0 && n == unsent {

@@ -184,3 +184,35 @@ func TestNagle(t *testing.T) {
 		})
 	}
 }
+
+// A short segment that is lost is retransmitted even with Nagle on (the check holds only new
+// data), and what Nagle held goes once it is acknowledged.
+func TestNagle_LostShortSegmentIsRetransmitted(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	h, err := n.Client.DialAsyncHandle(serverAP, tcp.DialOptions{})
+	require.NoError(t, err)
+	n.RunFor(time.Millisecond)
+	s, err := l.TryAcceptHandle()
+	require.NoError(t, err)
+	lost := false
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) > 0 && !lost {
+			lost = true
+			return true
+		}
+		return false
+	})
+	_, err = h.TryWrite([]byte("one"))
+	require.NoError(t, err)
+	n.Settle()
+	_, err = h.TryWrite([]byte("two")) // held by Nagle behind the lost "one"
+	require.NoError(t, err)
+	n.RunFor(2 * time.Second)
+	buf := make([]byte, 16)
+	k, err := s.TryRead(buf)
+	require.NoError(t, err)
+	require.Equal(t, "onetwo", string(buf[:k]))
+	require.NotZero(t, n.Client.Counters()[stats.TcpRetransSegs])
+}
