@@ -50,12 +50,19 @@ func runLab(args []string, out io.Writer) error {
 		if err := extra.Set(name, value); err != nil {
 			return err
 		}
-		// The two knobs that also have flags: the last word wins, whichever way it came.
-		switch {
-		case strings.HasSuffix(name, "tcp_syncookies"):
-			*cookies, _ = strconv.Atoi(value)
-		case strings.HasSuffix(name, "tcp_abort_on_overflow"):
-			*abort = value == "1"
+	}
+	// Two knobs also have flags of their own: a flag given on the command line wins, else a
+	// --sysctl, else the flag's default.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["syncookies"] {
+		if v, err := extra.Get("tcp_syncookies"); err == nil {
+			*cookies, _ = strconv.Atoi(v)
+		}
+	}
+	if !given["abort-on-overflow"] {
+		if v, err := extra.Get("tcp_abort_on_overflow"); err == nil {
+			*abort = v == "1"
 		}
 	}
 	res, err := lab.RunBacklog(lab.BacklogConfig{
@@ -92,7 +99,7 @@ func runLab(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "shardstack lab backlog: profile %s, listen backlog %d, %d clients every %v, server %s,\n", p, *backlog, *clients, *interval, mode)
 	fmt.Fprintf(out, "tcp_abort_on_overflow=%d tcp_syncookies=%d; each client sends %d bytes every 2 s. Virtual time, %v.\n", b2i(*abort), *cookies, len(lab.Message), *seconds)
 	for _, s := range res.Steps {
-		fmt.Fprintf(out, "\n=== t=%.3fs (%s)\n", s.Time, s.Note)
+		fmt.Fprintf(out, "\n=== t=%ss (%s)\n", stepTime(s.Time), s.Note)
 		table(out, "server 198.18.0.1", s.Server)
 		table(out, "client 198.18.0.2", s.Client)
 		fmt.Fprintln(out, "clients:")
@@ -109,6 +116,15 @@ func runLab(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "  client %d: %-42s (client side %s)\n", c.ID, c.Outcome, c.State)
 	}
 	return nil
+}
+
+// stepTime prints a time with milliseconds, or with microseconds when it needs them.
+func stepTime(t float64) string {
+	us := int64(t*1e6 + 0.5)
+	if us%1000 == 0 {
+		return strconv.FormatFloat(float64(us)/1e6, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(float64(us)/1e6, 'f', 6, 64)
 }
 
 func b2i(b bool) int {

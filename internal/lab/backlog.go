@@ -130,7 +130,8 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 	}
 	st := cfg.Server
 	st.Profile, st.TCPAbortOnOverflow, st.TCPSyncookies = cfg.Profile, cfg.AbortOnOverflow, cookies
-	n, err := simnet.New(simnet.Options{ServerTCP: st, ClientTCP: tcp.Settings{Profile: cfg.Profile}})
+	// The seed ran its programs over loopback: no ARP, so neighbours are static here too.
+	n, err := simnet.New(simnet.Options{ServerTCP: st, ClientTCP: tcp.Settings{Profile: cfg.Profile}, StaticARP: true})
 	if err != nil {
 		return nil, err
 	}

@@ -121,12 +121,13 @@ func boolKnob(field func(*Settings) *bool, inverted bool) struct {
 			return "0"
 		},
 		set: func(s *Settings, v string) error {
-			switch v {
-			case "0", "1":
-				*field(s) = (v == "1") != inverted
-				return nil
+			// Linux reads these as integers and treats any non-zero value as on.
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("tcp: want a number, not %q", v)
 			}
-			return fmt.Errorf("tcp: want 0 or 1, not %q", v)
+			*field(s) = (n != 0) != inverted
+			return nil
 		},
 	}
 }

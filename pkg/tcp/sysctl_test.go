@@ -51,4 +51,6 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 	require.Error(t, s.Set("tcp_no_such_thing", "1"))
 	require.Error(t, s.Set("ip_local_port_range", "5 4"))
 	require.Error(t, s.Set("tcp_sack", "yes"))
+	require.NoError(t, s.Set("tcp_abort_on_overflow", "2")) // any non-zero value is on
+	require.True(t, s.TCPAbortOnOverflow)
 }
