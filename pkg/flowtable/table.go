@@ -3,25 +3,27 @@
 // (hash.Key) whose seeded hash the caller has already computed once per packet; the table only
 // indexes by it.
 //
-// A Table has one writer and no internal synchronisation: it belongs to one shard. Linear
-// probing keeps a lookup to one or two cache lines; deletion shifts later entries back instead
-// of leaving tombstones, so a table that sees millions of inserts and deletes never degrades
-// and never needs a rehash to clean up. It grows (the only allocation) when more than 3/4 full
-// and never shrinks, so in steady state it allocates nothing.
+// A Table has one writer and no internal synchronisation: it belongs to one shard. It probes
+// linearly over a dense array of 8-byte tags (the flow hash), eight to a cache line, and
+// touches a slot's key and value only when its tag matches: a lookup that misses - every
+// new SYN in the established and TIME-WAIT tables - reads one or two lines of tags however
+// full the table is. Deletion shifts later entries back instead of leaving tombstones, so a
+// table that sees millions of inserts and deletes never degrades. It grows (the only
+// allocation) when more than 3/4 full and never shrinks, so in steady state it allocates
+// nothing.
 package flowtable
 
 import "github.com/shardstack/shardstack/pkg/hash"
 
-// entry is one slot. tag is the flow hash with its lowest bit forced to 1, so that 0 marks an
-// empty slot without a separate flag.
+// entry is a slot's key and value; its tag lives in the parallel tags array.
 type entry[V any] struct {
-	tag uint64
 	key hash.Key
 	val V
 }
 
 // Table maps flow keys to values of type V.
 type Table[V any] struct {
+	tags  []uint64 // the flow hash with its lowest bit forced to 1; 0 marks an empty slot
 	slots []entry[V]
 	mask  uint64
 	n     int
@@ -40,6 +42,7 @@ func New[V any](capacity int) *Table[V] {
 }
 
 func (t *Table[V]) init(size int) {
+	t.tags = make([]uint64, size)
 	t.slots = make([]entry[V], size)
 	t.mask = uint64(size - 1)
 	t.limit = size * 3 / 4
@@ -54,42 +57,49 @@ func (t *Table[V]) index(tag uint64) uint64 { return (tag >> 1) & t.mask }
 // Len returns the number of entries.
 func (t *Table[V]) Len() int { return t.n }
 
-// Get returns the value stored for k (whose hash is h).
-func (t *Table[V]) Get(k *hash.Key, h uint64) (v V, ok bool) {
-	tag := tagOf(h)
+// find returns the slot holding k, or -1.
+func (t *Table[V]) find(k *hash.Key, tag uint64) int {
 	for i := t.index(tag); ; i = (i + 1) & t.mask {
-		e := &t.slots[i]
-		if e.tag == 0 {
-			return v, false
+		g := t.tags[i]
+		if g == 0 {
+			return -1
 		}
-		if e.tag == tag && e.key == *k {
-			return e.val, true
+		if g == tag && t.slots[i].key == *k {
+			return int(i)
 		}
 	}
 }
 
+// Get returns the value stored for k (whose hash is h).
+func (t *Table[V]) Get(k *hash.Key, h uint64) (v V, ok bool) {
+	if i := t.find(k, tagOf(h)); i >= 0 {
+		return t.slots[i].val, true
+	}
+	return v, false
+}
+
 // Contains reports whether k is present.
 func (t *Table[V]) Contains(k *hash.Key, h uint64) bool {
-	_, ok := t.Get(k, h)
-	return ok
+	return t.find(k, tagOf(h)) >= 0
 }
 
 // Put stores v for k, replacing any value already there; it reports whether it replaced one.
 func (t *Table[V]) Put(k *hash.Key, h uint64, v V) (replaced bool) {
 	tag := tagOf(h)
 	for i := t.index(tag); ; i = (i + 1) & t.mask {
-		e := &t.slots[i]
-		if e.tag == 0 {
+		g := t.tags[i]
+		if g == 0 {
 			if t.n+1 > t.limit {
 				t.grow()
 				return t.Put(k, h, v)
 			}
-			e.tag, e.key, e.val = tag, *k, v
+			t.tags[i] = tag
+			t.slots[i] = entry[V]{key: *k, val: v}
 			t.n++
 			return false
 		}
-		if e.tag == tag && e.key == *k {
-			e.val = v
+		if g == tag && t.slots[i].key == *k {
+			t.slots[i].val = v
 			return true
 		}
 	}
@@ -97,50 +107,41 @@ func (t *Table[V]) Put(k *hash.Key, h uint64, v V) (replaced bool) {
 
 // Delete removes k and returns the value it had.
 func (t *Table[V]) Delete(k *hash.Key, h uint64) (v V, ok bool) {
-	tag := tagOf(h)
-	i := t.index(tag)
-	for {
-		e := &t.slots[i]
-		if e.tag == 0 {
-			return v, false
-		}
-		if e.tag == tag && e.key == *k {
-			v = e.val
-			break
-		}
-		i = (i + 1) & t.mask
+	i := t.find(k, tagOf(h))
+	if i < 0 {
+		return v, false
 	}
+	v = t.slots[i].val
 	// Backward-shift deletion: move each later entry of the probe run into the hole when its
 	// home slot does not lie (cyclically) between the hole and its current slot.
-	hole := i
-	for j := (i + 1) & t.mask; ; j = (j + 1) & t.mask {
-		e := &t.slots[j]
-		if e.tag == 0 {
+	hole := uint64(i)
+	for j := (hole + 1) & t.mask; ; j = (j + 1) & t.mask {
+		g := t.tags[j]
+		if g == 0 {
 			break
 		}
-		home := t.index(e.tag)
+		home := t.index(g)
 		if (j-home)&t.mask >= (j-hole)&t.mask {
-			t.slots[hole] = *e
+			t.tags[hole], t.slots[hole] = g, t.slots[j]
 			hole = j
 		}
 	}
 	var zero entry[V]
-	t.slots[hole] = zero
+	t.tags[hole], t.slots[hole] = 0, zero
 	t.n--
 	return v, true
 }
 
 func (t *Table[V]) grow() {
-	old := t.slots
-	t.init(len(old) * 2)
-	for i := range old {
-		e := &old[i]
-		if e.tag == 0 {
+	oldTags, oldSlots := t.tags, t.slots
+	t.init(len(oldTags) * 2)
+	for i, g := range oldTags {
+		if g == 0 {
 			continue
 		}
-		for j := t.index(e.tag); ; j = (j + 1) & t.mask {
-			if t.slots[j].tag == 0 {
-				t.slots[j] = *e
+		for j := t.index(g); ; j = (j + 1) & t.mask {
+			if t.tags[j] == 0 {
+				t.tags[j], t.slots[j] = g, oldSlots[i]
 				break
 			}
 		}
@@ -149,9 +150,8 @@ func (t *Table[V]) grow() {
 
 // Range calls fn for every entry until fn returns false. fn must not modify the table.
 func (t *Table[V]) Range(fn func(k *hash.Key, v V) bool) {
-	for i := range t.slots {
-		e := &t.slots[i]
-		if e.tag != 0 && !fn(&e.key, e.val) {
+	for i, g := range t.tags {
+		if g != 0 && !fn(&t.slots[i].key, t.slots[i].val) {
 			return
 		}
 	}
@@ -159,6 +159,7 @@ func (t *Table[V]) Range(fn func(k *hash.Key, v V) bool) {
 
 // Clear removes every entry, keeping the storage.
 func (t *Table[V]) Clear() {
+	clear(t.tags)
 	clear(t.slots)
 	t.n = 0
 }
