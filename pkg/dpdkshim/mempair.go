@@ -75,6 +75,7 @@ type MemPort struct {
 	wakers  []atomic.Pointer[wakerBox]
 	rss     atomic.Pointer[RSSFunc]
 	rssQ    atomic.Int32 // how many receive queues RSS spreads over (0: all)
+	rssKey  atomic.Uint64 // the key RSS uses; 0: unknown
 	hook    atomic.Pointer[Hook]
 	sink    *sinkBox
 	delayed []delayQueue
@@ -203,6 +204,9 @@ func (p *MemPort) SetRSSQueues(n int) {
 	}
 	p.rssQ.Store(int32(n))
 }
+
+// SetRSSKey implements RSSPort.
+func (p *MemPort) SetRSSKey(key uint64) { p.rssKey.Store(key) }
 
 // SetHook installs (or, with nil, removes) the hook that sees every frame this port sends.
 func (p *MemPort) SetHook(h Hook) {
@@ -371,7 +375,12 @@ func (p *MemPort) TxBurst(q int, pkts []*Packet) int {
 func (p *MemPort) rxQueue(q int, pk *Packet, rss RSSFunc) int {
 	peer := p.peer
 	if rss != nil {
-		if h, ok := rss(pk.Data()); ok {
+		h, ok := pk.RSS, pk.HasRSS
+		if !ok || peer.rssKey.Load() == 0 || peer.rssKey.Load() != p.rssKey.Load() {
+			// The sender's hash is not the receiver's: compute it, as a NIC would.
+			h, ok = rss(pk.Data())
+		}
+		if ok {
 			pk.RSS, pk.HasRSS = h, true
 			n := peer.nq
 			if q := int(peer.rssQ.Load()); q > 0 {

@@ -23,9 +23,10 @@ type Packet struct {
 
 	// Queue is the queue the packet was received on.
 	Queue uint16
-	// RSS is the flow hash the port computed on receive (valid when HasRSS).
+	// RSS is the flow hash: on receive, the one the port computed for the receiving stack;
+	// on transmit, the sending stack's own (valid when HasRSS).
 	RSS uint64
-	// HasRSS reports whether RSS holds the receiving stack's flow hash.
+	// HasRSS reports whether RSS holds a flow hash.
 	HasRSS bool
 	// Time is the port clock's time when the frame crossed the link, for ports that stamp
 	// frames (the in-memory pair does while a sink or a delay is installed); 0 otherwise.

@@ -49,4 +49,8 @@ type RSSPort interface {
 	SetRSS(fn RSSFunc)
 	// SetRSSQueues limits RSS to the first n receive queues (the stack's shards).
 	SetRSSQueues(n int)
+	// SetRSSKey names the hash fn computes (its key or seed). A stack that transmits
+	// packets carrying its own flow hash in Packet.RSS lets a link whose other end uses the
+	// same key steer by that hash without computing it again.
+	SetRSSKey(key uint64)
 }

@@ -99,6 +99,7 @@ func New(cfg Config) (*Stack, error) {
 	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok && !cfg.NoRSS {
 		rp.SetRSS(s.rss)
 		rp.SetRSSQueues(cfg.Shards)
+		rp.SetRSSKey(s.hasher.Seed())
 	}
 	if np, ok := cfg.Port.(dpdkshim.Notifier); ok {
 		for i, sh := range s.shards {

@@ -201,11 +201,10 @@ func (s *Shard) timewaitInput(tw *timewait, sg *segment) bool {
 }
 
 func (s *Shard) twAck(tw *timewait) {
-	laddr, raddr := keyAddrs(&tw.key)
 	var opts *header.TCPOptions
 	if tw.tsOK {
 		opts = s.tsOptions(tw.tsOff, tw.tsRecent)
 	}
-	s.emit(laddr, raddr, tw.key.LocalPort, tw.key.RemotePort, seqnum.Value(tw.sndNxt), seqnum.Value(tw.rcvNxt),
+	s.emit(&tw.key, tw.hash, seqnum.Value(tw.sndNxt), seqnum.Value(tw.rcvNxt),
 		header.TCPFlagACK, 0, opts, nil, 0, 0)
 }

@@ -96,9 +96,8 @@ func (s *Shard) cookieSynAck(l *Listener, sg *segment) {
 		tsOff = s.tsOffset(sg.laddr, sg.raddr)
 		tsVal = v + tsOff
 	}
-	laddr, raddr := sg.laddr, sg.raddr
 	out := s.synOptions(s.advMSS(l), ws, sack, ts, tsVal, o.TSVal)
-	if s.emit(laddr, raddr, sg.key.LocalPort, sg.key.RemotePort, seqnum.Value(iss), sg.seq.Add(1),
+	if s.emit(&sg.key, sg.hash, seqnum.Value(iss), sg.seq.Add(1),
 		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), out, nil, 0, 0) {
 		s.ctr.Inc(stats.TcpExtSyncookiesSent)
 		l.lastOverflow.Store(s.now)

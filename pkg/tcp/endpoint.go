@@ -369,7 +369,7 @@ func (s *Shard) abort(ep *endpoint, errc int32, sendRST bool) {
 	switch ep.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2, StateSynRecv:
 		if sendRST {
-			s.sendRST(ep.key, ep.sndNxt, ep.rcvNxt, true)
+			s.sendRST(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, true)
 		}
 	}
 	s.closeEndpoint(ep, errc)

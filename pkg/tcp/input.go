@@ -44,7 +44,7 @@ func (s *Shard) synSentState(ep *endpoint, sg *segment) {
 	// First, check the ACK: it must acknowledge our SYN and nothing beyond.
 	if sg.ackf() && (sg.ack.LessThanEq(ep.iss) || ep.sndNxt.LessThan(sg.ack)) {
 		if !sg.rst() {
-			s.sendRST(ep.key, sg.ack, 0, false)
+			s.sendRST(&ep.key, ep.hash, sg.ack, 0, false)
 		}
 		return
 	}
@@ -112,7 +112,7 @@ func (s *Shard) synRecvState(ep *endpoint, sg *segment) {
 		return
 	}
 	if !(ep.sndUna.LessThan(sg.ack) && sg.ack.LessThanEq(ep.sndNxt)) {
-		s.sendRST(ep.key, sg.ack, 0, false)
+		s.sendRST(&ep.key, ep.hash, sg.ack, 0, false)
 		return
 	}
 	ep.sndUna = sg.ack

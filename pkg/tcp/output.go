@@ -11,12 +11,17 @@ import (
 // when n > 0, is copied straight from a send ring at absolute position pos. It reports
 // whether the segment left (a pool exhausted under load loses it, like a failed alloc_skb,
 // and retransmission recovers).
-func (s *Shard) emit(laddr, raddr [4]byte, lport, rport uint16, seq, ack seqnum.Value, flags uint8,
+func (s *Shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	wnd uint16, opts *header.TCPOptions, ring *byteRing, pos uint64, n int) bool {
 	pkt := s.env.NewPacket()
 	if pkt == nil {
 		return false
 	}
+	laddr, raddr := keyAddrs(k)
+	lport, rport := k.LocalPort, k.RemotePort
+	// The flow hash goes with the packet: a link whose receiving end shares our hash (two
+	// stacks in one process) steers by it instead of parsing and hashing the frame again.
+	pkt.RSS, pkt.HasRSS = h, true
 	hl := header.TCPMinLen
 	if opts != nil {
 		hl += opts.EncodedLen()
@@ -46,13 +51,12 @@ func keyAddrs(k *hash.Key) (laddr, raddr [4]byte) {
 }
 
 // sendRST sends a bare reset for a flow key. With ackIt, it is RST|ACK acknowledging ack.
-func (s *Shard) sendRST(k hash.Key, seq, ack seqnum.Value, ackIt bool) {
-	laddr, raddr := keyAddrs(&k)
+func (s *Shard) sendRST(k *hash.Key, h uint64, seq, ack seqnum.Value, ackIt bool) {
 	flags := header.TCPFlagRST
 	if ackIt {
 		flags |= header.TCPFlagACK
 	}
-	s.emit(laddr, raddr, k.LocalPort, k.RemotePort, seq, ack, flags, 0, nil, nil, 0, 0)
+	s.emit(k, h, seq, ack, flags, 0, nil, nil, 0, 0)
 }
 
 // sendResetFor answers a segment that has no connection (RFC 9293 §3.10.7.1): never a reset
@@ -63,10 +67,10 @@ func (s *Shard) sendResetFor(sg *segment) {
 		return
 	}
 	if sg.ackf() {
-		s.sendRST(sg.key, sg.ack, 0, false)
+		s.sendRST(&sg.key, sg.hash, sg.ack, 0, false)
 		return
 	}
-	s.sendRST(sg.key, 0, sg.end(), true)
+	s.sendRST(&sg.key, sg.hash, 0, sg.end(), true)
 }
 
 // tsOptions fills the shard's option scratch with a timestamp for an established flow.
@@ -101,13 +105,12 @@ func (s *Shard) sendAck(ep *endpoint) {
 }
 
 func (s *Shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
-	laddr, raddr := keyAddrs(&ep.key)
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
 	wnd := s.rcvWindow(ep)
-	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, seq, ep.rcvNxt, flags, wnd, opts, nil, 0, 0)
+	s.emit(&ep.key, ep.hash, seq, ep.rcvNxt, flags, wnd, opts, nil, 0, 0)
 	s.ackSent(ep)
 }
 
@@ -148,24 +151,22 @@ func (s *Shard) synWindow() uint16 {
 // sendSyn sends (or resends) the SYN of an active open.
 func (s *Shard) sendSyn(ep *endpoint) {
 	st := &s.eng.settings
-	laddr, raddr := keyAddrs(&ep.key)
 	ws := int8(-1)
 	if !st.TCPWindowScalingOff {
 		ws = int8(s.ourWScale())
 	}
 	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
-	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
+	s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).
 func (s *Shard) sendSynAckEndpoint(ep *endpoint) {
-	laddr, raddr := keyAddrs(&ep.key)
 	ws := int8(-1)
 	if ep.sndWscale > 0 || ep.rcvWscale > 0 {
 		ws = int8(ep.rcvWscale)
 	}
 	opts := s.synOptions(uint16(s.eng.mss), ws, ep.sackOK, ep.tsOK, tsNow(s.now)+ep.tsOff, ep.tsRecent)
-	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.iss, ep.rcvNxt,
+	s.emit(&ep.key, ep.hash, ep.iss, ep.rcvNxt,
 		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
 	s.ackSent(ep)
 }

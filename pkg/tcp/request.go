@@ -168,13 +168,12 @@ func (s *Shard) advMSS(l *Listener) uint16 {
 
 // sendSynAck sends (or resends) a request's SYN-ACK: same ISN every time.
 func (s *Shard) sendSynAck(req *request) bool {
-	laddr, raddr := keyAddrs(&req.key)
 	ws := int8(-1)
 	if req.sndWscale >= 0 {
 		ws = int8(req.rcvWscale)
 	}
 	opts := s.synOptions(s.advMSS(req.l), ws, req.sackOK, req.tsOK, tsNow(s.now)+req.tsOff, req.tsRecent)
-	return s.emit(laddr, raddr, req.key.LocalPort, req.key.RemotePort, req.iss, req.irs.Add(1),
+	return s.emit(&req.key, req.hash, req.iss, req.irs.Add(1),
 		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
 }
 
@@ -284,7 +283,7 @@ func (s *Shard) requestInput(req *request, sg *segment) {
 	// request stays (spec §5, scenario S8).
 	if sg.ackf() && sg.ack != req.iss.Add(1) {
 		if !sg.rst() {
-			s.sendRST(sg.key, sg.ack, 0, false)
+			s.sendRST(&sg.key, sg.hash, sg.ack, 0, false)
 		}
 		return
 	}
@@ -342,12 +341,11 @@ func (s *Shard) embryonicReset(req *request, sg *segment, gotRST bool) {
 
 // requestAck answers an out-of-window segment for a request (tcp_v4_reqsk_send_ack).
 func (s *Shard) requestAck(req *request) {
-	laddr, raddr := keyAddrs(&req.key)
 	var opts *header.TCPOptions
 	if req.tsOK {
 		opts = s.tsOptions(req.tsOff, req.tsRecent)
 	}
-	s.emit(laddr, raddr, req.key.LocalPort, req.key.RemotePort, req.iss.Add(1), req.irs.Add(1),
+	s.emit(&req.key, req.hash, req.iss.Add(1), req.irs.Add(1),
 		header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
 }
 

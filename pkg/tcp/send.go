@@ -40,7 +40,6 @@ func (s *Shard) output(ep *endpoint) {
 }
 
 func (s *Shard) sendData(ep *endpoint) {
-	laddr, raddr := keyAddrs(&ep.key)
 	mss := ep.sendMSS()
 	for !ep.finSent {
 		pos := ep.snd.tail.Load() + uint64(ep.inflightData())
@@ -102,7 +101,7 @@ func (s *Shard) sendData(ep *endpoint) {
 			opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 		}
 		wnd := s.rcvWindow(ep)
-		if !s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.sndNxt, ep.rcvNxt, flags, wnd, opts, &ep.snd, pos, int(n)) {
+		if !s.emit(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, flags, wnd, opts, &ep.snd, pos, int(n)) {
 			if !ep.rtx.Pending() {
 				s.armRtx(ep)
 			}
@@ -204,13 +203,12 @@ func (s *Shard) rtxTimer(ep *endpoint) {
 
 // windowProbe sends one byte beyond a zero window so the peer's ACK reports when it opens.
 func (s *Shard) windowProbe(ep *endpoint) {
-	laddr, raddr := keyAddrs(&ep.key)
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
 	pos := ep.snd.tail.Load() + uint64(ep.inflightData())
-	s.emit(laddr, raddr, ep.key.LocalPort, ep.key.RemotePort, ep.sndNxt, ep.rcvNxt, header.TCPFlagACK,
+	s.emit(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, header.TCPFlagACK,
 		s.rcvWindow(ep), opts, &ep.snd, pos, 1)
 }
 
