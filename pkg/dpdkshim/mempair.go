@@ -74,7 +74,7 @@ type MemPort struct {
 	rr      []int
 	wakers  []atomic.Pointer[wakerBox]
 	rss     atomic.Pointer[RSSFunc]
-	rssQ    atomic.Int32 // how many receive queues RSS spreads over (0: all)
+	rssQ    atomic.Int32  // how many receive queues RSS spreads over (0: all)
 	rssKey  atomic.Uint64 // the key RSS uses; 0: unknown
 	hook    atomic.Pointer[Hook]
 	sink    *sinkBox
