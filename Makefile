@@ -30,7 +30,7 @@ bench:
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./fuzz/; \
 	done
 
 ## lint: gofmt, go vet and staticcheck (installed from the Go module proxy)

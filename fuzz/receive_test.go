@@ -33,11 +33,12 @@ type receiveRig struct {
 
 // newRig builds a rig whose settings come from the first byte of the input: profile,
 // tcp_syncookies, abort_on_overflow, backlog, shard count.
-func newRig(t *testing.T, sel byte) *receiveRig {
+func newRig(t testing.TB, sel byte) *receiveRig {
 	shards := 1 + int(sel>>7)
-	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, Pool: dpdkshim.PoolConfig{Size: 64}})
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, RingSize: 256, Pool: dpdkshim.PoolConfig{Size: 16, Max: 256}})
 	vc := clock.NewVirtual(1)
 	settings := tcp.Settings{
+		Somaxconn:          64, // backlogs here are at most 7; a small accept ring keeps each input cheap
 		Profile:            tcp.Profile(sel & 1),
 		TCPSyncookies:      [3]int{tcp.SyncookiesOff, 1, 2}[int(sel>>1&3)%3],
 		TCPAbortOnOverflow: sel&8 != 0,

@@ -76,10 +76,10 @@ func (e *Engine) NewShard(id int, env Env, w *wheel.Wheel, ctr *stats.Counters) 
 		env:     env,
 		wheel:   w,
 		ctr:     ctr,
-		est:     flowtable.New[*endpoint](1024),
-		syn:     flowtable.New[*request](1024),
-		tw:      flowtable.New[*timewait](1024),
-		epFree:  queue.NewMPMC[*endpoint](1 << 16),
+		est:     flowtable.New[*endpoint](256),
+		syn:     flowtable.New[*request](256),
+		tw:      flowtable.New[*timewait](256),
+		epFree:  queue.NewMPMC[*endpoint](1 << 12),
 		epCache: make([]*endpoint, 0, 256),
 	}
 	s.fireFn = s.Fire
