@@ -28,10 +28,7 @@ bench:
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "== $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./fuzz/; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./fuzz/run.sh $(FUZZ_TARGETS)
 
 ## lint: gofmt, go vet and staticcheck (installed from the Go module proxy)
 lint: fmtcheck vet

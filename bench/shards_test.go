@@ -13,6 +13,7 @@ import (
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stack"
+	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
 // BenchmarkServerShards is the server side alone with its shards running on their own
@@ -29,19 +30,8 @@ func BenchmarkServerShards(b *testing.B) {
 }
 
 func benchServerShards(b *testing.B, shards int) {
-	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, RingSize: 8192, Pool: dpdkshim.PoolConfig{Size: 8192}})
-	s, err := stack.New(stack.Config{
-		Port: ps, Addr: srvPrefix, Shards: shards, Seed: 3,
-		StaticNeighbours: map[netip.Addr][6]byte{genAddr: pc.MAC()},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, pc, l := newShardServer(b, shards, false)
 	defer s.Close()
-	l, err := s.Listen(":80", 4096)
-	if err != nil {
-		b.Fatal(err)
-	}
 	hasher := s.Hasher()
 	var accepted, sent atomic.Int64
 	run := func(target int64) {
@@ -122,19 +112,8 @@ func BenchmarkServerScaling(b *testing.B) {
 }
 
 func benchServerScaling(b *testing.B, shards int) {
-	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, RingSize: 8192, Pool: dpdkshim.PoolConfig{Size: 8192}})
-	s, err := stack.New(stack.Config{
-		Port: ps, Addr: srvPrefix, Shards: shards, Seed: 3, Manual: true,
-		StaticNeighbours: map[netip.Addr][6]byte{genAddr: pc.MAC()},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, pc, l := newShardServer(b, shards, true)
 	defer s.Close()
-	l, err := s.Listen(":80", 4096)
-	if err != nil {
-		b.Fatal(err)
-	}
 	hasher := s.Hasher()
 	gens := make([]*rawgen.Gen, shards)
 	for q := range gens {
@@ -200,4 +179,24 @@ func benchServerScaling(b *testing.B, shards int) {
 	}
 	b.ReportMetric(float64(done)/el.Seconds(), "handshakes/s")
 	b.ReportMetric(float64(ns)/float64(done), "server-ns/handshake")
+}
+
+// newShardServer is a server stack of the given shards listening on port 80 with a
+// backlog of 4096, wired to the port a raw generator drives.
+func newShardServer(b *testing.B, shards int, manual bool) (*stack.Stack, *dpdkshim.MemPort, *tcp.Listener) {
+	b.Helper()
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: shards, RingSize: 8192, Pool: dpdkshim.PoolConfig{Size: 8192}})
+	s, err := stack.New(stack.Config{
+		Port: ps, Addr: srvPrefix, Shards: shards, Seed: 3, Manual: manual,
+		StaticNeighbours: map[netip.Addr][6]byte{genAddr: pc.MAC()},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := s.Listen(":80", 4096)
+	if err != nil {
+		s.Close()
+		b.Fatal(err)
+	}
+	return s, pc, l
 }

@@ -147,14 +147,7 @@ func (s *Shard) enterTimeWait(ep *endpoint) {
 	s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
 	s.setState(ep, StateTimeWait)
 	// Release the connection without touching TcpCurrEstab or resets again.
-	s.wheel.Cancel(&ep.rtx)
-	s.wheel.Cancel(&ep.ack)
-	if ep.inTable {
-		s.est.Delete(&ep.key, ep.hash)
-		ep.inTable = false
-	}
-	s.queueWake(ep, true, true)
-	s.unrefShard(ep)
+	s.release(ep)
 }
 
 func (s *Shard) freeTimewait(tw *timewait) {

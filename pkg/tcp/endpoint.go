@@ -353,6 +353,13 @@ func (s *Shard) closeEndpoint(ep *endpoint, errc int32) {
 	}
 	s.setState(ep, StateClosed)
 	ep.pub.Store(uint32(StateClosed)) // also when it never left CLOSED (a Dial that found no port)
+	s.release(ep)
+}
+
+// release is the end of a connection's life on its shard, whether it closed or went on
+// into TIME-WAIT: its timers stop, it leaves the established table, the application
+// is woken to see the final state, and the shard drops its reference.
+func (s *Shard) release(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	if ep.inTable {
