@@ -25,9 +25,9 @@ func runLab(args []string, out io.Writer) error {
 	accept := fs.Bool("accept", false, "the server accepts and echoes (otherwise it never calls accept)")
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
-	interval := fs.Duration("client-interval", time.Second, "time between client starts")
-	seconds := fs.Duration("seconds", 20*time.Second, "virtual time to run")
-	rtt := fs.Duration("rtt", 0, "round-trip time of the link between the stacks (half each way)")
+	interval := secondsFlag(fs, "client-interval", time.Second, "time between client starts (seconds, or a duration such as 500ms)")
+	seconds := secondsFlag(fs, "seconds", 20*time.Second, "virtual time to run (seconds, or a duration such as 2m)")
+	rtt := secondsFlag(fs, "rtt", 0, "round-trip time of the link between the stacks, half each way (seconds, or a duration such as 20ms)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	var sysctls []string
 	fs.Func("sysctl", "set a server knob by its Linux name, e.g. --sysctl net.ipv4.tcp_synack_retries=3 (repeatable)", func(v string) error {
@@ -158,4 +158,36 @@ func counterLine(m map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s %+d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// secondsFlag is a duration flag that also takes a bare number of seconds, so that
+// --seconds 10 and --seconds 10s mean the same.
+func secondsFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := def
+	fs.Func(name, fmt.Sprintf("%s (default %v)", usage, def), func(v string) error {
+		parsed, err := parseSeconds(v)
+		if err != nil {
+			return err
+		}
+		d = parsed
+		return nil
+	})
+	return &d
+}
+
+func parseSeconds(v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if !(f >= 0 && f <= (1<<63-1)/float64(time.Second)) { // also NaN
+			return 0, fmt.Errorf("%q seconds is out of range", v)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("want seconds (10, 0.5) or a duration (10s, 500ms)")
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", v)
+	}
+	return d, nil
 }
