@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -259,25 +258,5 @@ func (ld *loopbackLoad) once(buf []byte) (time.Duration, error) {
 	if err := c.SetDeadline(t0.Add(loopbackDeadline)); err != nil {
 		return dial, err
 	}
-	if _, err := c.Write(demo.Request); err != nil {
-		return dial, err
-	}
-	got := 0
-	for {
-		n, err := c.Read(buf[got:])
-		got += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return dial, err
-		}
-		if got == len(buf) {
-			return dial, errors.New("bench: reply too long")
-		}
-	}
-	if got != len(demo.Reply) {
-		return dial, fmt.Errorf("bench: reply of %d bytes, want %d", got, len(demo.Reply))
-	}
-	return dial, nil
+	return dial, demo.Exchange(c, buf)
 }

@@ -322,7 +322,7 @@ func load(p *Pair, cfg Config, target netip.AddrPort) *Result {
 					continue
 				}
 				w.lat.Record(int64(time.Since(t0)))
-				if err := exchange(c, buf[:]); err != nil {
+				if err := Exchange(c, buf[:]); err != nil {
 					w.fail(err)
 				} else {
 					w.done++
@@ -374,8 +374,9 @@ func (w *worker) fail(err error) {
 	w.errs[err.Error()]++
 }
 
-// exchange writes the request and reads the reply up to the server's FIN.
-func exchange(c *tcp.Conn, buf []byte) error {
+// Exchange writes the request and reads the reply up to the server's FIN into buf; any
+// connection will do (the Linux loopback benchmark runs it over net.TCPConn).
+func Exchange(c io.ReadWriter, buf []byte) error {
 	if _, err := c.Write(Request); err != nil {
 		return err
 	}
@@ -412,9 +413,9 @@ func warm(p *Pair, target netip.AddrPort, events bool) {
 		}
 		if events {
 			// The event server answers any connection; read its reply the same way.
-			exchange(c, buf[:])
+			Exchange(c, buf[:])
 		} else {
-			exchange(c, buf[:])
+			Exchange(c, buf[:])
 		}
 		c.Close()
 	}
