@@ -32,9 +32,13 @@ type Options struct {
 	StaticARP bool
 	// NoCapture turns the frame recorder off (allocation tests, long runs).
 	NoCapture bool
-	// NoRSS makes both stacks leave the pair's RSS alone (frames land on queue i -> i and
-	// the shards hand them over).
-	NoRSS bool
+	// ByTxQueue makes the pair deliver queue i to queue i and state no steering, so that
+	// segments reach shards that do not own their flow and are handed over.
+	ByTxQueue bool
+	// Offloads makes the pair offload checksums as a veth does (dpdkshim.PairConfig.Offloads).
+	Offloads bool
+	// Pool sizes each queue's packet pool (default 1024 packets).
+	Pool dpdkshim.PoolConfig
 }
 
 // Frame is one frame that crossed the pair.
@@ -62,11 +66,16 @@ func New(opts Options) (*Net, error) {
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
+	if opts.Pool.Size == 0 {
+		opts.Pool.Size = 1024
+	}
 	vc := clock.NewVirtual(0)
 	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{
-		Queues: opts.Shards,
-		Clock:  vc,
-		Pool:   dpdkshim.PoolConfig{Size: 1024},
+		Queues:    opts.Shards,
+		Clock:     vc,
+		Pool:      opts.Pool,
+		ByTxQueue: opts.ByTxQueue,
+		Offloads:  opts.Offloads,
 	})
 	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC()}
 	if !opts.NoCapture {
@@ -74,7 +83,6 @@ func New(opts Options) (*Net, error) {
 	}
 	scfg := stack.Config{Port: ps, Addr: ServerAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed, TCP: opts.ServerTCP, Name: "server"}
 	ccfg := stack.Config{Port: pc, Addr: ClientAddr, Shards: opts.Shards, Clock: vc, Manual: true, Seed: opts.Seed + 1, TCP: opts.ClientTCP, Name: "client"}
-	scfg.NoRSS, ccfg.NoRSS = opts.NoRSS, opts.NoRSS
 	if opts.StaticARP {
 		scfg.StaticNeighbours = map[netip.Addr][6]byte{ClientAddr.Addr(): pc.MAC()}
 		ccfg.StaticNeighbours = map[netip.Addr][6]byte{ServerAddr.Addr(): ps.MAC()}

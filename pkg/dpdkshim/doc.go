@@ -8,7 +8,13 @@
 //
 // Ownership follows DPDK: RxBurst hands packets to the caller, who frees them; TxBurst takes
 // the packets it accepted and the caller keeps the rest. A packet's buffer belongs to the pool
-// it came from; a packet that ends its life on another goroutine (a frame delivered across the
-// in-memory pair, a packet handed to another shard) goes back with FreeRemote, which is
-// lock-free.
+// it came from, or to the backend that lent it (an mmap'd ring frame, an mbuf), which takes
+// it back through Owner.Release, in batches from a FreeBatch; a packet that ends its life on
+// another goroutine (a frame delivered across the in-memory pair, a packet handed to another
+// shard) goes back with FreeRemote, which is lock-free. Packets carry offload metadata
+// (Flags: checksum verified on receive, checksum to complete on transmit; GSOSize).
+//
+// Three seams keep backends honest: Steering (how flows reach queues, which the stack must
+// be able to compute, or nil), ownership (above), and waiting (RxWait: a descriptor to epoll
+// or a Notifier, so idle shards sleep).
 package dpdkshim

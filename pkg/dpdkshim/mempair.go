@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shardstack/shardstack/pkg/clock"
-	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/queue"
 )
@@ -29,6 +28,16 @@ type PairConfig struct {
 	Names [2]string
 	// Clock stamps frames and times delays (default a real clock).
 	Clock clock.Clock
+	// ByTxQueue makes each port deliver what queue q of the other sent to its own queue q
+	// (modulo its queue count) and state no steering, like a NIC whose hash the stack
+	// cannot compute: the stacks then hand frames to the shards that own them. By default
+	// both ports steer by Symmetric{SteerSeed}, which the stacks compute.
+	ByTxQueue bool
+	// SteerSeed seeds the pair's Symmetric steering.
+	SteerSeed uint32
+	// Offloads makes both ports offload checksums the way a veth does: a packet sent with
+	// TxCsum arrives with its checksum left partial and CsumVerified set.
+	Offloads bool
 }
 
 // ActionKind is what a hook does with a frame.
@@ -58,9 +67,10 @@ type Sink func(tsNanos int64, frame []byte)
 
 // MemPort is one end of an in-memory pair: two ports wired back to back, like two NICs and a
 // cable. Queue i of one port transmits into rings that the other port's receive queues read;
-// the receive queue is the transmit queue's number unless the receiving stack programmed RSS,
-// in which case it is the queue its flow hash picks, as a NIC's RSS would do. Frames cross
-// without a copy: the receiver frees the sender's buffer back to its pool (FreeRemote).
+// the receive queue is the one the pair's Symmetric steering picks for the frame's flow (both
+// ports steer alike, so both directions of a flow use the same queue index), or with
+// PairConfig.ByTxQueue the transmit queue's number. Frames cross without a copy: the
+// receiver frees the sender's buffer back to its pool (FreeRemote).
 type MemPort struct {
 	name  string
 	mac   header.MAC
@@ -73,9 +83,10 @@ type MemPort struct {
 	in      [][]*queue.SPSC[*Packet]
 	rr      []int
 	wakers  []atomic.Pointer[wakerBox]
-	rss     atomic.Pointer[RSSFunc]
-	rssQ    atomic.Int32  // how many receive queues RSS spreads over (0: all)
-	rssKey  atomic.Uint64 // the key RSS uses; 0: unknown
+	steer   Symmetric
+	byTxQ   bool
+	offload bool
+	useQ    atomic.Int32 // how many receive queues steering spreads over (0: all)
 	hook    atomic.Pointer[Hook]
 	sink    *sinkBox
 	delayed []delayQueue
@@ -146,6 +157,9 @@ func NewPair(cfg PairConfig) (*MemPort, *MemPort) {
 			delayed: make([]delayQueue, cfg.Queues),
 			touched: make([][]bool, cfg.Queues),
 			txStats: make([]queueStats, cfg.Queues),
+			steer:   Symmetric{Seed: cfg.SteerSeed},
+			byTxQ:   cfg.ByTxQueue,
+			offload: cfg.Offloads,
 		}
 		for q := 0; q < cfg.Queues; q++ {
 			p.pools = append(p.pools, NewPool(cfg.Pool))
@@ -187,26 +201,29 @@ func (p *MemPort) Close() error { return nil }
 // SetRxWaker implements Notifier.
 func (p *MemPort) SetRxWaker(q int, w Waker) { p.wakers[q].Store(&wakerBox{w}) }
 
-// SetRSS implements RSSPort: frames this port receives go to the queue fn's hash picks.
-func (p *MemPort) SetRSS(fn RSSFunc) {
-	if fn == nil {
-		p.rss.Store(nil)
-		return
+// Steering implements Port: the pair's Symmetric function, or nil with ByTxQueue.
+func (p *MemPort) Steering() Steering {
+	if p.byTxQ {
+		return nil
 	}
-	p.rss.Store(&fn)
+	return p.steer
 }
 
-// SetRSSQueues makes RSS spread frames over the first n receive queues only (a stack with
-// fewer shards than the port has queues); n <= 0 or beyond the port's queues means all.
-func (p *MemPort) SetRSSQueues(n int) {
+// Offloads implements Port.
+func (p *MemPort) Offloads() Offloads { return Offloads{RxCsum: p.offload, TxCsum: p.offload} }
+
+// RxWait implements Port: the pair wakes the queue's registered Waker.
+func (p *MemPort) RxWait(q int) Wait { return Wait{FD: -1, Notifier: p} }
+
+// UseQueues implements QueueLimiter: steering spreads received frames over the first n
+// queues only (a stack with fewer shards than the port has queues); n <= 0 or beyond the
+// port's queues means all.
+func (p *MemPort) UseQueues(n int) {
 	if n <= 0 || n > p.nq {
 		n = 0
 	}
-	p.rssQ.Store(int32(n))
+	p.useQ.Store(int32(n))
 }
-
-// SetRSSKey implements RSSPort.
-func (p *MemPort) SetRSSKey(key uint64) { p.rssKey.Store(key) }
 
 // SetHook installs (or, with nil, removes) the hook that sees every frame this port sends.
 func (p *MemPort) SetHook(h Hook) {
@@ -328,10 +345,6 @@ func (p *MemPort) TxBurst(q int, pkts []*Packet) int {
 	if s := p.sink.fn.Load(); s != nil {
 		sink = *s
 	}
-	var rss RSSFunc
-	if r := peer.rss.Load(); r != nil {
-		rss = *r
-	}
 	sent := 0
 	for _, pk := range pkts {
 		act := Action{}
@@ -347,16 +360,16 @@ func (p *MemPort) TxBurst(q int, pkts []*Packet) int {
 		case Duplicate:
 			if dup := p.pools[q].Get(); dup != nil {
 				dup.SetData(pk.Data())
-				if !p.deliver(q, dup, rss, sink, touched) {
+				if !p.deliver(q, dup, sink, touched) {
 					dup.Free()
 				}
 			}
 		case Delay:
-			p.delay(q, pk, act.Delay, rss, sink)
+			p.delay(q, pk, act.Delay, sink)
 			sent++
 			continue
 		}
-		if !p.deliver(q, pk, rss, sink, touched) {
+		if !p.deliver(q, pk, sink, touched) {
 			break
 		}
 		sent++
@@ -372,29 +385,26 @@ func (p *MemPort) TxBurst(q int, pkts []*Packet) int {
 	return sent
 }
 
-func (p *MemPort) rxQueue(q int, pk *Packet, rss RSSFunc) int {
+// rxQueue picks the peer's receive queue for a frame sent on queue q, and applies the
+// checksum offload the frame asked for.
+func (p *MemPort) rxQueue(q int, pk *Packet) int {
 	peer := p.peer
-	if rss != nil {
-		h, ok := pk.RSS, pk.HasRSS
-		if !ok || peer.rssKey.Load() == 0 || peer.rssKey.Load() != p.rssKey.Load() {
-			// The sender's hash is not the receiver's: compute it, as a NIC would.
-			h, ok = rss(pk.Data())
-		}
-		if ok {
-			pk.RSS, pk.HasRSS = h, true
-			n := peer.nq
-			if q := int(peer.rssQ.Load()); q > 0 {
-				n = q
-			}
-			return hash.Shard(h, n)
-		}
+	if pk.Flags&TxCsum != 0 {
+		// Like a veth: the checksum stays partial and the receiver is told not to check it.
+		pk.Flags = pk.Flags&^TxCsum | CsumVerified
 	}
-	pk.HasRSS = false
-	return q % peer.nq
+	if peer.byTxQ {
+		return q % peer.nq
+	}
+	n := peer.nq
+	if u := int(peer.useQ.Load()); u > 0 {
+		n = u
+	}
+	return peer.steer.FrameQueue(pk.Data(), n)
 }
 
-func (p *MemPort) deliver(q int, pk *Packet, rss RSSFunc, sink Sink, touched []bool) bool {
-	j := p.rxQueue(q, pk, rss)
+func (p *MemPort) deliver(q int, pk *Packet, sink Sink, touched []bool) bool {
+	j := p.rxQueue(q, pk)
 	ring := p.peer.in[j][q]
 	if sink != nil {
 		// The sink must see only frames that are delivered, and see them before the
@@ -426,9 +436,9 @@ func (p *MemPort) capture(sink Sink, pk *Packet) {
 
 // delay holds a frame back; a helper goroutine wakes the receiver when it is due (delays are
 // a test facility, not a fast path).
-func (p *MemPort) delay(q int, pk *Packet, d time.Duration, rss RSSFunc, sink Sink) {
+func (p *MemPort) delay(q int, pk *Packet, d time.Duration, sink Sink) {
 	peer := p.peer
-	j := p.rxQueue(q, pk, rss)
+	j := p.rxQueue(q, pk)
 	pk.MarkAlien()
 	if sink != nil {
 		p.capture(sink, pk)

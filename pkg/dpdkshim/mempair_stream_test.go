@@ -10,20 +10,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/header"
 )
 
-// Stream frames carry their transmit queue and a per-queue sequence number after an 8-byte
-// hash, so that rssFirst8 spreads them and the receiver can check order and completeness.
+// Stream frames are flow frames (flowFrame) whose source port varies with the sequence
+// number, so that steering spreads them, followed by their transmit queue and a per-queue
+// sequence number, so that the receiver can check order and completeness.
 const (
-	streamHashOff = 0
-	streamTxqOff  = 8
-	streamSeqOff  = 9
-	streamLen     = 13
+	streamTxqOff = header.EthernetLen + header.IPv4MinLen + header.TCPMinLen
+	streamSeqOff = streamTxqOff + 1
+	streamLen    = streamSeqOff + 4
 )
 
-func streamHash(txq, seq int) uint64 {
-	// Any mixing will do; this one spreads consecutive sequence numbers over every queue.
-	return (uint64(txq)<<32 | uint64(seq)) * 0x9e3779b97f4a7c15
+func streamFrame(b []byte, txq, seq int) {
+	copy(b, flowFrame(addrA, addrB, uint16(1024+seq%4096), 80, ""))
+	b[streamTxqOff] = byte(txq)
+	binary.BigEndian.PutUint32(b[streamSeqOff:], uint32(seq))
 }
 
 // streamSide drives every queue of one port from one goroutine, as a shard per port would:
@@ -74,10 +76,7 @@ func (s *streamSide) sendSome(q int, burst []*dpdkshim.Packet) int {
 		if pk == nil {
 			break // all out; the peer's frees will come back
 		}
-		b := pk.Append(streamLen)
-		binary.BigEndian.PutUint64(b[streamHashOff:], streamHash(q, s.next[q]))
-		b[streamTxqOff] = byte(q)
-		binary.BigEndian.PutUint32(b[streamSeqOff:], uint32(s.next[q]))
+		streamFrame(pk.Append(streamLen), q, s.next[q])
 		pkts = append(pkts, pk)
 		s.next[q]++
 	}
@@ -147,29 +146,27 @@ func (s *streamSide) run() {
 
 // TestMemPair_ConcurrentStream streams frames both ways at once, one goroutine per port
 // (run with -race). Small rings and small pools force ring-full retries and pool recycling
-// through remote frees; RSS on one side moves frames across queues. Every frame must arrive
+// through remote frees; steering moves frames across queues. Every frame must arrive
 // exactly once and in order per (txq, rxq).
 func TestMemPair_ConcurrentStream(t *testing.T) {
 	cases := []struct {
 		name     string
 		queues   int
-		rss      bool
+		steered  bool
 		perQueue int
 	}{
 		{"one queue", 1, false, 20000},
-		{"four queues", 4, false, 5000},
-		{"four queues with RSS", 4, true, 5000},
+		{"four queues by transmit queue", 4, false, 5000},
+		{"four queues steered", 4, true, 5000},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := dpdkshim.NewPair(dpdkshim.PairConfig{
-				Queues:   tc.queues,
-				RingSize: 64,
-				Pool:     dpdkshim.PoolConfig{Size: 128, Max: 512, BufSize: 128, Headroom: 16},
+				Queues:    tc.queues,
+				RingSize:  64,
+				Pool:      dpdkshim.PoolConfig{Size: 128, Max: 512, BufSize: 128, Headroom: 16},
+				ByTxQueue: !tc.steered,
 			})
-			if tc.rss {
-				b.SetRSS(rssFirst8)
-			}
 			sa := newStreamSide(a, tc.perQueue, tc.queues)
 			sb := newStreamSide(b, tc.perQueue, tc.queues)
 			var wg sync.WaitGroup
@@ -193,8 +190,8 @@ func TestMemPair_ConcurrentStream(t *testing.T) {
 					}
 				}
 			}
-			if tc.rss {
-				// RSS must actually have spread one transmit queue's frames over several
+			if tc.steered {
+				// Steering must actually have spread one transmit queue's frames over several
 				// receive queues, or the per-(txq, rxq) check proved little.
 				rxqs := map[int]bool{}
 				for key := range sb.last {

@@ -45,10 +45,8 @@ func send(t *testing.T, port *dpdkshim.MemPort, q int, frames ...string) {
 
 // received is one frame taken off a receive queue.
 type received struct {
-	data   string
-	queue  uint16
-	rss    uint64
-	hasRSS bool
+	data  string
+	queue uint16
 }
 
 // recv drains receive queue q of port, frees every packet and returns what it held.
@@ -62,7 +60,7 @@ func recv(t *testing.T, port *dpdkshim.MemPort, q int) []received {
 			return out
 		}
 		for _, pk := range pkts[:n] {
-			out = append(out, received{string(pk.Data()), pk.Queue, pk.RSS, pk.HasRSS})
+			out = append(out, received{string(pk.Data()), pk.Queue})
 			pk.Free()
 		}
 	}
@@ -108,7 +106,11 @@ func TestMemPair_Defaults(t *testing.T) {
 
 	var _ dpdkshim.Port = a
 	var _ dpdkshim.Notifier = a
-	var _ dpdkshim.RSSPort = a
+	var _ dpdkshim.QueueLimiter = a
+	require.Equal(t, dpdkshim.Symmetric{}, a.Steering(), "the pair steers by Symmetric by default")
+	require.Same(t, a, a.RxWait(0).Notifier.(*dpdkshim.MemPort))
+	require.Equal(t, -1, a.RxWait(0).FD)
+	require.Equal(t, dpdkshim.Offloads{}, a.Offloads())
 
 	c, d := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 3, MTU: 9000, Names: [2]string{"x", "y"},
 		MACs: [2]header.MAC{{1}, {2}}})
@@ -120,11 +122,12 @@ func TestMemPair_Defaults(t *testing.T) {
 	require.NotSame(t, c.Pool(0), c.Pool(1), "one pool per queue")
 }
 
-// TestMemPair_SameQueueWithoutRSS: without RSS, a frame sent on queue q arrives on the
-// peer's queue q, in both directions, and on no other queue.
-func TestMemPair_SameQueueWithoutRSS(t *testing.T) {
+// TestMemPair_ByTxQueue: with ByTxQueue, a frame sent on queue q arrives on the peer's
+// queue q, in both directions, and on no other queue; the ports state no steering.
+func TestMemPair_ByTxQueue(t *testing.T) {
 	for _, nq := range []int{1, 2, 4} {
-		a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: nq})
+		a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: nq, ByTxQueue: true})
+		require.Nil(t, a.Steering())
 		for _, dir := range []struct {
 			name     string
 			from, to *dpdkshim.MemPort
@@ -139,7 +142,7 @@ func TestMemPair_SameQueueWithoutRSS(t *testing.T) {
 						require.Empty(t, got, "nq=%d %s: frame on queue %d leaked to %d", nq, dir.name, q, rq)
 						continue
 					}
-					require.Equal(t, []received{{f1, uint16(q), 0, false}, {f2, uint16(q), 0, false}}, got)
+					require.Equal(t, []received{{f1, uint16(q)}, {f2, uint16(q)}}, got)
 					require.False(t, dir.to.RxReady(rq))
 				}
 			}
@@ -151,61 +154,71 @@ func TestMemPair_SameQueueWithoutRSS(t *testing.T) {
 	}
 }
 
-// rssFirst8 is an RSS function that reads the flow hash from the frame's first 8 bytes and
-// declines frames shorter than that (as a NIC declines ARP).
-func rssFirst8(frame []byte) (uint64, bool) {
-	if len(frame) < 8 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(frame), true
+// flowFrame returns an Ethernet/IPv4/TCP frame of the flow src:sport -> dst:dport (headers
+// only as far as steering reads them) followed by tail.
+func flowFrame(src, dst [4]byte, sport, dport uint16, tail string) string {
+	b := make([]byte, header.EthernetLen+header.IPv4MinLen+header.TCPMinLen)
+	header.EncodeEthernet(b, header.MAC{2}, header.MAC{4}, header.EtherTypeIPv4)
+	header.PutIPv4Header(b[header.EthernetLen:], uint16(len(b)-header.EthernetLen), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
+	t := b[header.EthernetLen+header.IPv4MinLen:]
+	binary.BigEndian.PutUint16(t[0:], sport)
+	binary.BigEndian.PutUint16(t[2:], dport)
+	return string(b) + tail
 }
 
-func frameWithHash(h uint64, tail string) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h)
-	return string(b[:]) + tail
-}
+var (
+	addrA = [4]byte{198, 18, 0, 1}
+	addrB = [4]byte{198, 18, 0, 2}
+)
 
-// TestMemPair_RSS: once the receiver programs RSS, the receive queue is hash.Shard(h, nq)
-// whatever the transmit queue, and the packet carries the hash.
-func TestMemPair_RSS(t *testing.T) {
+// TestMemPair_Steering: a frame arrives on the queue the pair's Symmetric function picks for
+// its flow, whatever the transmit queue; the receiving stack can compute that queue from its
+// own view of the flow, and the reply of a flow comes back on the same queue index; frames
+// that are not IP go to queue 0; UseQueues confines steering to the first n queues.
+func TestMemPair_Steering(t *testing.T) {
 	const nq = 4
-	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: nq})
-	b.SetRSS(rssFirst8)
-	hashes := []uint64{0, 1 << 62, 2 << 62, 3 << 62, 0x9e3779b97f4a7c15, 0xdeadbeefcafef00d, ^uint64(0)}
+	seed := uint32(0x5eed)
+	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: nq, SteerSeed: seed})
+	st := b.Steering()
+	require.Equal(t, dpdkshim.Symmetric{Seed: seed}, st)
 	hitQueues := map[int]bool{}
 	for txq := range nq {
-		for _, h := range hashes {
-			f := frameWithHash(h, "x")
+		for sport := uint16(40000); sport < 40016; sport++ {
+			f := flowFrame(addrA, addrB, sport, 80, "x")
 			send(t, a, txq, f)
-			want := hash.Shard(h, nq)
+			k := hash.KeyV4(addrB, 80, addrA, sport) // as b's stack sees the flow
+			want := st.Queue(k, nq)
 			hitQueues[want] = true
 			require.True(t, b.RxReady(want))
 			for rq := range nq {
 				got := recv(t, b, rq)
 				if rq != want {
-					require.Empty(t, got, "txq=%d h=%#x went to %d, want %d", txq, h, rq, want)
+					require.Empty(t, got, "txq=%d sport=%d went to %d, want %d", txq, sport, rq, want)
 					continue
 				}
-				require.Equal(t, []received{{f, uint16(want), h, true}}, got)
+				require.Equal(t, []received{{f, uint16(want)}}, got)
 			}
+			// The reply, sent by b on any queue, reaches a on the same queue index.
+			r := flowFrame(addrB, addrA, 80, sport, "y")
+			send(t, b, (txq+1)%nq, r)
+			require.Equal(t, []received{{r, uint16(want)}}, recv(t, a, want))
 		}
 	}
-	require.Len(t, hitQueues, nq, "the hashes must exercise every queue")
+	require.Len(t, hitQueues, nq, "the flows must exercise every queue")
 
-	// A frame the RSS function declines goes by transmit queue and carries no hash.
+	// A frame that is not IP goes to queue 0.
 	send(t, a, 3, "short")
-	require.Equal(t, []received{{"short", 3, 0, false}}, recv(t, b, 3))
+	require.Equal(t, []received{{"short", 0}}, recv(t, b, 0))
 
-	// RSS is the receiver's setting: the other direction is unaffected.
-	f := frameWithHash(3<<62, "back")
-	send(t, b, 1, f)
-	require.Equal(t, []received{{f, 1, 0, false}}, recv(t, a, 1))
-
-	// Removing RSS restores queue-to-queue delivery.
-	b.SetRSS(nil)
-	send(t, a, 2, f)
-	require.Equal(t, []received{{f, 2, 0, false}}, recv(t, b, 2))
+	// UseQueues(2): the receiver's steering spreads over queues 0 and 1 only.
+	b.UseQueues(2)
+	for sport := uint16(1); sport < 64; sport++ {
+		f := flowFrame(addrA, addrB, sport, 80, "")
+		send(t, a, 3, f)
+		k := hash.KeyV4(addrB, 80, addrA, sport)
+		want := st.Queue(k, 2)
+		require.Equal(t, []received{{f, uint16(want)}}, recv(t, b, want))
+	}
 }
 
 // TestMemPair_RingFull: a full ring stops the burst; the caller keeps the rest, which are
@@ -257,7 +270,7 @@ func TestMemPair_Hooks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2, Pool: dpdkshim.PoolConfig{Size: 8, Max: 8}})
+			a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2, ByTxQueue: true, Pool: dpdkshim.PoolConfig{Size: 8, Max: 8}})
 			var seen []string
 			var seenQ []int
 			a.SetHook(func(txq int, frame []byte) dpdkshim.Action {
@@ -340,7 +353,7 @@ func TestMemPair_DelayVirtualClock(t *testing.T) {
 
 	v.Set(start + int64(3*time.Millisecond))
 	require.True(t, b.RxReady(0))
-	require.Equal(t, []received{{"d3", 0, 0, false}}, recv(t, b, 0))
+	require.Equal(t, []received{{"d3", 0}}, recv(t, b, 0))
 	when, ok = b.NextDelivery()
 	require.True(t, ok)
 	require.Equal(t, int64(start+5*time.Millisecond), when)
@@ -360,23 +373,28 @@ func TestMemPair_DelayVirtualClock(t *testing.T) {
 	require.Equal(t, 8, drainPool(t, a.Pool(0)))
 }
 
-// TestMemPair_DelayWithRSS: a delayed frame still lands on the queue RSS picks.
-func TestMemPair_DelayWithRSS(t *testing.T) {
+// TestMemPair_DelayWithSteering: a delayed frame still lands on the queue steering picks.
+func TestMemPair_DelayWithSteering(t *testing.T) {
 	v := clock.NewVirtual(0)
 	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 4, Clock: v})
-	b.SetRSS(rssFirst8)
 	a.SetHook(func(int, []byte) dpdkshim.Action {
 		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: time.Second}
 	})
-	h := uint64(2) << 62
-	f := frameWithHash(h, "late")
+	// A flow that does not steer to queue 0, the transmit queue.
+	sport := uint16(1)
+	k := hash.KeyV4(addrB, 80, addrA, sport)
+	for b.Steering().Queue(k, 4) == 0 {
+		sport++
+		k = hash.KeyV4(addrB, 80, addrA, sport)
+	}
+	want := b.Steering().Queue(k, 4)
+	f := flowFrame(addrA, addrB, sport, 80, "late")
 	send(t, a, 0, f)
 	v.Advance(time.Second)
-	want := hash.Shard(h, 4)
 	for q := range 4 {
 		require.Equal(t, q == want, b.RxReady(q), "q=%d", q)
 	}
-	require.Equal(t, []received{{f, uint16(want), h, true}}, recv(t, b, want))
+	require.Equal(t, []received{{f, uint16(want)}}, recv(t, b, want))
 }
 
 // countWaker counts Wake calls and signals each on a channel.
@@ -398,7 +416,7 @@ func (w *countWaker) Wake() {
 // TestMemPair_Waker: the waker of a receive queue is called once per burst that put frames
 // on it, and never for bursts that went to other queues.
 func TestMemPair_Waker(t *testing.T) {
-	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2})
+	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2, ByTxQueue: true})
 	w0, w1, wa := newCountWaker(), newCountWaker(), newCountWaker()
 	b.SetRxWaker(0, w0)
 	b.SetRxWaker(1, w1)
@@ -411,18 +429,28 @@ func TestMemPair_Waker(t *testing.T) {
 	require.Equal(t, int32(1), w0.n.Load())
 	require.Equal(t, int32(1), w1.n.Load())
 
-	// A burst that RSS spreads over both queues wakes both, once each.
-	b.SetRSS(rssFirst8)
-	send(t, a, 0, frameWithHash(0, "q0"), frameWithHash(3<<62, "q1"), frameWithHash(1, "q0"))
-	require.Equal(t, int32(2), w0.n.Load())
-	require.Equal(t, int32(2), w1.n.Load())
+	// A burst that steering spreads over both queues wakes both, once each.
+	c, d := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2})
+	d0, d1 := newCountWaker(), newCountWaker()
+	d.SetRxWaker(0, d0)
+	d.SetRxWaker(1, d1)
+	var frames []string
+	var seen [2]bool
+	for sport := uint16(1); !seen[0] || !seen[1] || len(frames) < 3; sport++ {
+		k := hash.KeyV4(addrB, 80, addrA, sport)
+		seen[d.Steering().Queue(k, 2)] = true
+		frames = append(frames, flowFrame(addrA, addrB, sport, 80, ""))
+	}
+	send(t, c, 0, frames...)
+	require.Equal(t, int32(1), d0.n.Load())
+	require.Equal(t, int32(1), d1.n.Load())
 
 	// A burst whose only frame the hook drops wakes nobody; an empty burst neither.
 	a.SetHook(func(int, []byte) dpdkshim.Action { return dpdkshim.Action{Kind: dpdkshim.Drop} })
 	send(t, a, 0, "gone")
 	require.Zero(t, a.TxBurst(0, nil))
-	require.Equal(t, int32(2), w0.n.Load())
-	require.Equal(t, int32(2), w1.n.Load())
+	require.Equal(t, int32(1), w0.n.Load())
+	require.Equal(t, int32(1), w1.n.Load())
 	require.Zero(t, wa.n.Load(), "the sender's own waker is not called")
 
 	send(t, b, 0, "back")
@@ -585,12 +613,11 @@ func TestMemPair_RemoteFreeReturnsToSender(t *testing.T) {
 }
 
 // TestMemPair_SteadyStateNoAllocs: a transmit and receive round through the pair, with a
-// hook and RSS installed, allocates nothing.
+// hook and steering, allocates nothing.
 func TestMemPair_SteadyStateNoAllocs(t *testing.T) {
 	a, b := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 2, Pool: dpdkshim.PoolConfig{Size: 64}})
-	b.SetRSS(rssFirst8)
 	a.SetHook(func(int, []byte) dpdkshim.Action { return dpdkshim.Action{} })
-	frame := []byte(frameWithHash(0x1234_5678_9abc_def0, "payload"))
+	frame := []byte(flowFrame(addrA, addrB, 40000, 80, "payload"))
 	tx := make([]*dpdkshim.Packet, 16)
 	rx := make([]*dpdkshim.Packet, 16)
 	round := func() {

@@ -11,23 +11,53 @@ const (
 	DefaultHeadroom = 128
 )
 
-// Packet is one frame in a pool-owned buffer. Data() is the frame; the bytes before it are
-// headroom for Prepend and the bytes after it tailroom for Append.
+// Flags is a packet's offload metadata: what the link already did or is asked to do.
+type Flags uint8
+
+// The offload flags.
+const (
+	// CsumVerified: on receive, the link vouches for the transport checksum (it checked it,
+	// or the frame never left this host, as Linux's CHECKSUM_UNNECESSARY and CHECKSUM_PARTIAL
+	// say), so the stack does not verify it again.
+	CsumVerified Flags = 1 << iota
+	// TxCsum: on transmit, the transport checksum field holds only the pseudo-header sum and
+	// the link completes it over the bytes from the checksum start (SetTxCsum).
+	TxCsum
+)
+
+// Owner takes back packets whose memory a backend owns (an mmap'd ring frame, an rte_mbuf).
+// Release may be called from any goroutine, with packets of this owner only; after it
+// returns the packets' bytes may be reused at once.
+type Owner interface {
+	Release(pkts []*Packet)
+}
+
+// Packet is one frame. Its memory is either a buffer of the pool the packet came from, or
+// memory a backend owns and lent it (Attach), which goes back to that backend when the
+// packet is freed. Data() is the frame; the bytes before it are headroom for Prepend and
+// the bytes after it tailroom for Append.
 type Packet struct {
 	buf   []byte
 	off   int
 	end   int
 	pool  *Pool
+	owner Owner
+	self  [1]*Packet // a one-element batch for releasing an owned packet alone
 	link  queue.Link[Packet]
 	alien bool // freed by a goroutine other than the pool's owner
 
 	// Queue is the queue the packet was received on.
 	Queue uint16
-	// RSS is the flow hash: on receive, the one the port computed for the receiving stack;
-	// on transmit, the sending stack's own (valid when HasRSS).
-	RSS uint64
-	// HasRSS reports whether RSS holds a flow hash.
-	HasRSS bool
+	// Flags are the offload metadata.
+	Flags Flags
+	// GSOSize, on receive, is the segment size of a frame the sender's link coalesced from
+	// several segments (a super-packet, longer than the MTU); 0 for an ordinary frame.
+	GSOSize uint16
+	// csumStart and csumField locate a TxCsum packet's checksum, as buffer offsets.
+	csumStart, csumField uint16
+	// Ref is the owner's reference to the memory of an attached packet (a ring block, an
+	// mbuf pointer); free for a pool packet's backend to use while it holds the packet.
+	Ref uint64
 	// Time is the port clock's time when the frame crossed the link, for ports that stamp
 	// frames (the in-memory pair does while a sink or a delay is installed); 0 otherwise.
 	Time int64
@@ -49,6 +79,16 @@ func (p *Packet) Headroom() int { return p.off }
 
 // Tailroom returns how many bytes Append can still add.
 func (p *Packet) Tailroom() int { return len(p.buf) - p.end }
+
+// Buffer returns the packet's whole buffer, headroom and tailroom included, for a backend
+// that fills it (recvmmsg writes a frame at Headroom()); SetFrame then says where it is.
+func (p *Packet) Buffer() []byte { return p.buf }
+
+// SetFrame makes bytes [off, off+n) of Buffer() the frame (both clamped to the buffer).
+func (p *Packet) SetFrame(off, n int) {
+	p.off = min(max(off, 0), len(p.buf))
+	p.end = p.off + min(max(n, 0), len(p.buf)-p.off)
+}
 
 // Prepend grows the frame by n bytes at the front and returns them; nil if the headroom is
 // too small or n is negative.
@@ -82,17 +122,22 @@ func (p *Packet) SetLen(n int) {
 	p.end = p.off + min(max(n, 0), len(p.buf)-p.off)
 }
 
-// Reset empties the frame and restores the pool's headroom.
+// Reset empties the frame, restores the pool's headroom and clears the metadata.
 func (p *Packet) Reset() {
-	p.off = p.pool.headroom
+	p.off = min(p.pool.headroom, len(p.buf))
 	p.end = p.off
-	p.Queue, p.RSS, p.HasRSS, p.Time, p.Mark = 0, 0, false, 0, 0
+	p.clearMeta()
+}
+
+func (p *Packet) clearMeta() {
+	p.Queue, p.Flags, p.GSOSize, p.Ref, p.Time, p.Mark = 0, 0, 0, 0, 0, 0
+	p.csumStart, p.csumField = 0, 0
 }
 
 // SetData replaces the frame with a copy of b placed after the pool's headroom; it returns
 // false if b does not fit.
 func (p *Packet) SetData(b []byte) bool {
-	p.off = p.pool.headroom
+	p.off = min(p.pool.headroom, len(p.buf))
 	if len(b) > len(p.buf)-p.off {
 		p.end = p.off
 		return false
@@ -101,14 +146,48 @@ func (p *Packet) SetData(b []byte) bool {
 	return true
 }
 
+// SetTxCsum asks the link to complete the transport checksum: start is where the checksummed
+// bytes begin and field where the 16-bit checksum sits, both as offsets into the current
+// frame, whose checksum field must already hold the folded (not inverted) pseudo-header
+// sum. The offsets follow the bytes when headers are prepended later.
+func (p *Packet) SetTxCsum(start, field int) {
+	p.Flags |= TxCsum
+	p.csumStart, p.csumField = uint16(p.off+start), uint16(p.off+field)
+}
+
+// TxCsumOffsets returns, for a TxCsum packet, where the checksummed bytes begin and where
+// the checksum field is, as offsets into the current frame.
+func (p *Packet) TxCsumOffsets() (start, field int, ok bool) {
+	if p.Flags&TxCsum == 0 {
+		return 0, 0, false
+	}
+	return int(p.csumStart) - p.off, int(p.csumField) - p.off, true
+}
+
+// Attach points a bare packet (from a pool made with PoolConfig.Bare) at memory a backend
+// owns: mem is the whole area, [off, off+n) the frame. Free then hands the packet to owner
+// before the packet itself goes back to its pool.
+func (p *Packet) Attach(mem []byte, off, n int, owner Owner, ref uint64) {
+	p.buf = mem
+	p.SetFrame(off, n)
+	p.owner, p.Ref = owner, ref
+}
+
+// Owned reports whether the packet's memory belongs to a backend (Attach) rather than its pool.
+func (p *Packet) Owned() bool { return p.owner != nil }
+
 // MarkAlien records that the packet will be freed by a goroutine other than its pool's owner,
 // so that Free takes the lock-free remote path. Ports and stacks call it when a packet crosses
 // goroutines (the in-memory pair's delivery, a shard-to-shard handoff).
 func (p *Packet) MarkAlien() { p.alien = true }
 
-// Free returns the packet to its pool. On the pool owner's goroutine it is a slice push;
-// for a packet marked alien it is FreeRemote.
+// Free returns the packet to its pool (and its memory to its owner first, for an attached
+// packet). On the pool owner's goroutine it is a slice push; for a packet marked alien it
+// is FreeRemote.
 func (p *Packet) Free() {
+	if p.owner != nil {
+		p.releaseOwned()
+	}
 	if p.alien {
 		p.FreeRemote()
 		return
@@ -116,38 +195,92 @@ func (p *Packet) Free() {
 	p.pool.put(p)
 }
 
+func (p *Packet) releaseOwned() {
+	o := p.owner
+	p.self[0] = p
+	o.Release(p.self[:])
+	p.self[0] = nil
+	p.detach()
+}
+
+func (p *Packet) detach() {
+	p.owner, p.buf, p.off, p.end = nil, nil, 0, 0
+}
+
 // FreeRemote returns the packet to its pool from any goroutine (one CAS).
 func (p *Packet) FreeRemote() {
+	if p.owner != nil {
+		p.releaseOwned()
+	}
 	p.alien = false
 	p.pool.remote.Push(p)
 }
 
-// FreeBatch frees packets for one goroutine, sending the ones that belong to another
-// goroutine's pool back in chains: one lock-free push per run of packets from the same
-// pool instead of one per packet. Call Flush before the goroutine parks or yields.
+// ownedBatch is how many attached packets FreeBatch gathers before it releases them.
+const ownedBatch = 64
+
+// FreeBatch frees packets for one goroutine in batches: packets that belong to another
+// goroutine's pool go back in chains (one lock-free push per run of packets from the same
+// pool), and attached packets go back to their owner in groups of up to 64, the way DPDK's
+// rte_pktmbuf_free_bulk takes them. Call Flush before the goroutine parks or yields.
 type FreeBatch struct {
-	pool  *Pool
-	chain queue.Chain[Packet, *Packet]
+	pool   *Pool
+	chain  queue.Chain[Packet, *Packet]
+	owner  Owner
+	owned  [ownedBatch]*Packet
+	nowned int
 }
 
-// Free frees p now (its own pool) or adds it to the batch (another goroutine's pool).
+// Free frees p now (its own pool) or adds it to the batch.
 func (b *FreeBatch) Free(p *Packet) {
+	if p.owner != nil {
+		if p.owner != b.owner || b.nowned == ownedBatch {
+			b.flushOwned()
+			b.owner = p.owner
+		}
+		b.owned[b.nowned] = p
+		b.nowned++
+		return
+	}
+	b.freeDescriptor(p)
+}
+
+func (b *FreeBatch) freeDescriptor(p *Packet) {
 	if !p.alien {
 		p.pool.put(p)
 		return
 	}
 	p.alien = false
 	if p.pool != b.pool {
-		b.Flush()
+		b.flushChain()
 		b.pool = p.pool
 	}
 	b.chain.Add(p)
 }
 
-// Flush sends the gathered packets home.
-func (b *FreeBatch) Flush() {
+func (b *FreeBatch) flushOwned() {
+	if b.nowned == 0 {
+		return
+	}
+	pkts := b.owned[:b.nowned]
+	b.owner.Release(pkts)
+	for i, p := range pkts {
+		p.detach()
+		b.freeDescriptor(p)
+		pkts[i] = nil
+	}
+	b.nowned, b.owner = 0, nil
+}
+
+func (b *FreeBatch) flushChain() {
 	if b.pool != nil && b.chain.Len() > 0 {
 		b.pool.remote.PushChain(&b.chain)
 	}
 	b.pool = nil
+}
+
+// Flush releases the gathered attached packets and sends the gathered packets home.
+func (b *FreeBatch) Flush() {
+	b.flushOwned()
+	b.flushChain()
 }

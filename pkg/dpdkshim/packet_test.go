@@ -217,12 +217,13 @@ func TestPacket_ResetClearsWindowAndMetadata(t *testing.T) {
 	pk := newTestPacket(t)
 	require.True(t, pk.SetData([]byte("frame")))
 	pk.Prepend(10)
-	pk.Queue, pk.RSS, pk.HasRSS, pk.Time, pk.Mark = 3, 42, true, 99, 7
+	pk.Queue, pk.Flags, pk.GSOSize, pk.Ref, pk.Time, pk.Mark = 3, dpdkshim.CsumVerified, 1448, 42, 99, 7
 	pk.Reset()
 	require.Equal(t, window{testHeadroom, 0, testBuf - testHeadroom}, windowOf(pk))
 	require.Equal(t, uint16(0), pk.Queue)
-	require.Equal(t, uint64(0), pk.RSS)
-	require.False(t, pk.HasRSS)
+	require.Zero(t, pk.Flags)
+	require.Zero(t, pk.GSOSize)
+	require.Zero(t, pk.Ref)
 	require.Equal(t, int64(0), pk.Time)
 	require.Equal(t, uint8(0), pk.Mark)
 }

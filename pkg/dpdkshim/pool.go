@@ -14,6 +14,9 @@ type PoolConfig struct {
 	BufSize int
 	// Headroom is reserved in front of the frame (default DefaultHeadroom).
 	Headroom int
+	// Bare makes packets without buffers, for a backend that attaches memory it owns to
+	// them (Packet.Attach): TPACKET ring frames, DPDK mbufs. BufSize and Headroom are unused.
+	Bare bool
 }
 
 // Pool is a packet-buffer pool owned by one goroutine (a queue's shard). Get and owner-side
@@ -45,8 +48,11 @@ func NewPool(cfg PoolConfig) *Pool {
 	if cfg.Headroom <= 0 {
 		cfg.Headroom = DefaultHeadroom
 	}
-	if cfg.Headroom >= cfg.BufSize {
+	if cfg.Headroom >= cfg.BufSize && !cfg.Bare {
 		cfg.Headroom = cfg.BufSize / 2
+	}
+	if cfg.Bare {
+		cfg.BufSize, cfg.Headroom = 0, 0
 	}
 	p := &Pool{
 		bufSize:  cfg.BufSize,
@@ -66,10 +72,15 @@ func (p *Pool) addSlab(n int) {
 		return
 	}
 	pkts := make([]Packet, n)
-	mem := make([]byte, n*p.bufSize)
+	var mem []byte
+	if p.bufSize > 0 {
+		mem = make([]byte, n*p.bufSize)
+	}
 	for i := range pkts {
 		pk := &pkts[i]
-		pk.buf = mem[i*p.bufSize : (i+1)*p.bufSize : (i+1)*p.bufSize]
+		if mem != nil {
+			pk.buf = mem[i*p.bufSize : (i+1)*p.bufSize : (i+1)*p.bufSize]
+		}
 		pk.pool = p
 		pk.off, pk.end = p.headroom, p.headroom
 		p.free = append(p.free, pk)
@@ -106,7 +117,7 @@ func (p *Pool) reclaim() {
 }
 
 func (p *Pool) put(pk *Packet) {
-	pk.Queue, pk.RSS, pk.HasRSS, pk.Time, pk.Mark = 0, 0, false, 0, 0
+	pk.clearMeta()
 	p.free = append(p.free, pk)
 }
 

@@ -108,14 +108,14 @@ func TestPool_GetResetsPacket(t *testing.T) {
 	pk := p.Get()
 	require.True(t, pk.SetData([]byte("old frame")))
 	pk.Prepend(4)
-	pk.Queue, pk.RSS, pk.HasRSS, pk.Time, pk.Mark = 1, 2, true, 3, 4
+	pk.Queue, pk.Flags, pk.Ref, pk.Time, pk.Mark = 1, dpdkshim.TxCsum, 2, 3, 4
 	pk.Free()
 	got := p.Get()
 	require.Same(t, pk, got)
 	require.Equal(t, window{8, 0, 56}, windowOf(got))
 	require.Zero(t, got.Queue)
-	require.Zero(t, got.RSS)
-	require.False(t, got.HasRSS)
+	require.Zero(t, got.Flags)
+	require.Zero(t, got.Ref)
 	require.Zero(t, got.Time)
 	require.Zero(t, got.Mark)
 }

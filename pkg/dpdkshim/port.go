@@ -13,17 +13,45 @@ type Port interface {
 	MTU() int
 	// NumQueues is the number of rx/tx queue pairs.
 	NumQueues() int
+	// Steering states how the port spreads received flows over its queues, or nil when it
+	// cannot say (frames may then arrive on any queue).
+	Steering() Steering
+	// Offloads reports the offloads the port performs.
+	Offloads() Offloads
+	// RxWait says how the goroutine of queue q can sleep until frames arrive.
+	RxWait(q int) Wait
 	// RxBurst fills pkts with received frames from queue q and returns how many; the caller
 	// owns them and frees them.
 	RxBurst(q int, pkts []*Packet) int
 	// TxBurst queues pkts for transmission on queue q and returns how many it took; the port
 	// owns (and eventually frees) pkts[:n], the caller still owns pkts[n:].
 	TxBurst(q int, pkts []*Packet) int
-	// Pool returns the buffer pool owned by queue q's goroutine.
+	// Pool returns the buffer pool owned by queue q's goroutine: the stack takes the
+	// packets it transmits from it.
 	Pool(q int) *Pool
 	// Close releases the port.
 	Close() error
 }
+
+// Offloads are the work a port does for the stack.
+type Offloads struct {
+	// RxCsum: received frames may carry CsumVerified.
+	RxCsum bool
+	// TxCsum: the port completes the transport checksum of packets marked with SetTxCsum.
+	TxCsum bool
+}
+
+// Wait is how a shard that found its queue idle sleeps until frames arrive. A port gives
+// an FD, a Notifier, or neither (then the shard polls).
+type Wait struct {
+	// FD, when >= 0, becomes readable (epoll) when the queue has frames.
+	FD int
+	// Notifier, when not nil, wakes a registered Waker when frames arrive.
+	Notifier Notifier
+}
+
+// NoWait is the Wait of a port that can only be polled.
+var NoWait = Wait{FD: -1}
 
 // Waker wakes a parked shard. Wake must be cheap when the shard is not parked.
 type Waker interface {
@@ -39,18 +67,8 @@ type Notifier interface {
 	RxReady(q int) bool
 }
 
-// RSSFunc computes the receiving stack's flow hash of a frame, as a NIC's receive-side
-// scaling does; ok is false for frames that are not part of a flow (ARP).
-type RSSFunc func(frame []byte) (hash uint64, ok bool)
-
-// RSSPort is a port whose receive queue choice the stack can program: frames go to queue
-// hash.Shard(h, NumQueues()) and carry h in Packet.RSS.
-type RSSPort interface {
-	SetRSS(fn RSSFunc)
-	// SetRSSQueues limits RSS to the first n receive queues (the stack's shards).
-	SetRSSQueues(n int)
-	// SetRSSKey names the hash fn computes (its key or seed). A stack that transmits
-	// packets carrying its own flow hash in Packet.RSS lets a link whose other end uses the
-	// same key steer by that hash without computing it again.
-	SetRSSKey(key uint64)
+// QueueLimiter is a port that can confine its receive traffic to its first n queues, for a
+// stack with fewer shards than the port has queues.
+type QueueLimiter interface {
+	UseQueues(n int)
 }

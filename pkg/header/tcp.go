@@ -125,6 +125,17 @@ func (t TCP) ChecksumValidIPv4(src, dst [4]byte) bool {
 	return checksum.Checksum(t, checksum.PseudoHeaderIPv4(src, dst, ProtoTCP, uint16(len(t)))) == 0
 }
 
+// TCPChecksumOffset is where the checksum field sits in a TCP header.
+const TCPChecksumOffset = tcpChecksum
+
+// PartialTCPChecksumIPv4 stores in t's checksum field the folded IPv4 pseudo-header sum of
+// src and dst (not inverted), which is what a link that offloads the checksum completes:
+// it sums the whole segment from its first byte, field included, and stores the inverse
+// (Linux CHECKSUM_PARTIAL, virtio's NEEDS_CSUM). t must not be longer than 65535 bytes.
+func PartialTCPChecksumIPv4(t TCP, src, dst [4]byte) {
+	t.SetChecksum(checksum.Fold(checksum.PseudoHeaderIPv4(src, dst, ProtoTCP, uint16(len(t)))))
+}
+
 // SetChecksumIPv4 computes the checksum over the whole segment t with the IPv4
 // pseudo-header of src and dst and stores it. t must not be longer than 65535 bytes.
 func (t TCP) SetChecksumIPv4(src, dst [4]byte) {

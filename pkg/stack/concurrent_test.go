@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stats"
 	"github.com/shardstack/shardstack/pkg/tcp"
 )
@@ -29,7 +30,8 @@ func TestManyConcurrentClients(t *testing.T) {
 		n.RunFor(5 * time.Millisecond)
 		for _, c := range clients {
 			require.Equal(t, tcp.StateEstablished, c.State())
-			require.Equal(t, c.Shard(), int(c.FlowHash()>>32*uint64(shards)>>32))
+			k := hash.KeyV4(c.LocalAddrPort().Addr().As4(), c.LocalAddrPort().Port(), serverAP.Addr().As4(), serverAP.Port())
+			require.Equal(t, n.PortC.Steering().Queue(k, shards), c.Shard(), "the shard the link steers the flow to owns it")
 			_, err := c.TryWrite([]byte("ping"))
 			require.NoError(t, err)
 		}

@@ -36,11 +36,11 @@ type Config struct {
 	Burst int
 	// Name labels the stack in logs and pprof (default the port's name).
 	Name string
-	// NoRSS leaves the port's receive-side scaling alone even if it has some: frames then
-	// arrive on whatever queue the link picks, and shards hand the ones they do not own to
-	// their owners through the inbox rings (what a NIC without RSS, or with someone else's
-	// hash, makes happen).
-	NoRSS bool
+	// BusyPoll makes idle shards spin instead of sleeping (lower latency, a core each).
+	BusyPoll bool
+	// Pin locks each shard's goroutine to its own OS thread and that thread to one CPU
+	// (shard i to the i-th CPU the process may run on).
+	Pin bool
 	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
 	StaticNeighbours map[netip.Addr][6]byte
 }
@@ -57,6 +57,10 @@ func (c *Config) fill() error {
 	}
 	if c.Shards > c.Port.NumQueues() {
 		return fmt.Errorf("stack: %d shards but port %s has %d queues", c.Shards, c.Port.Name(), c.Port.NumQueues())
+	}
+	if _, ok := c.Port.(dpdkshim.QueueLimiter); !ok && c.Shards < c.Port.NumQueues() {
+		return fmt.Errorf("stack: %d shards would leave queues of port %s (%d) unread; use %d shards",
+			c.Shards, c.Port.Name(), c.Port.NumQueues(), c.Port.NumQueues())
 	}
 	if c.Clock == nil {
 		c.Clock = clock.NewReal()

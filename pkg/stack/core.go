@@ -15,18 +15,54 @@ import (
 
 // A core is one goroutine that runs shards to completion: shard i of its stack, or shard i
 // of every stack in a Group, the way one DPDK lcore polls the queues of several ports. It
-// parks when all of them are idle, until a timer is due or something wakes it.
+// parks when all of them are idle, until a timer is due or something wakes it: in the
+// kernel (epoll on the link's file descriptors and an eventfd that wakers write) when its
+// shards' links have descriptors, else on a channel that the in-memory link and wakers
+// signal. With busy polling it never parks.
 type core struct {
+	id       int
 	shards   []*shard
 	clock    clock.Clock
 	sleeping atomic.Int32
 	wakeCh   chan struct{}
 	timer    clock.Timer
 	stop     atomic.Bool
+	busyPoll bool
+	pin      bool
+	poller   *poller // epoll set of the shards' link descriptors, or nil
+	wakeups  atomic.Uint64
 }
 
-func newCore(clk clock.Clock) *core {
-	return &core{clock: clk, wakeCh: make(chan struct{}, 1)}
+func newCore(id int, clk clock.Clock) *core {
+	return &core{id: id, clock: clk, wakeCh: make(chan struct{}, 1)}
+}
+
+// prepare sets the core up from its shards' links before it first runs: an epoll set when
+// any link has a descriptor to wait on.
+func (c *core) prepare() error {
+	var fds []int
+	for _, sh := range c.shards {
+		if sh.wait.FD >= 0 {
+			fds = append(fds, sh.wait.FD)
+		}
+	}
+	if len(fds) == 0 || c.busyPoll {
+		return nil
+	}
+	p, err := newPoller(fds)
+	if err != nil {
+		return err
+	}
+	c.poller = p
+	return nil
+}
+
+// release frees what prepare made; the core has stopped.
+func (c *core) release() {
+	if c.poller != nil {
+		c.poller.close()
+		c.poller = nil
+	}
 }
 
 // spinYields is how many idle iterations a core yields the processor before it parks:
@@ -35,6 +71,11 @@ func newCore(clk clock.Clock) *core {
 const spinYields = 16
 
 func (c *core) run() {
+	if c.pin {
+		// The thread stays locked for the goroutine's life; the runtime retires it after.
+		runtime.LockOSThread()
+		pinThread(c.id)
+	}
 	idle := 0
 	for !c.stop.Load() {
 		work := 0
@@ -43,6 +84,13 @@ func (c *core) run() {
 		}
 		if work != 0 {
 			idle = 0
+			continue
+		}
+		if c.busyPoll {
+			// Spin; yield now and then so that other goroutines (and the collector) run.
+			if idle++; idle&63 == 0 || !c.pin {
+				runtime.Gosched()
+			}
 			continue
 		}
 		if idle++; idle < spinYields {
@@ -77,21 +125,27 @@ func (c *core) park() {
 	var when int64
 	found, polled := false, false
 	for _, sh := range c.shards {
-		if sh.notifier == nil {
+		if sh.wait.FD < 0 && sh.wait.Notifier == nil {
 			polled = true
 		}
 		if t, ok := sh.wheel.NextDeadline(); ok && (!found || t < when) {
 			when, found = t, true
 		}
 	}
+	wait := time.Duration(-1) // until woken
+	if found {
+		wait = max(time.Duration(when-c.clock.Now()), 0)
+	}
+	if polled && (wait < 0 || wait > 50*time.Microsecond) {
+		// A link that can neither wake us nor be waited on is polled every 50 µs.
+		wait = 50 * time.Microsecond
+	}
 	switch {
-	case polled:
-		// A port that cannot wake us is polled every 50 µs.
-		c.sleepFor(50 * time.Microsecond)
-	case found:
-		if d := time.Duration(when - c.clock.Now()); d > 0 {
-			c.sleepFor(d)
-		}
+	case wait == 0:
+	case c.poller != nil:
+		c.poller.wait(wait)
+	case wait > 0:
+		c.sleepFor(wait)
 	default:
 		<-c.wakeCh
 	}
@@ -114,6 +168,11 @@ func (c *core) sleepFor(d time.Duration) {
 // Wake makes a parked core run.
 func (c *core) Wake() {
 	if c.sleeping.Load() != 0 {
+		c.wakeups.Add(1)
+		if c.poller != nil {
+			c.poller.wake()
+			return
+		}
 		select {
 		case c.wakeCh <- struct{}{}:
 		default:
@@ -121,8 +180,16 @@ func (c *core) Wake() {
 	}
 }
 
-// startCores runs one goroutine per core, labelled for pprof.
-func startCores(cores []*core, name string, wg *sync.WaitGroup) {
+// startCores prepares every core and runs one goroutine per core, labelled for pprof.
+func startCores(cores []*core, name string, wg *sync.WaitGroup) error {
+	for i, c := range cores {
+		if err := c.prepare(); err != nil {
+			for _, d := range cores[:i] {
+				d.release()
+			}
+			return err
+		}
+	}
 	for i, c := range cores {
 		wg.Add(1)
 		go func() {
@@ -131,6 +198,20 @@ func startCores(cores []*core, name string, wg *sync.WaitGroup) {
 				c.run()
 			})
 		}()
+	}
+	return nil
+}
+
+// stopCores stops the cores, waits for their goroutines and releases what they held.
+func stopCores(cores []*core, wg *sync.WaitGroup) {
+	for _, c := range cores {
+		c.stop.Store(true)
+		c.sleeping.Store(1)
+		c.Wake()
+	}
+	wg.Wait()
+	for _, c := range cores {
+		c.release()
 	}
 }
 
@@ -161,31 +242,35 @@ func RunGroup(stacks ...*Stack) (*Group, error) {
 	}
 	g := &Group{stacks: stacks}
 	for i := 0; i < n; i++ {
-		c := newCore(stacks[0].clock)
+		c := newCore(i, stacks[0].clock)
 		for _, s := range stacks {
 			sh := s.shards[i]
 			sh.core = c
 			c.shards = append(c.shards, sh)
+			c.busyPoll = c.busyPoll || s.cfg.BusyPoll
+			c.pin = c.pin || s.cfg.Pin
 		}
 		g.cores = append(g.cores, c)
+	}
+	if err := startCores(g.cores, "group", &g.wg); err != nil {
+		for _, s := range stacks {
+			for _, sh := range s.shards {
+				sh.core = sh.own
+			}
+		}
+		return nil, err
 	}
 	for _, s := range stacks {
 		s.group = g
 		s.running.Store(true)
 	}
-	startCores(g.cores, "group", &g.wg)
 	return g, nil
 }
 
 // Stop stops the group's cores; the stacks are then manual again (and can be closed).
 func (g *Group) Stop() {
 	g.once.Do(func() {
-		for _, c := range g.cores {
-			c.stop.Store(true)
-			c.sleeping.Store(1)
-			c.Wake()
-		}
-		g.wg.Wait()
+		stopCores(g.cores, &g.wg)
 		for _, s := range g.stacks {
 			s.running.Store(false)
 			s.group = nil

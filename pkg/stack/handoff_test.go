@@ -15,7 +15,7 @@ import (
 // shard that does not own their flow; it hands them to the owner through its inbox, and
 // every connection still works, with every packet counted once.
 func TestHandoffWithoutRSS(t *testing.T) {
-	n := newNet(t, simnet.Options{Shards: 2, StaticARP: true, NoRSS: true})
+	n := newNet(t, simnet.Options{Shards: 2, StaticARP: true, ByTxQueue: true})
 	l, err := n.Server.Listen(":80", 1024)
 	require.NoError(t, err)
 	const N = 200

@@ -40,12 +40,13 @@ type shard struct {
 
 	neigh *neighbours
 
-	notifier dpdkshim.Notifier
+	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch
 	busy     int64 // clock time spent in iterations that did work
 	polls    int64 // iterations that did work
 	handoffs int64 // packets passed to their owner shard
-	core     *core
+	core     *core // the core that runs the shard: its own, or a Group's
+	own      *core
 	fire     func(t *wheel.Timer, now int64)
 }
 
@@ -57,12 +58,14 @@ func newShard(s *Stack, id int) *shard {
 		pool:  s.port.Pool(id),
 		wheel: wheel.New(s.clock.Now(), time.Millisecond),
 		burst: s.cfg.Burst,
-		core:  newCore(s.clock),
+		own:   newCore(id, s.clock),
 	}
-	sh.core.shards = []*shard{sh}
+	sh.core = sh.own
+	sh.own.shards = []*shard{sh}
+	sh.own.busyPoll, sh.own.pin = s.cfg.BusyPoll, s.cfg.Pin
 	sh.rx = make([]*dpdkshim.Packet, sh.burst)
 	sh.tx = make([]*dpdkshim.Packet, 0, 4*sh.burst)
-	sh.notifier, _ = s.port.(dpdkshim.Notifier)
+	sh.wait = s.port.RxWait(id)
 	sh.neigh = newNeighbours(sh)
 	for a, mac := range s.cfg.StaticNeighbours {
 		if a.Is4() {
@@ -139,7 +142,7 @@ func (sh *shard) fireTimer(t *wheel.Timer, now int64) {
 
 // hasWork is the last look before parking.
 func (sh *shard) hasWork() bool {
-	if sh.notifier != nil && sh.notifier.RxReady(sh.id) {
+	if nt := sh.wait.Notifier; nt != nil && nt.RxReady(sh.id) {
 		return true
 	}
 	for _, in := range sh.inbox {
@@ -157,7 +160,7 @@ func (sh *shard) Wake() { sh.core.Wake() }
 func (sh *shard) NewPacket() *dpdkshim.Packet {
 	p := sh.pool.Get()
 	if p == nil {
-		sh.ctr.Inc(stats.TxDropped)
+		sh.ctr.Inc(stats.TxNoBuffer)
 	}
 	return p
 }
@@ -279,18 +282,14 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 	var h uint64
 	if len(seg) >= 4 {
 		key = hash.KeyV4(dst, uint16(seg[2])<<8|uint16(seg[3]), src, uint16(seg[0])<<8|uint16(seg[1]))
-		if p.HasRSS {
-			h = p.RSS
-		} else {
-			h = sh.st.hasher.Sum(&key)
-		}
-		if owner := hash.Shard(h, len(sh.st.shards)); owner != sh.id {
+		h = sh.st.hasher.Sum(&key)
+		if owner := sh.st.owner(key, h); owner != sh.id {
 			sh.handoff(p, owner, markHandoff)
 			return
 		}
 	}
 	sh.ctr.Inc(stats.IpInDelivers)
-	sh.tcp.Input(seg, src, dst, &key, h)
+	sh.tcp.Input(seg, src, dst, &key, h, p.Flags&dpdkshim.CsumVerified != 0)
 	sh.frees.Free(p)
 }
 

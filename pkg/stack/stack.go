@@ -24,6 +24,7 @@ type Stack struct {
 	port    dpdkshim.Port
 	clock   clock.Clock
 	hasher  hash.Hasher
+	steer   dpdkshim.Steering // nil: the link's steering is unknown
 	tcp     *tcp.Engine
 	shards  []*shard
 	mac     header.MAC
@@ -76,6 +77,10 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Gateway.IsValid() {
 		s.gw, s.hasGW = cfg.Gateway.As4(), true
 	}
+	s.steer = cfg.Port.Steering()
+	if ql, ok := cfg.Port.(dpdkshim.QueueLimiter); ok {
+		ql.UseQueues(cfg.Shards)
+	}
 	eng, err := tcp.NewEngine(tcp.Config{
 		Settings: cfg.TCP,
 		Shards:   cfg.Shards,
@@ -85,6 +90,8 @@ func New(cfg Config) (*Stack, error) {
 		Addr:     s.addr,
 		MTU:      cfg.Port.MTU(),
 		Routable: s.routable,
+		Owner:    s.owner,
+		TxCsum:   cfg.Port.Offloads().TxCsum,
 	})
 	if err != nil {
 		return nil, err
@@ -96,14 +103,9 @@ func New(cfg Config) (*Stack, error) {
 	for _, sh := range s.shards {
 		sh.initInboxes()
 	}
-	if rp, ok := cfg.Port.(dpdkshim.RSSPort); ok && !cfg.NoRSS {
-		rp.SetRSS(s.rss)
-		rp.SetRSSQueues(cfg.Shards)
-		rp.SetRSSKey(s.hasher.Seed())
-	}
-	if np, ok := cfg.Port.(dpdkshim.Notifier); ok {
-		for i, sh := range s.shards {
-			np.SetRxWaker(i, sh)
+	for i, sh := range s.shards {
+		if nt := cfg.Port.RxWait(i).Notifier; nt != nil {
+			nt.SetRxWaker(i, sh)
 		}
 	}
 	if !cfg.Manual {
@@ -111,33 +113,20 @@ func New(cfg Config) (*Stack, error) {
 			s.cores = append(s.cores, sh.core)
 		}
 		s.running.Store(true)
-		startCores(s.cores, cfg.Name, &s.wg)
+		if err := startCores(s.cores, cfg.Name, &s.wg); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
 	}
 	return s, nil
 }
 
-// rss is the stack's receive-side scaling: the flow hash of a frame's TCP 4-tuple seen from
-// this stack (local = destination), so that a port that supports it delivers every segment
-// to the queue of the shard that owns its flow.
-func (s *Stack) rss(frame []byte) (uint64, bool) {
-	if len(frame) < header.EthernetLen+header.IPv4MinLen+4 {
-		return 0, false
+// owner is the shard that owns a flow: the one whose queue the link delivers it to, or,
+// where the link cannot say, the one its flow hash picks (other shards hand it over).
+func (s *Stack) owner(k hash.Key, h uint64) int {
+	if s.steer != nil {
+		return s.steer.Queue(k, len(s.shards))
 	}
-	eth := header.Ethernet(frame)
-	if eth.Type() != header.EtherTypeIPv4 {
-		return 0, false
-	}
-	ip := frame[header.EthernetLen:]
-	ihl := int(ip[0]&0xf) * 4
-	if ip[0]>>4 != 4 || ihl < header.IPv4MinLen || len(ip) < ihl+4 || ip[9] != header.ProtoTCP {
-		return 0, false
-	}
-	if ip[6]&0x3f != 0 || ip[7] != 0 { // a fragment: no ports to hash
-		return 0, false
-	}
-	t := ip[ihl:]
-	k := hash.KeyV4([4]byte(ip[16:20]), uint16(t[2])<<8|uint16(t[3]), [4]byte(ip[12:16]), uint16(t[0])<<8|uint16(t[1]))
-	return s.hasher.Sum(&k), true
+	return hash.Shard(h, len(s.shards))
 }
 
 func (s *Stack) onLink(dst [4]byte) bool {
@@ -342,12 +331,7 @@ func (s *Stack) Close() error {
 		g.Stop()
 	}
 	if len(s.cores) > 0 {
-		for _, c := range s.cores {
-			c.stop.Store(true)
-			c.sleeping.Store(1)
-			c.Wake()
-		}
-		s.wg.Wait()
+		stopCores(s.cores, &s.wg)
 		s.running.Store(false)
 	}
 	for _, sh := range s.shards {

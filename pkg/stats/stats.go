@@ -22,6 +22,7 @@ const (
 	TxBytes                      // bytes handed to the port
 	RxDropped                    // frames dropped before any protocol saw them (no buffer, handoff ring full)
 	TxDropped                    // frames the port refused (tx ring full) or that could not be built
+	TxNoBuffer                   // frames never built: the shard's packet pool was empty
 	RxNoHandler                  // frames of an EtherType or to a MAC the stack does not handle
 	RxLengthErrors               // frames too short for their link header
 	RxOtherhostDropped           // frames addressed to another MAC
@@ -98,6 +99,7 @@ var names = [NumIDs]string{
 	TxBytes:            "tx_bytes",
 	RxDropped:          "rx_dropped",
 	TxDropped:          "tx_dropped",
+	TxNoBuffer:         "tx_no_buffer",
 	RxNoHandler:        "rx_nohandler",
 	RxLengthErrors:     "rx_length_errors",
 	RxOtherhostDropped: "rx_otherhost_dropped",

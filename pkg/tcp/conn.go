@@ -357,8 +357,8 @@ func (h Handle) RemoteAddrPort() netip.AddrPort {
 	return r
 }
 
-// FlowHash returns the connection's flow hash (and so its shard choice), or 0 while an
-// active open has not picked its port yet.
+// FlowHash returns the connection's flow hash (the key of the stack's own flow tables, not
+// the link's steering), or 0 while an active open has not picked its port yet.
 func (h Handle) FlowHash() uint64 {
 	if !h.enter() {
 		return 0

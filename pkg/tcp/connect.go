@@ -47,16 +47,22 @@ func (s *Shard) connect(ep *endpoint) {
 	ep.inTable = true
 	s.setState(ep, StateSynSent)
 	s.ctr.Inc(stats.TcpActiveOpens)
-	s.sendSyn(ep)
+	if !s.sendSyn(ep) {
+		// Linux tcp_connect: no buffer for the SYN fails connect(2) with ENOBUFS, so the
+		// caller sees the back-pressure at once instead of a SYN that never left.
+		s.closeEndpoint(ep, errNoBufs)
+		return
+	}
 	s.wheel.Schedule(&ep.rtx, s.now+int64(timeoutInit))
 }
 
 // pickPort chooses an ephemeral port the way Linux's __inet_hash_connect does (RFC 6056
 // §3.3.4, "double-hash" with a perturbation table): start at a keyed hash of (local ip,
 // remote ip, remote port) plus a per-bucket counter, walk the range even ports first, skip
-// 4-tuples in use. In a sharded stack it also skips ports whose flow hash picks another
-// shard, so that every reply lands on the shard that owns the connection. Any flow with the
-// same 4-tuple would live on this shard too, so the in-use check is local.
+// 4-tuples in use. In a sharded stack it also skips ports whose flow another shard owns
+// (the link would deliver its replies to another queue), so that every reply lands on the
+// shard that owns the connection. Any flow with the same 4-tuple would live on this shard
+// too, so the in-use check is local.
 func (s *Shard) pickPort(laddr, raddr [4]byte, rport uint16) (hash.Key, uint64, bool) {
 	r := s.eng.settings.IPLocalPortRange
 	lo := uint32(r[0])
@@ -71,7 +77,7 @@ func (s *Shard) pickPort(laddr, raddr [4]byte, rport uint16) (hash.Key, uint64, 
 			port := uint16(lo + (off+i)%n)
 			key := hash.KeyV4(laddr, port, raddr, rport)
 			h := s.eng.hasher.Sum(&key)
-			if nShards > 1 && hash.Shard(h, nShards) != s.id {
+			if nShards > 1 && s.eng.owner(key, h) != s.id {
 				continue
 			}
 			if s.est.Contains(&key, h) || s.tw.Contains(&key, h) || s.eng.portListened(laddr, port) {

@@ -83,9 +83,9 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	}
 	var s *Shard
 	if opts.LocalPort != 0 {
-		// A fixed 4-tuple has exactly one owner: the shard its flow hash picks.
+		// A fixed 4-tuple has exactly one owner: the shard its link queue feeds.
 		k := hash.KeyV4(e.addr, opts.LocalPort, dst, raddr.Port())
-		s = e.shards[hash.Shard(e.hasher.Sum(&k), len(e.shards))]
+		s = e.shards[e.owner(k, e.hasher.Sum(&k))]
 	} else if opts.Near.ep != nil && opts.Near.ep.sh.eng == e {
 		s = opts.Near.ep.sh
 	} else {

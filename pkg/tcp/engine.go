@@ -28,6 +28,13 @@ type Config struct {
 	// Routable reports whether a destination can be reached (a neighbour on the subnet or a
 	// gateway); Dial fails with ErrNetUnreachable otherwise. Nil means always.
 	Routable func(dst [4]byte) bool
+	// Owner returns the shard that owns a flow, given its key and flow hash: the shard
+	// whose link queue receives it. Dial picks ephemeral ports whose flows it owns. Nil
+	// means hash.Shard(h, Shards).
+	Owner func(k hash.Key, h uint64) int
+	// TxCsum makes segments leave with only the pseudo-header checksum, for the link to
+	// complete (dpdkshim.TxCsum).
+	TxCsum bool
 }
 
 // Engine is the stack-wide part of TCP: settings, secrets and the listener registry. It is
@@ -41,6 +48,8 @@ type Engine struct {
 	addr     [4]byte
 	mss      int
 	routable func([4]byte) bool
+	owner    func(hash.Key, uint64) int
+	txCsum   bool
 	shards   []*Shard
 
 	mu        sync.Mutex // serialises listener registration (Listen/Close), never the packet path
@@ -115,7 +124,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 		addr:     cfg.Addr,
 		mss:      cfg.MTU - 40,
 		routable: cfg.Routable,
+		owner:    cfg.Owner,
+		txCsum:   cfg.TxCsum,
 		shards:   make([]*Shard, cfg.Shards),
+	}
+	if e.owner == nil {
+		n := cfg.Shards
+		e.owner = func(_ hash.Key, h uint64) int { return hash.Shard(h, n) }
 	}
 	e.listeners.Store(newListenerSet(listenerMap{}))
 	return e, nil

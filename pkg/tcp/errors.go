@@ -19,6 +19,9 @@ var (
 	ErrBrokenPipe        = &Error{"broken pipe", syscall.EPIPE}
 	ErrAborted           = &Error{"software caused connection abort", syscall.ECONNABORTED}
 	ErrInvalid           = &Error{"invalid argument", syscall.EINVAL}
+	// ErrNoBufferSpace is ENOBUFS: the shard had no packet buffer for the SYN of a Dial (the
+	// link's pool is exhausted), as Linux's connect(2) fails when it cannot allocate one.
+	ErrNoBufferSpace = &Error{"no buffer space available", syscall.ENOBUFS}
 	// ErrWouldBlock is returned by the non-blocking variants (TryRead, TryAccept, ...)
 	// when the operation would have to wait.
 	ErrWouldBlock = &Error{"operation would block", syscall.EAGAIN}
@@ -57,6 +60,7 @@ const (
 	errAborted
 	errPipe
 	errAddrInUse
+	errNoBufs
 )
 
 var errTable = [...]error{
@@ -69,6 +73,7 @@ var errTable = [...]error{
 	errAborted:      ErrAborted,
 	errPipe:         ErrBrokenPipe,
 	errAddrInUse:    ErrAddrInUse,
+	errNoBufs:       ErrNoBufferSpace,
 }
 
 func errOf(code int32) error {

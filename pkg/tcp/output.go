@@ -9,8 +9,8 @@ import (
 
 // emit builds one segment into a fresh transmit packet and hands it to the stack. Payload,
 // when n > 0, is copied straight from a send ring at absolute position pos. It reports
-// whether the segment left (a pool exhausted under load loses it, like a failed alloc_skb,
-// and retransmission recovers).
+// whether the segment left (a pool exhausted under load loses it, like a failed alloc_skb:
+// the stack counts tx_no_buffer and the caller's timer sends it again).
 func (s *Shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	wnd uint16, opts *header.TCPOptions, ring *byteRing, pos uint64, n int) bool {
 	pkt := s.env.NewPacket()
@@ -19,9 +19,6 @@ func (s *Shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	}
 	laddr, raddr := keyAddrs(k)
 	lport, rport := k.LocalPort, k.RemotePort
-	// The flow hash goes with the packet: a link whose receiving end shares our hash (two
-	// stacks in one process) steers by it instead of parsing and hashing the frame again.
-	pkt.RSS, pkt.HasRSS = h, true
 	hl := header.TCPMinLen
 	if opts != nil {
 		hl += opts.EncodedLen()
@@ -35,7 +32,13 @@ func (s *Shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	if n > 0 {
 		ring.peek(pos, b[hl:hl+n])
 	}
-	header.FinishTCPChecksumIPv4(header.TCP(b), hl, sum, laddr, raddr)
+	if s.eng.txCsum {
+		// The link completes the checksum over the segment (Linux CHECKSUM_PARTIAL).
+		header.PartialTCPChecksumIPv4(header.TCP(b), laddr, raddr)
+		pkt.SetTxCsum(0, header.TCPChecksumOffset)
+	} else {
+		header.FinishTCPChecksumIPv4(header.TCP(b), hl, sum, laddr, raddr)
+	}
 	s.ctr.Inc(stats.TcpOutSegs)
 	if flags&header.TCPFlagRST != 0 {
 		s.ctr.Inc(stats.TcpOutRsts)
@@ -149,14 +152,14 @@ func (s *Shard) synWindow() uint16 {
 }
 
 // sendSyn sends (or resends) the SYN of an active open.
-func (s *Shard) sendSyn(ep *endpoint) {
+func (s *Shard) sendSyn(ep *endpoint) bool {
 	st := &s.eng.settings
 	ws := int8(-1)
 	if !st.TCPWindowScalingOff {
 		ws = int8(s.ourWScale())
 	}
 	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
-	s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
+	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).

@@ -177,10 +177,16 @@ func (s *Shard) rtxTimer(ep *endpoint) {
 	}
 	if ep.sndUna == ep.sndMax {
 		// Nothing in flight: a zero-window probe (one byte past the window) if data waits.
-		if ep.snd.head.Load()-ep.snd.tail.Load() > 0 && ep.sndWnd == 0 {
+		waiting := ep.snd.head.Load()-ep.snd.tail.Load() > 0
+		if waiting && ep.sndWnd == 0 {
 			s.windowProbe(ep)
 			ep.rto = min(ep.rto*2, int64(rtoMax))
 			s.armRtx(ep)
+			return
+		}
+		if waiting || (ep.finQueued && !ep.finSent) {
+			// Data or a FIN that found no packet buffer when it was due: send it now.
+			s.sendData(ep)
 		}
 		return
 	}
