@@ -1,10 +1,10 @@
 package stack
 
 import (
+	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stats"
-	"github.com/shardstack/shardstack/pkg/tcp"
 	"github.com/shardstack/shardstack/pkg/wheel"
 )
 
@@ -16,7 +16,7 @@ import (
 // Resolved entries stay valid for the stack's life (no aging yet).
 
 const (
-	timerNeighbour  = tcp.TimerKindLimit
+	timerNeighbour  = tcpdrv.TimerKindLimit
 	neighProbes     = 3
 	neighRetrans    = 1e9 // 1 s
 	neighQueueLimit = 256 // packets held per unresolved neighbour (Linux: unres_qlen_bytes 212992, ~270 small packets)

@@ -3,12 +3,12 @@ package stack
 import (
 	"time"
 
+	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/queue"
 	"github.com/shardstack/shardstack/pkg/stats"
-	"github.com/shardstack/shardstack/pkg/tcp"
 	"github.com/shardstack/shardstack/pkg/wheel"
 )
 
@@ -29,9 +29,10 @@ type shard struct {
 	port  dpdkshim.Port
 	pool  *dpdkshim.Pool
 	wheel *wheel.Wheel
-	tcp   *tcp.Shard
+	tcp   tcpdrv.Shard
 	ctr   stats.Counters
 	now   int64
+	key   hash.Key // the flow key of the segment being processed
 
 	rx    []*dpdkshim.Packet
 	tx    []*dpdkshim.Packet
@@ -72,7 +73,7 @@ func newShard(s *Stack, id int) *shard {
 			sh.neigh.setStatic(a.As4(), header.MAC(mac))
 		}
 	}
-	sh.tcp = s.tcp.NewShard(id, sh, sh.wheel, &sh.ctr)
+	sh.tcp = tcpdrv.NewShard(s.tcp, id, sh, sh.wheel, &sh.ctr)
 	sh.fire = sh.fireTimer
 	return sh
 }
@@ -133,7 +134,7 @@ func (sh *shard) drainInboxes() int {
 }
 
 func (sh *shard) fireTimer(t *wheel.Timer, now int64) {
-	if t.Kind < tcp.TimerKindLimit {
+	if t.Kind < tcpdrv.TimerKindLimit {
 		sh.tcp.Fire(t, now)
 		return
 	}
@@ -153,10 +154,10 @@ func (sh *shard) hasWork() bool {
 	return sh.tcp.HasWork() || len(sh.tx) > 0
 }
 
-// Wake implements dpdkshim.Waker and tcp.Env: it wakes the core that runs the shard.
+// Wake implements dpdkshim.Waker and tcpdrv.Env: it wakes the core that runs the shard.
 func (sh *shard) Wake() { sh.core.Wake() }
 
-// NewPacket implements tcp.Env.
+// NewPacket implements tcpdrv.Env.
 func (sh *shard) NewPacket() *dpdkshim.Packet {
 	p := sh.pool.Get()
 	if p == nil {
@@ -278,22 +279,25 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 	}
 	src := ip.Src()
 	seg := ip.Payload()
-	var key hash.Key
+	// The key lives in the shard, not on the stack: the interface call would move a local
+	// one to the heap on every packet.
+	key := &sh.key
+	*key = hash.Key{}
 	var h uint64
 	if len(seg) >= 4 {
-		key = hash.KeyV4(dst, uint16(seg[2])<<8|uint16(seg[3]), src, uint16(seg[0])<<8|uint16(seg[1]))
-		h = sh.st.hasher.Sum(&key)
-		if owner := sh.st.owner(key, h); owner != sh.id {
+		*key = hash.KeyV4(dst, uint16(seg[2])<<8|uint16(seg[3]), src, uint16(seg[0])<<8|uint16(seg[1]))
+		h = sh.st.hasher.Sum(key)
+		if owner := sh.st.owner(*key, h); owner != sh.id {
 			sh.handoff(p, owner, markHandoff)
 			return
 		}
 	}
 	sh.ctr.Inc(stats.IpInDelivers)
-	sh.tcp.Input(seg, src, dst, &key, h, p.Flags&dpdkshim.CsumVerified != 0)
+	sh.tcp.Input(seg, src, dst, key, h, p.Flags&dpdkshim.CsumVerified != 0)
 	sh.frees.Free(p)
 }
 
-// OutputIPv4 implements tcp.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
+// OutputIPv4 implements tcpdrv.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
 func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
 	nh := dst

@@ -265,7 +265,7 @@ func (s *Stack) onShards(fn func(sh *shard)) {
 	var wg sync.WaitGroup
 	for _, sh := range s.shards {
 		wg.Add(1)
-		sh.tcp.Control(func(*tcp.Shard) {
+		sh.tcp.Control(func() {
 			fn(sh)
 			wg.Done()
 		})
@@ -311,7 +311,7 @@ func (s *Stack) ShardLoads() []ShardLoad {
 func (s *Stack) Sockets() []tcp.SocketRow {
 	rows := s.tcp.ListenerRows()
 	per := make([][]tcp.SocketRow, len(s.shards))
-	s.onShards(func(sh *shard) { per[sh.id] = sh.tcp.Sockets(nil) })
+	s.onShards(func(sh *shard) { per[sh.id], _ = sh.tcp.SocketRows().([]tcp.SocketRow) })
 	for _, p := range per {
 		rows = append(rows, p...)
 	}

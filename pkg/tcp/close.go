@@ -11,7 +11,7 @@ import (
 // appClose is close(2) on the shard: Linux tcp_close. Unread data means a reset
 // (TcpExtTCPAbortOnClose); otherwise the FIN is queued behind the data and the state moves
 // on (tcp_close_state).
-func (s *Shard) appClose(ep *endpoint) {
+func (s *shard) appClose(ep *endpoint) {
 	ep.orphan = true
 	if ep.listener != nil {
 		ep.listener = nil
@@ -41,7 +41,7 @@ func (s *Shard) appClose(ep *endpoint) {
 
 // finWait2Timer ends an orphaned FIN-WAIT-2 after tcp_fin_timeout (Linux then resets
 // nothing: the peer simply never finished).
-func (s *Shard) finWait2Timer(ep *endpoint) {
+func (s *shard) finWait2Timer(ep *endpoint) {
 	if !ep.orphan {
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Shard) finWait2Timer(ep *endpoint) {
 
 // synTimeout retransmits the SYN of an active open (or the SYN-ACK of a simultaneous one)
 // on the profile's schedule (spec §8), and gives up with ETIMEDOUT.
-func (s *Shard) synTimeout(ep *endpoint) {
+func (s *shard) synTimeout(ep *endpoint) {
 	st := &s.eng.settings
 	linear := 0
 	if st.Profile == ProfileLinux {
@@ -123,7 +123,7 @@ type timewait struct {
 // enterTimeWait moves a connection to TIME-WAIT (Linux tcp_time_wait): a small entry takes
 // its place for 60 s and the connection itself is released. Past tcp_max_tw_buckets the
 // connection closes at once (TcpExtTCPTimeWaitOverflow).
-func (s *Shard) enterTimeWait(ep *endpoint) {
+func (s *shard) enterTimeWait(ep *endpoint) {
 	if s.eng.twCount.Add(1) > int64(s.eng.settings.TCPMaxTwBuckets) {
 		s.eng.twCount.Add(-1)
 		s.ctr.Inc(stats.TcpExtTCPTimeWaitOverflow)
@@ -150,7 +150,7 @@ func (s *Shard) enterTimeWait(ep *endpoint) {
 	s.release(ep)
 }
 
-func (s *Shard) freeTimewait(tw *timewait) {
+func (s *shard) freeTimewait(tw *timewait) {
 	s.wheel.Cancel(&tw.timer)
 	s.tw.Delete(&tw.key, tw.hash)
 	s.eng.twCount.Add(-1)
@@ -158,7 +158,7 @@ func (s *Shard) freeTimewait(tw *timewait) {
 }
 
 // timewaitTimer ends TIME-WAIT (TcpExtTW counts it, as Linux's TIMEWAITED).
-func (s *Shard) timewaitTimer(tw *timewait) {
+func (s *shard) timewaitTimer(tw *timewait) {
 	s.ctr.Inc(stats.TcpExtTW)
 	s.freeTimewait(tw)
 }
@@ -167,7 +167,7 @@ func (s *Shard) timewaitTimer(tw *timewait) {
 // (tcp_rfc1337 = 0), a SYN with a newer sequence number or timestamp opens a new connection
 // (it returns true and the caller takes the SYN to the listener), a retransmitted FIN is
 // acknowledged again and restarts the 60 s, anything else gets our ACK if out of window.
-func (s *Shard) timewaitInput(tw *timewait, sg *segment) bool {
+func (s *shard) timewaitInput(tw *timewait, sg *segment) bool {
 	switch {
 	case sg.rst():
 		s.freeTimewait(tw)
@@ -193,7 +193,7 @@ func (s *Shard) timewaitInput(tw *timewait, sg *segment) bool {
 	return false
 }
 
-func (s *Shard) twAck(tw *timewait) {
+func (s *shard) twAck(tw *timewait) {
 	var opts *header.TCPOptions
 	if tw.tsOK {
 		opts = s.tsOptions(tw.tsOff, tw.tsRecent)

@@ -8,7 +8,7 @@ import (
 
 // connect starts an active open on the shard (Linux tcp_v4_connect + tcp_connect): pick the
 // local port, choose the ISN, send the SYN, arm its timer.
-func (s *Shard) connect(ep *endpoint) {
+func (s *shard) connect(ep *endpoint) {
 	laddr := s.eng.addr
 	raddr, rport := ep.dialAddr, ep.dialPort
 	var key hash.Key
@@ -63,7 +63,7 @@ func (s *Shard) connect(ep *endpoint) {
 // (the link would deliver its replies to another queue), so that every reply lands on the
 // shard that owns the connection. Any flow with the same 4-tuple would live on this shard
 // too, so the in-use check is local.
-func (s *Shard) pickPort(laddr, raddr [4]byte, rport uint16) (hash.Key, uint64, bool) {
+func (s *shard) pickPort(laddr, raddr [4]byte, rport uint16) (hash.Key, uint64, bool) {
 	r := s.eng.settings.IPLocalPortRange
 	lo := uint32(r[0])
 	n := uint32(r[1]) - lo + 1

@@ -29,7 +29,7 @@ const (
 // cookieMSS is Linux's msstab for IPv4.
 var cookieMSS = [...]uint16{536, 1300, 1440, 1460}
 
-func (s *Shard) cookieHash(k int, sg *segment, count uint32) uint32 {
+func (s *shard) cookieHash(k int, sg *segment, count uint32) uint32 {
 	var b [16]byte
 	copy(b[0:4], sg.raddr[:]) // Linux hashes (saddr, daddr, sport<<16|dport) of the SYN
 	copy(b[4:8], sg.laddr[:])
@@ -40,16 +40,16 @@ func (s *Shard) cookieHash(k int, sg *segment, count uint32) uint32 {
 }
 
 // cookieTime is the minute counter (tcp_cookie_time) on the stack's clock.
-func (s *Shard) cookieTime() uint32 { return uint32(s.now / 60e9) }
+func (s *shard) cookieTime() uint32 { return uint32(s.now / 60e9) }
 
-func (s *Shard) makeCookie(sg *segment, sseq uint32, data uint32) uint32 {
+func (s *shard) makeCookie(sg *segment, sseq uint32, data uint32) uint32 {
 	count := s.cookieTime()
 	return s.cookieHash(0, sg, 0) + sseq + count<<cookieBits +
 		((s.cookieHash(1, sg, count) + data) & cookieMask)
 }
 
 // checkCookie returns the data a cookie carries, or false when it is not ours or too old.
-func (s *Shard) checkCookie(sg *segment, cookie, sseq uint32) (uint32, bool) {
+func (s *shard) checkCookie(sg *segment, cookie, sseq uint32) (uint32, bool) {
 	count := s.cookieTime()
 	cookie -= s.cookieHash(0, sg, 0) + sseq
 	diff := (count - cookie>>cookieBits) & (0xffffffff >> cookieBits)
@@ -61,7 +61,7 @@ func (s *Shard) checkCookie(sg *segment, cookie, sseq uint32) (uint32, bool) {
 
 // cookieSynAck answers a SYN with a cookie and keeps no state (Linux tcp_conn_request with
 // want_cookie).
-func (s *Shard) cookieSynAck(l *Listener, sg *segment) {
+func (s *shard) cookieSynAck(l *Listener, sg *segment) {
 	st := &s.eng.settings
 	o := &sg.opts
 	mss := peerMSS(o)
@@ -108,7 +108,7 @@ func (s *Shard) cookieSynAck(l *Listener, sg *segment) {
 // cookieCheck handles an ACK that reached a listener with no request: if cookies were sent
 // in the last two minutes it is checked as one (Linux cookie_v4_check). It returns true
 // when it consumed the segment; false means the caller answers with a reset.
-func (s *Shard) cookieCheck(l *Listener, sg *segment) bool {
+func (s *shard) cookieCheck(l *Listener, sg *segment) bool {
 	st := &s.eng.settings
 	if st.TCPSyncookies == 0 || sg.rst() || sg.syn() || !l.cookiesActive.Load() ||
 		s.now-l.lastOverflow.Load() > int64(cookieValid) {

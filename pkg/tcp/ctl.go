@@ -11,10 +11,10 @@ import (
 type ctlQueue struct {
 	mu  sync.Mutex
 	n   atomic.Int32
-	fns []func(*Shard)
+	fns []func(*shard)
 }
 
-func (q *ctlQueue) push(fn func(*Shard)) {
+func (q *ctlQueue) push(fn func(*shard)) {
 	q.mu.Lock()
 	q.fns = append(q.fns, fn)
 	q.n.Store(int32(len(q.fns)))
@@ -23,7 +23,7 @@ func (q *ctlQueue) push(fn func(*Shard)) {
 
 func (q *ctlQueue) pending() bool { return q.n.Load() != 0 }
 
-func (q *ctlQueue) run(s *Shard) int {
+func (q *ctlQueue) run(s *shard) int {
 	q.mu.Lock()
 	fns := q.fns
 	q.fns = nil
@@ -35,8 +35,11 @@ func (q *ctlQueue) run(s *Shard) int {
 	return len(fns)
 }
 
-// Control runs fn on the shard's goroutine at its next iteration (for the stack's snapshots).
-func (s *Shard) Control(fn func(*Shard)) {
+// control runs fn on the shard's goroutine at its next iteration.
+func (s *shard) control(fn func(*shard)) {
 	s.ctl.push(fn)
 	s.env.Wake()
 }
+
+// Control implements tcpdrv.Shard (the stack's snapshots).
+func (s *shard) Control(fn func()) { s.control(func(*shard) { fn() }) }

@@ -81,7 +81,7 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	if e.routable != nil && !e.routable(dst) {
 		return Handle{}, &DialError{Addr: raddr, Err: ErrNetUnreachable}
 	}
-	var s *Shard
+	var s *shard
 	if opts.LocalPort != 0 {
 		// A fixed 4-tuple has exactly one owner: the shard its link queue feeds.
 		k := hash.KeyV4(e.addr, opts.LocalPort, dst, raddr.Port())

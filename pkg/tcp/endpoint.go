@@ -66,7 +66,7 @@ type endpoint struct {
 	wantWr     atomic.Bool // TryWrite ran out of room: OnWritable is wanted
 
 	// ---- the shard's ----
-	sh  *Shard
+	sh  *shard
 	rtx wheel.Timer
 	ack wheel.Timer
 	conn
@@ -123,14 +123,14 @@ func (ep *endpoint) QueueLink() *queue.Link[endpoint] { return &ep.link }
 
 // allocEndpoint takes an endpoint from the shard's pool (any goroutine may call it) with its
 // references set for a new connection: one for the shard, one for the application side.
-func (s *Shard) allocEndpoint() *endpoint {
+func (s *shard) allocEndpoint() *endpoint {
 	ep, ok := s.epFree.Pop()
 	return s.initEndpoint(ep, ok)
 }
 
 // allocChild takes an endpoint on the shard's own goroutine: from its LIFO cache first,
 // whose endpoints are still warm in this core's cache.
-func (s *Shard) allocChild() *endpoint {
+func (s *shard) allocChild() *endpoint {
 	if n := len(s.epCache); n > 0 {
 		ep := s.epCache[n-1]
 		s.epCache[n-1] = nil
@@ -140,7 +140,7 @@ func (s *Shard) allocChild() *endpoint {
 	return s.allocEndpoint()
 }
 
-func (s *Shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
+func (s *shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
 	if !ok {
 		ep = &endpoint{
 			sh:   s,
@@ -166,7 +166,7 @@ func (s *Shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
 func (ep *endpoint) gen() uint32 { return uint32(ep.opw.Load() >> 32) }
 
 // freeEndpoint returns ep to the pool. Shard only, after every reference is gone.
-func (s *Shard) freeEndpoint(ep *endpoint) {
+func (s *shard) freeEndpoint(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	g := ep.gen() + 1
@@ -260,7 +260,7 @@ func (ep *endpoint) unrefApp() {
 }
 
 // unrefShard drops the shard's reference; shard only.
-func (s *Shard) unrefShard(ep *endpoint) {
+func (s *shard) unrefShard(ep *endpoint) {
 	if ep.refs.Add(-1) == 0 {
 		s.freeEndpoint(ep)
 	}
@@ -286,7 +286,7 @@ func (ep *endpoint) signalWr() {
 
 // setState is the one place a connection changes state, keeping TcpCurrEstab, the
 // application-visible state and the tables right.
-func (s *Shard) setState(ep *endpoint, st State) {
+func (s *shard) setState(ep *endpoint, st State) {
 	old := ep.state
 	if old == st {
 		return
@@ -314,7 +314,7 @@ func (s *Shard) setState(ep *endpoint, st State) {
 }
 
 // handleWork acts on what the application asked for.
-func (s *Shard) handleWork(ep *endpoint, bits uint32) {
+func (s *shard) handleWork(ep *endpoint, bits uint32) {
 	if bits&pendFree != 0 {
 		if ep.refs.Load() == 0 {
 			s.freeEndpoint(ep)
@@ -347,7 +347,7 @@ func (s *Shard) handleWork(ep *endpoint, bits uint32) {
 
 // closeEndpoint finishes a connection: it leaves the tables, its timers stop, waiters
 // wake, and the shard drops its reference.
-func (s *Shard) closeEndpoint(ep *endpoint, errc int32) {
+func (s *shard) closeEndpoint(ep *endpoint, errc int32) {
 	if errc != errNone && ep.errc.Load() == errNone {
 		ep.errc.Store(errc)
 	}
@@ -359,7 +359,7 @@ func (s *Shard) closeEndpoint(ep *endpoint, errc int32) {
 // release is the end of a connection's life on its shard, whether it closed or went on
 // into TIME-WAIT: its timers stop, it leaves the established table, the application
 // is woken to see the final state, and the shard drops its reference.
-func (s *Shard) release(ep *endpoint) {
+func (s *shard) release(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	if ep.inTable {
@@ -372,7 +372,7 @@ func (s *Shard) release(ep *endpoint) {
 
 // abort resets a connection: RST|ACK to the peer where the state calls for one (Linux
 // tcp_need_reset and tcp_send_active_reset: seq = SND.NXT, ack = RCV.NXT), then close.
-func (s *Shard) abort(ep *endpoint, errc int32, sendRST bool) {
+func (s *shard) abort(ep *endpoint, errc int32, sendRST bool) {
 	switch ep.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2, StateSynRecv:
 		if sendRST {

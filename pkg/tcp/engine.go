@@ -13,7 +13,7 @@ import (
 // Config is what the stack tells the engine when it makes it.
 type Config struct {
 	Settings Settings
-	// Shards is the number of shards (each gets a Shard from NewShard).
+	// Shards is the number of shards (the stack makes each one through internal/tcpdrv).
 	Shards int
 	// Hasher is the stack's flow hash (shard choice and tables).
 	Hasher hash.Hasher
@@ -50,7 +50,7 @@ type Engine struct {
 	routable func([4]byte) bool
 	owner    func(hash.Key, uint64) int
 	txCsum   bool
-	shards   []*Shard
+	shards   []*shard
 
 	mu        sync.Mutex // serialises listener registration (Listen/Close), never the packet path
 	listeners atomic.Pointer[listenerSet]
@@ -102,7 +102,8 @@ func (s *listenerSet) get(k listenKey) *Listener {
 	return s.m[k]
 }
 
-// NewEngine makes an engine; the stack then makes one Shard per shard with NewShard.
+// NewEngine makes an engine; the stack then makes its shards (through internal/tcpdrv).
+// An engine is only useful inside a stack: pkg/stack makes it.
 func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.Settings.Validate(); err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		routable: cfg.Routable,
 		owner:    cfg.Owner,
 		txCsum:   cfg.TxCsum,
-		shards:   make([]*Shard, cfg.Shards),
+		shards:   make([]*shard, cfg.Shards),
 	}
 	if e.owner == nil {
 		n := cfg.Shards
@@ -138,9 +139,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 
 // Settings returns the engine's settings with defaults filled in.
 func (e *Engine) Settings() Settings { return e.settings }
-
-// Shard returns shard i's TCP state.
-func (e *Engine) Shard(i int) *Shard { return e.shards[i] }
 
 // NumShards returns the number of shards.
 func (e *Engine) NumShards() int { return len(e.shards) }

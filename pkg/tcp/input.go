@@ -7,7 +7,7 @@ import (
 
 // endpointInput runs the state machine of a connection for one segment (RFC 9293 §3.10.7,
 // Linux tcp_rcv_state_process), one method per state.
-func (s *Shard) endpointInput(ep *endpoint, sg *segment) {
+func (s *shard) endpointInput(ep *endpoint, sg *segment) {
 	switch ep.state {
 	case StateSynSent:
 		s.synSentState(ep, sg)
@@ -23,7 +23,7 @@ func (s *Shard) endpointInput(ep *endpoint, sg *segment) {
 
 // negotiate records the peer's SYN options against ours (RFC 7323 §1.3: window scale and
 // timestamps only when both sides offered them).
-func (s *Shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
+func (s *shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
 	st := &s.eng.settings
 	ep.mss = min(peerMSS(o), uint16(s.eng.mss))
 	ep.sackOK = weOffered && !st.TCPSackOff && o.SACKPermitted
@@ -40,7 +40,7 @@ func (s *Shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
 }
 
 // synSentState is RFC 9293 §3.10.7.3 (Linux tcp_rcv_synsent_state_process).
-func (s *Shard) synSentState(ep *endpoint, sg *segment) {
+func (s *shard) synSentState(ep *endpoint, sg *segment) {
 	// First, check the ACK: it must acknowledge our SYN and nothing beyond.
 	if sg.ackf() && (sg.ack.LessThanEq(ep.iss) || ep.sndNxt.LessThan(sg.ack)) {
 		if !sg.rst() {
@@ -77,7 +77,7 @@ func (s *Shard) synSentState(ep *endpoint, sg *segment) {
 }
 
 // established finishes a handshake on the active side.
-func (s *Shard) established(ep *endpoint) {
+func (s *shard) established(ep *endpoint) {
 	if ep.retries == 0 && ep.timing {
 		s.rttSample(ep, s.now-ep.rttStart)
 	} else {
@@ -93,7 +93,7 @@ func (s *Shard) established(ep *endpoint) {
 
 // synRecvState handles the active side's SYN-RECV (simultaneous open): the peer's SYN-ACK
 // or ACK of our SYN-ACK completes the handshake.
-func (s *Shard) synRecvState(ep *endpoint, sg *segment) {
+func (s *shard) synRecvState(ep *endpoint, sg *segment) {
 	if sg.rst() {
 		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow()), 1)) {
 			s.closeEndpoint(ep, errRefused)
@@ -130,7 +130,7 @@ func (s *Shard) synRecvState(ep *endpoint, sg *segment) {
 }
 
 // acceptable is RFC 9293 §3.10.7.4's first check, against the window we advertised.
-func (s *Shard) acceptable(ep *endpoint, sg *segment) bool {
+func (s *shard) acceptable(ep *endpoint, sg *segment) bool {
 	wnd := uint32(0)
 	if ep.rcvNxt.LessThan(ep.rcvAdv) {
 		wnd = ep.rcvAdv.Sub(ep.rcvNxt)
@@ -150,7 +150,7 @@ func (s *Shard) acceptable(ep *endpoint, sg *segment) bool {
 
 // synchronizedState processes a segment for ESTABLISHED through LAST-ACK, following RFC
 // 9293 §3.10.7.4's steps in order.
-func (s *Shard) synchronizedState(ep *endpoint, sg *segment) {
+func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 	// First, check the sequence number.
 	if !s.acceptable(ep, sg) {
 		if !sg.rst() {
@@ -230,7 +230,7 @@ func (s *Shard) synchronizedState(ep *endpoint, sg *segment) {
 }
 
 // ackInput processes SEG.ACK (RFC 9293 §3.10.7.4 fifth step); false means drop the segment.
-func (s *Shard) ackInput(ep *endpoint, sg *segment) bool {
+func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	ack := sg.ack
 	if ep.sndMax.LessThan(ack) {
 		// It acknowledges something not yet sent.
@@ -281,7 +281,7 @@ func (s *Shard) ackInput(ep *endpoint, sg *segment) bool {
 
 // dataInput delivers in-order payload to the receive ring. Out-of-order segments are
 // dropped and re-acknowledged (the reassembly queue comes with the full data path).
-func (s *Shard) dataInput(ep *endpoint, sg *segment) {
+func (s *shard) dataInput(ep *endpoint, sg *segment) {
 	p := sg.payload
 	seq := sg.seq
 	if seq.LessThan(ep.rcvNxt) {
@@ -313,7 +313,7 @@ func (s *Shard) dataInput(ep *endpoint, sg *segment) {
 }
 
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).
-func (s *Shard) finInput(ep *endpoint) {
+func (s *shard) finInput(ep *endpoint) {
 	ep.rcvNxt = ep.rcvNxt.Add(1)
 	ep.eof.Store(true)
 	s.queueWake(ep, true, false)

@@ -328,7 +328,7 @@ func (l *Listener) Close() error {
 	n := len(l.eng.shards)
 	l.closeLeft.Store(int32(n))
 	for _, s := range l.eng.shards {
-		s.Control(func(s *Shard) {
+		s.control(func(s *shard) {
 			s.dropListenerRequests(l)
 			// The last shard to let go of the listener empties the accept queue once more:
 			// no shard can add a child after this point.

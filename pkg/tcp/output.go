@@ -11,7 +11,7 @@ import (
 // when n > 0, is copied straight from a send ring at absolute position pos. It reports
 // whether the segment left (a pool exhausted under load loses it, like a failed alloc_skb:
 // the stack counts tx_no_buffer and the caller's timer sends it again).
-func (s *Shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
+func (s *shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	wnd uint16, opts *header.TCPOptions, ring *byteRing, pos uint64, n int) bool {
 	pkt := s.env.NewPacket()
 	if pkt == nil {
@@ -54,7 +54,7 @@ func keyAddrs(k *hash.Key) (laddr, raddr [4]byte) {
 }
 
 // sendRST sends a bare reset for a flow key. With ackIt, it is RST|ACK acknowledging ack.
-func (s *Shard) sendRST(k *hash.Key, h uint64, seq, ack seqnum.Value, ackIt bool) {
+func (s *shard) sendRST(k *hash.Key, h uint64, seq, ack seqnum.Value, ackIt bool) {
 	flags := header.TCPFlagRST
 	if ackIt {
 		flags |= header.TCPFlagACK
@@ -65,7 +65,7 @@ func (s *Shard) sendRST(k *hash.Key, h uint64, seq, ack seqnum.Value, ackIt bool
 // sendResetFor answers a segment that has no connection (RFC 9293 §3.10.7.1): never a reset
 // for a reset; if it had an ACK, <SEQ=SEG.ACK><CTL=RST>; otherwise
 // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-func (s *Shard) sendResetFor(sg *segment) {
+func (s *shard) sendResetFor(sg *segment) {
 	if sg.rst() {
 		return
 	}
@@ -77,7 +77,7 @@ func (s *Shard) sendResetFor(sg *segment) {
 }
 
 // tsOptions fills the shard's option scratch with a timestamp for an established flow.
-func (s *Shard) tsOptions(tsOff, tsRecent uint32) *header.TCPOptions {
+func (s *shard) tsOptions(tsOff, tsRecent uint32) *header.TCPOptions {
 	out := &s.outOpts
 	*out = header.TCPOptions{WScale: -1, TS: true, TSVal: tsNow(s.now) + tsOff, TSEcr: tsRecent}
 	return out
@@ -85,7 +85,7 @@ func (s *Shard) tsOptions(tsOff, tsRecent uint32) *header.TCPOptions {
 
 // rcvWindow returns the window field to advertise and records the right edge (RFC 9293
 // §3.8.6.2.2: the right edge never moves left).
-func (s *Shard) rcvWindow(ep *endpoint) uint16 {
+func (s *shard) rcvWindow(ep *endpoint) uint16 {
 	space := uint32(ep.rcv.space())
 	if edge := ep.rcvAdv; ep.rcvNxt.LessThan(edge) {
 		if held := edge.Sub(ep.rcvNxt); held > space {
@@ -103,11 +103,11 @@ func (s *Shard) rcvWindow(ep *endpoint) uint16 {
 }
 
 // sendAck sends a pure ACK for an endpoint now.
-func (s *Shard) sendAck(ep *endpoint) {
+func (s *shard) sendAck(ep *endpoint) {
 	s.sendFlags(ep, ep.sndNxt, header.TCPFlagACK)
 }
 
-func (s *Shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
+func (s *shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
@@ -118,7 +118,7 @@ func (s *Shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
 }
 
 // ackSent clears the delayed-ACK state after any segment that carried our ACK.
-func (s *Shard) ackSent(ep *endpoint) {
+func (s *shard) ackSent(ep *endpoint) {
 	ep.ackNow = false
 	ep.delack = 0
 	if ep.ack.Pending() {
@@ -127,7 +127,7 @@ func (s *Shard) ackSent(ep *endpoint) {
 }
 
 // synOptions fills the scratch options for a SYN or SYN-ACK in Linux's layout.
-func (s *Shard) synOptions(mss uint16, wscale int8, sack, ts bool, tsVal, tsEcr uint32) *header.TCPOptions {
+func (s *shard) synOptions(mss uint16, wscale int8, sack, ts bool, tsVal, tsEcr uint32) *header.TCPOptions {
 	out := &s.outOpts
 	*out = header.TCPOptions{MSS: mss, WScale: wscale, SACKPermitted: sack, TS: ts}
 	if ts {
@@ -138,7 +138,7 @@ func (s *Shard) synOptions(mss uint16, wscale int8, sack, ts bool, tsVal, tsEcr 
 
 // ourWScale is the window scale we offer: the smallest shift that lets the receive buffer
 // be advertised (Linux tcp_select_initial_window does the same from its rmem limit).
-func (s *Shard) ourWScale() uint8 {
+func (s *shard) ourWScale() uint8 {
 	var ws uint8
 	for (s.eng.settings.RcvBuf>>ws) > 0xffff && ws < maxWScale {
 		ws++
@@ -147,12 +147,12 @@ func (s *Shard) ourWScale() uint8 {
 }
 
 // synWindow is the window of a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
-func (s *Shard) synWindow() uint16 {
+func (s *shard) synWindow() uint16 {
 	return uint16(min(s.eng.settings.RcvBuf, 0xffff))
 }
 
 // sendSyn sends (or resends) the SYN of an active open.
-func (s *Shard) sendSyn(ep *endpoint) bool {
+func (s *shard) sendSyn(ep *endpoint) bool {
 	st := &s.eng.settings
 	ws := int8(-1)
 	if !st.TCPWindowScalingOff {
@@ -163,7 +163,7 @@ func (s *Shard) sendSyn(ep *endpoint) bool {
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).
-func (s *Shard) sendSynAckEndpoint(ep *endpoint) {
+func (s *shard) sendSynAckEndpoint(ep *endpoint) {
 	ws := int8(-1)
 	if ep.sndWscale > 0 || ep.rcvWscale > 0 {
 		ws = int8(ep.rcvWscale)

@@ -33,7 +33,7 @@ type request struct {
 
 const invalidRatelimit = 500e6 // tcp_invalid_ratelimit, 500 ms
 
-func (s *Shard) allocRequest() *request {
+func (s *shard) allocRequest() *request {
 	if n := len(s.reqFree); n > 0 {
 		r := s.reqFree[n-1]
 		s.reqFree = s.reqFree[:n-1]
@@ -45,7 +45,7 @@ func (s *Shard) allocRequest() *request {
 }
 
 // removeRequest takes a request out of the SYN queue and returns it to the pool.
-func (s *Shard) removeRequest(req *request) {
+func (s *shard) removeRequest(req *request) {
 	s.wheel.Cancel(&req.timer)
 	s.syn.Delete(&req.key, req.hash)
 	q := &req.l.synq[s.id]
@@ -56,7 +56,7 @@ func (s *Shard) removeRequest(req *request) {
 	s.freeRequest(req)
 }
 
-func (s *Shard) freeRequest(req *request) {
+func (s *shard) freeRequest(req *request) {
 	t := req.timer
 	*req = request{}
 	req.timer.Kind, req.timer.Owner = t.Kind, t.Owner
@@ -65,7 +65,7 @@ func (s *Shard) freeRequest(req *request) {
 
 // listenInput is a segment for a listener with no request or connection of its own
 // (Linux tcp_rcv_state_process, TCP_LISTEN).
-func (s *Shard) listenInput(l *Listener, sg *segment) {
+func (s *shard) listenInput(l *Listener, sg *segment) {
 	switch {
 	case sg.rst():
 		return
@@ -82,7 +82,7 @@ func (s *Shard) listenInput(l *Listener, sg *segment) {
 }
 
 // connRequest is a SYN arriving at a listener: Linux tcp_conn_request, spec §3.
-func (s *Shard) connRequest(l *Listener, sg *segment) {
+func (s *shard) connRequest(l *Listener, sg *segment) {
 	st := &s.eng.settings
 	wantCookie := false
 	// 2. The SYN queue is full (or cookies are forced): a cookie, or a drop.
@@ -137,10 +137,10 @@ func (s *Shard) connRequest(l *Listener, sg *segment) {
 	s.wheel.Schedule(&req.timer, s.now+int64(timeoutInit))
 }
 
-func (s *Shard) listenDrop() { s.ctr.Inc(stats.TcpExtListenDrops) }
+func (s *shard) listenDrop() { s.ctr.Inc(stats.TcpExtListenDrops) }
 
 // fillRequestOptions records what the SYN offered and what we will use.
-func (s *Shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptions) {
+func (s *shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptions) {
 	st := &s.eng.settings
 	req.mss = peerMSS(o)
 	req.sackOK = o.SACKPermitted && !st.TCPSackOff
@@ -158,7 +158,7 @@ func (s *Shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptio
 }
 
 // advMSS is the MSS a listener advertises: the link's, or less under TCP_MAXSEG.
-func (s *Shard) advMSS(l *Listener) uint16 {
+func (s *shard) advMSS(l *Listener) uint16 {
 	m := s.eng.mss
 	if ms := int(l.maxSeg.Load()); ms > 0 && ms < m {
 		m = ms
@@ -167,7 +167,7 @@ func (s *Shard) advMSS(l *Listener) uint16 {
 }
 
 // sendSynAck sends (or resends) a request's SYN-ACK: same ISN every time.
-func (s *Shard) sendSynAck(req *request) bool {
+func (s *shard) sendSynAck(req *request) bool {
 	ws := int8(-1)
 	if req.sndWscale >= 0 {
 		ws = int8(req.rcvWscale)
@@ -180,7 +180,7 @@ func (s *Shard) sendSynAck(req *request) bool {
 // requestTimer is Linux reqsk_timer_handler (and 3.12's inet_csk_reqsk_queue_prune for one
 // request): SYN-ACK retransmission at 1, 3, 7, 15, 31 s, expiry at 63 s, a smaller budget
 // when the queue is more than half full of old requests, TCP_DEFER_ACCEPT's rules (spec §4).
-func (s *Shard) requestTimer(req *request) {
+func (s *shard) requestTimer(req *request) {
 	l := req.l
 	if l.closed.Load() {
 		s.removeRequest(req)
@@ -239,7 +239,7 @@ func reqTimeout(n int) int64 {
 }
 
 // rtxSynAck retransmits a SYN-ACK (Linux tcp_rtx_synack), counting it.
-func (s *Shard) rtxSynAck(req *request) bool {
+func (s *shard) rtxSynAck(req *request) bool {
 	if !s.sendSynAck(req) {
 		return false
 	}
@@ -260,7 +260,7 @@ func inWindow(seq, end, sWin, eWin seqnum.Value) bool {
 }
 
 // requestInput is a segment for a request: Linux tcp_check_req, spec §5.
-func (s *Shard) requestInput(req *request, sg *segment) {
+func (s *shard) requestInput(req *request, sg *segment) {
 	l := req.l
 	if l.closed.Load() {
 		s.removeRequest(req)
@@ -331,7 +331,7 @@ func (s *Shard) requestInput(req *request, sg *segment) {
 }
 
 // embryonicReset removes a request, resetting the peer unless it was the one resetting.
-func (s *Shard) embryonicReset(req *request, sg *segment, gotRST bool) {
+func (s *shard) embryonicReset(req *request, sg *segment, gotRST bool) {
 	if !gotRST {
 		s.sendResetFor(sg)
 	}
@@ -340,7 +340,7 @@ func (s *Shard) embryonicReset(req *request, sg *segment, gotRST bool) {
 }
 
 // requestAck answers an out-of-window segment for a request (tcp_v4_reqsk_send_ack).
-func (s *Shard) requestAck(req *request) {
+func (s *shard) requestAck(req *request) {
 	var opts *header.TCPOptions
 	if req.tsOK {
 		opts = s.tsOptions(req.tsOff, req.tsRecent)
@@ -353,7 +353,7 @@ func (s *Shard) requestAck(req *request) {
 // tcp_v4_syn_recv_sock + tcp_create_openreq_child + inet_csk_complete_hashdance): the child
 // is born ESTABLISHED, replaces the request, takes the segment's data and FIN, and joins the
 // accept queue (its place already reserved).
-func (s *Shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
+func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	l := req.l
 	ep := s.allocChild()
 	ep.key, ep.hash = req.key, req.hash
@@ -407,7 +407,7 @@ func (s *Shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 }
 
 // dropListenerRequests removes every request of a closed listener from this shard.
-func (s *Shard) dropListenerRequests(l *Listener) {
+func (s *shard) dropListenerRequests(l *Listener) {
 	var doomed []*request
 	s.syn.Range(func(_ *hash.Key, r *request) bool {
 		if r.l == l {

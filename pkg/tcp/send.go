@@ -30,7 +30,7 @@ func (ep *endpoint) inflightData() uint32 {
 // output sends what the window, the congestion window and the send ring allow, the FIN
 // when the application closed and all data is out, and a pure ACK if one is owed and
 // nothing else carried it.
-func (s *Shard) output(ep *endpoint) {
+func (s *shard) output(ep *endpoint) {
 	if ep.canSend() {
 		s.sendData(ep)
 	}
@@ -39,7 +39,7 @@ func (s *Shard) output(ep *endpoint) {
 	}
 }
 
-func (s *Shard) sendData(ep *endpoint) {
+func (s *shard) sendData(ep *endpoint) {
 	mss := ep.sendMSS()
 	for !ep.finSent {
 		pos := ep.snd.tail.Load() + uint64(ep.inflightData())
@@ -138,13 +138,13 @@ func (s *Shard) sendData(ep *endpoint) {
 }
 
 // armRtx (re)starts the retransmission timer at the current RTO.
-func (s *Shard) armRtx(ep *endpoint) {
+func (s *shard) armRtx(ep *endpoint) {
 	s.wheel.Schedule(&ep.rtx, s.now+ep.rto)
 }
 
 // rttSample feeds one round-trip measurement into RFC 6298's estimator. Like Linux, the
 // variance term never goes below TCP_RTO_MIN, so RTO = SRTT + max(4*RTTVAR, 200 ms).
-func (s *Shard) rttSample(ep *endpoint, r int64) {
+func (s *shard) rttSample(ep *endpoint, r int64) {
 	if r < 0 {
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Shard) rttSample(ep *endpoint, r int64) {
 
 // rtxTimer handles the retransmission timer of a connection: SYN retransmission in
 // SYN-SENT, window probes, and data/FIN retransmission.
-func (s *Shard) rtxTimer(ep *endpoint) {
+func (s *shard) rtxTimer(ep *endpoint) {
 	switch ep.state {
 	case StateSynSent, StateSynRecv:
 		s.synTimeout(ep)
@@ -208,7 +208,7 @@ func (s *Shard) rtxTimer(ep *endpoint) {
 }
 
 // windowProbe sends one byte beyond a zero window so the peer's ACK reports when it opens.
-func (s *Shard) windowProbe(ep *endpoint) {
+func (s *shard) windowProbe(ep *endpoint) {
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
@@ -219,7 +219,7 @@ func (s *Shard) windowProbe(ep *endpoint) {
 }
 
 // delackTimer sends the ACK a delayed-ACK decision held back.
-func (s *Shard) delackTimer(ep *endpoint) {
+func (s *shard) delackTimer(ep *endpoint) {
 	if ep.state == StateClosed || !ep.state.synchronized() {
 		return
 	}
@@ -230,7 +230,7 @@ func (s *Shard) delackTimer(ep *endpoint) {
 // scheduleAck decides between an immediate and a delayed ACK for received data (RFC 9293
 // §3.8.6.3: at least every second full segment, and within 500 ms; Linux's minimum delay
 // is 40 ms).
-func (s *Shard) scheduleAck(ep *endpoint, full bool) {
+func (s *shard) scheduleAck(ep *endpoint, full bool) {
 	if full {
 		ep.delack++
 	}
@@ -246,7 +246,7 @@ func (s *Shard) scheduleAck(ep *endpoint, full bool) {
 // maybeWindowUpdate sends a window update after the application read enough to matter
 // (Linux tcp_cleanup_rbuf: the window would at least double, or grow by a full segment from
 // below one).
-func (s *Shard) maybeWindowUpdate(ep *endpoint) {
+func (s *shard) maybeWindowUpdate(ep *endpoint) {
 	space := uint32(ep.rcv.space())
 	adv := ep.advWnd.Load()
 	if space >= 2*adv || (adv < uint32(ep.mss) && space >= uint32(ep.mss)) {

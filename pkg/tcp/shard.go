@@ -1,7 +1,7 @@
 package tcp
 
 import (
-	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/flowtable"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -10,35 +10,32 @@ import (
 	"github.com/shardstack/shardstack/pkg/wheel"
 )
 
-// Env is what a TCP shard needs from the stack shard that runs it.
-type Env interface {
-	// NewPacket returns an empty transmit packet with headroom for the IP and link headers,
-	// or nil when the pool is exhausted.
-	NewPacket() *dpdkshim.Packet
-	// OutputIPv4 prepends the IPv4 and link headers to the TCP segment in pkt and queues it
-	// for transmission. It takes pkt in every case (dropping and counting what it cannot send).
-	OutputIPv4(pkt *dpdkshim.Packet, src, dst [4]byte)
-	// Wake makes the shard's goroutine run soon if it is parked (application hand-offs).
-	Wake()
-}
-
-// Timer kinds of this package; the stack dispatches wheel timers with Kind < TimerKindLimit
-// to Shard.Fire.
+// Timer kinds of this package; the stack dispatches wheel timers with Kind below
+// tcpdrv.TimerKindLimit to the shard's Fire.
 const (
-	timerRequest   uint8 = iota + 1 // SYN-ACK retransmission / request expiry
-	timerRtx                        // SYN, data and FIN retransmission
-	timerDelack                     // delayed ACK
-	timerTimeWait                   // TIME-WAIT expiry
-	TimerKindLimit                  // kinds at or above belong to the stack
+	timerRequest  uint8 = iota + 1 // SYN-ACK retransmission / request expiry
+	timerRtx                       // SYN, data and FIN retransmission
+	timerDelack                    // delayed ACK
+	timerTimeWait                  // TIME-WAIT expiry
+	timerKinds                     // first kind this package does not use
 )
 
-// Shard is one shard's TCP: its flow tables, pools and pending work. Everything in it is
+// The stack's own timer kinds start at tcpdrv.TimerKindLimit.
+var _ [tcpdrv.TimerKindLimit - timerKinds]struct{}
+
+func init() {
+	tcpdrv.NewShard = func(e any, id int, env tcpdrv.Env, w *wheel.Wheel, ctr *stats.Counters) tcpdrv.Shard {
+		return e.(*Engine).newShard(id, env, w, ctr)
+	}
+}
+
+// shard is one shard's TCP: its flow tables, pools and pending work. Everything in it is
 // touched only by the goroutine that runs the shard, except the work list, which application
-// goroutines push to.
-type Shard struct {
+// goroutines push to. It implements tcpdrv.Shard.
+type shard struct {
 	eng   *Engine
 	id    int
-	env   Env
+	env   tcpdrv.Env // the stack shard that runs this one
 	wheel *wheel.Wheel
 	ctr   *stats.Counters
 	now   int64
@@ -68,9 +65,9 @@ type Shard struct {
 	fireFn  func(t *wheel.Timer, now int64)
 }
 
-// NewShard makes shard id's TCP. The stack gives it the shard's wheel and counters.
-func (e *Engine) NewShard(id int, env Env, w *wheel.Wheel, ctr *stats.Counters) *Shard {
-	s := &Shard{
+// newShard makes shard id's TCP. The stack gives it the shard's wheel and counters.
+func (e *Engine) newShard(id int, env tcpdrv.Env, w *wheel.Wheel, ctr *stats.Counters) *shard {
+	s := &shard{
 		eng:     e,
 		id:      id,
 		env:     env,
@@ -88,19 +85,19 @@ func (e *Engine) NewShard(id int, env Env, w *wheel.Wheel, ctr *stats.Counters) 
 }
 
 // ID returns the shard's index.
-func (s *Shard) ID() int { return s.id }
+func (s *shard) ID() int { return s.id }
 
 // SetNow tells the shard the time of the current poll iteration.
-func (s *Shard) SetNow(now int64) { s.now = now }
+func (s *shard) SetNow(now int64) { s.now = now }
 
 // HasWork reports whether application goroutines handed the shard work it has not done.
-func (s *Shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() }
+func (s *shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() }
 
 // Input processes one TCP segment that arrived for this shard. seg is the IP payload; key
 // and h are its flow key (local = our address) and flow hash; csumOK says the link already
 // vouched for the checksum. The caller frees the packet after Input returns: nothing here
 // keeps a reference to seg.
-func (s *Shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csumOK bool) {
+func (s *shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csumOK bool) {
 	s.ctr.Inc(stats.TcpInSegs)
 	t, err := header.ParseTCP(seg)
 	if err != nil {
@@ -123,7 +120,7 @@ func (s *Shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csu
 
 // demux finds the segment's owner in Linux's order: established (and half-open active)
 // connections, requests, TIME-WAIT, then listeners.
-func (s *Shard) demux(sg *segment) {
+func (s *shard) demux(sg *segment) {
 	if ep, ok := s.est.Get(&sg.key, sg.hash); ok {
 		s.endpointInput(ep, sg)
 		return
@@ -147,7 +144,7 @@ func (s *Shard) demux(sg *segment) {
 }
 
 // Fire runs an expired timer of this package.
-func (s *Shard) Fire(t *wheel.Timer, now int64) {
+func (s *shard) Fire(t *wheel.Timer, now int64) {
 	s.now = now
 	switch t.Kind {
 	case timerRequest:
@@ -163,7 +160,7 @@ func (s *Shard) Fire(t *wheel.Timer, now int64) {
 
 // ProcessWork does what application goroutines asked for since the last call and returns
 // how many connections it touched.
-func (s *Shard) ProcessWork() int {
+func (s *shard) ProcessWork() int {
 	n := 0
 	if s.ctl.pending() {
 		n += s.ctl.run(s)
@@ -181,7 +178,7 @@ func (s *Shard) ProcessWork() int {
 
 // FlushWakes signals the application goroutines waiting on connections that changed during
 // this iteration. The stack calls it after transmitting, so replies are on the wire first.
-func (s *Shard) FlushWakes() {
+func (s *shard) FlushWakes() {
 	for i, ep := range s.wakes {
 		ep.inWakes = false
 		if ep.events != nil {
@@ -205,7 +202,7 @@ func (s *Shard) FlushWakes() {
 // deliverEvents runs an event-driven connection's callbacks: OnOpen once it is
 // established, OnData when there is something to read (or an error to report), OnWritable
 // when room came back after a TryWrite ran out.
-func (s *Shard) deliverEvents(ep *endpoint) {
+func (s *shard) deliverEvents(ep *endpoint) {
 	rd, wr := ep.wakeRd, ep.wakeWr
 	ep.wakeRd, ep.wakeWr = false, false
 	w := ep.opw.Load()
@@ -226,7 +223,7 @@ func (s *Shard) deliverEvents(ep *endpoint) {
 	}
 }
 
-func (s *Shard) queueWake(ep *endpoint, rd, wr bool) {
+func (s *shard) queueWake(ep *endpoint, rd, wr bool) {
 	ep.wakeRd = ep.wakeRd || rd
 	ep.wakeWr = ep.wakeWr || wr
 	if !ep.inWakes {
@@ -236,12 +233,12 @@ func (s *Shard) queueWake(ep *endpoint, rd, wr bool) {
 }
 
 // Len returns the number of connections, requests and TIME-WAIT entries the shard holds.
-func (s *Shard) Len() (conns, requests, timewaits int) {
+func (s *shard) Len() (conns, requests, timewaits int) {
 	return s.est.Len(), s.syn.Len(), s.tw.Len()
 }
 
 // tsOffset is secrets.tsOffset with a one-entry cache.
-func (s *Shard) tsOffset(laddr, raddr [4]byte) uint32 {
+func (s *shard) tsOffset(laddr, raddr [4]byte) uint32 {
 	if !s.tsValid || s.tsAddrs != [2][4]byte{laddr, raddr} {
 		s.tsAddrs, s.tsOff, s.tsValid = [2][4]byte{laddr, raddr}, s.eng.sec.tsOffset(laddr, raddr), true
 	}

@@ -46,7 +46,10 @@ func (e *Engine) ListenerRows() []SocketRow {
 
 // Sockets appends the shard's rows: each request as SYN-RECV (as Linux's get_openreq4
 // shows it), connections with their queues, TIME-WAIT entries. Shard goroutine only.
-func (s *Shard) Sockets(rows []SocketRow) []SocketRow {
+// SocketRows implements tcpdrv.Shard: the shard's rows of the socket table.
+func (s *shard) SocketRows() any { return s.sockets(nil) }
+
+func (s *shard) sockets(rows []SocketRow) []SocketRow {
 	s.syn.Range(func(k *hash.Key, r *request) bool {
 		l, p := addrPorts(k)
 		rows = append(rows, SocketRow{State: StateSynRecv, Local: l, Peer: p, Shard: s.id, Retrans: r.numTimeout})
@@ -75,7 +78,7 @@ func (s *Shard) Sockets(rows []SocketRow) []SocketRow {
 
 // Shutdown resets every connection and drops every request and TIME-WAIT entry of the shard
 // (the stack is closing). Shard goroutine only.
-func (s *Shard) Shutdown() {
+func (s *shard) Shutdown() {
 	var eps []*endpoint
 	s.est.Range(func(_ *hash.Key, ep *endpoint) bool { eps = append(eps, ep); return true })
 	for _, ep := range eps {

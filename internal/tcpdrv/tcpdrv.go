@@ -1,0 +1,54 @@
+// Package tcpdrv is the seam between a stack shard (pkg/stack) and its TCP shard
+// (pkg/tcp): what the stack calls to drive TCP on the shard's goroutine, and what TCP needs
+// from the stack. It is internal so that the machinery that runs a shard is not part of
+// pkg/tcp's public surface: importers cannot feed segments to a shard, fire its timers or
+// run code on its goroutine.
+package tcpdrv
+
+import (
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/hash"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/wheel"
+)
+
+// Env is what a TCP shard needs from the stack shard that runs it.
+type Env interface {
+	// NewPacket returns an empty transmit packet with headroom for the IP and link headers,
+	// or nil when the pool is exhausted.
+	NewPacket() *dpdkshim.Packet
+	// OutputIPv4 prepends the IPv4 and link headers to the TCP segment in pkt and queues it
+	// for transmission. It takes pkt in every case (dropping and counting what it cannot send).
+	OutputIPv4(pkt *dpdkshim.Packet, src, dst [4]byte)
+	// Wake makes the shard's goroutine run soon if it is parked (application hand-offs).
+	Wake()
+}
+
+// Shard is one shard's TCP as the stack drives it. Every method but Control runs on the
+// shard's goroutine.
+type Shard interface {
+	// SetNow tells the shard the time of the current poll iteration.
+	SetNow(now int64)
+	// HasWork reports whether application goroutines handed the shard work it has not done.
+	HasWork() bool
+	// Input processes one TCP segment (see pkg/tcp).
+	Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csumOK bool)
+	// Fire runs an expired timer whose Kind is below TimerKindLimit.
+	Fire(t *wheel.Timer, now int64)
+	// ProcessWork does what applications asked for and returns how many connections it touched.
+	ProcessWork() int
+	// FlushWakes signals the applications whose connections changed in this iteration.
+	FlushWakes()
+	// Shutdown resets everything the shard holds (the stack is closing).
+	Shutdown()
+	// Control runs fn on the shard's goroutine at its next iteration (any goroutine).
+	Control(fn func())
+	// SocketRows returns the shard's rows of the socket table ([]tcp.SocketRow).
+	SocketRows() any
+}
+
+// TimerKindLimit bounds the wheel timer kinds TCP uses; kinds at or above belong to the stack.
+const TimerKindLimit = 16
+
+// NewShard makes shard id of a *tcp.Engine; package tcp installs it when it is initialised.
+var NewShard func(engine any, id int, env Env, w *wheel.Wheel, ctr *stats.Counters) Shard
