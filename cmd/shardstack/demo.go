@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shardstack/shardstack/internal/demo"
 )
 
@@ -81,15 +79,6 @@ func runDemo(args []string, out io.Writer) error {
 		return fmt.Errorf("%d connections failed", res.Failures)
 	}
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 // progress draws a one-line bar: by connections when there is a target, else by time.
