@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +14,14 @@ import (
 	"github.com/shardstack/shardstack/internal/demo"
 )
 
-func runDemo(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+const demoAbout = `Two stacks in one process over the in-memory pair, core i running shard i of both:
+C concurrent clients each open a connection, send a small request, read the reply and
+close, until --conns connections or --duration. Prints connections per second, handshake
+latency, heap allocations per connection and both stacks' counters; exits 1 if any
+connection failed.`
+
+func runDemo(e *env, args []string) error {
+	fs := newFlagSet("shardstack demo", demoAbout)
 	conns := fs.Int("conns", 3_000_000, "stop after this many connections (0: only --duration)")
 	concurrency := fs.Int("concurrency", 256, "clients connecting at once")
 	shards := fs.Int("shards", runtime.GOMAXPROCS(0), "shards per stack")
@@ -24,10 +29,25 @@ func runDemo(args []string, out io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile to this file")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
-	api := fs.String("api", "events", "how the demo's client and server are written: events (callbacks inside the shards) or goroutines (blocking net.Conn style)")
-	if err := fs.Parse(args); err != nil {
+	api := fs.String("api", demo.APIEvents, "how the demo's client and server are written: events (callbacks inside the shards) or goroutines (blocking net.Conn style)")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	switch {
+	case *conns < 0:
+		return fs.errorf("--conns must not be negative, not %d", *conns)
+	case *duration < 0:
+		return fs.errorf("--duration must not be negative, not %v", *duration)
+	case *conns == 0 && *duration == 0:
+		return fs.errorf("--conns 0 and --duration 0 would never stop")
+	case *concurrency < 1:
+		return fs.errorf("--concurrency must be at least 1, not %d", *concurrency)
+	case *shards < 1:
+		return fs.errorf("--shards must be at least 1, not %d", *shards)
+	case *api != demo.APIEvents && *api != demo.APIGoroutines:
+		return fs.errorf("--api must be %s or %s, not %q", demo.APIEvents, demo.APIGoroutines, *api)
+	}
+	out := e.stdout
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -45,6 +65,9 @@ func runDemo(args []string, out io.Writer) error {
 		Shards:      *shards,
 		Duration:    *duration,
 		API:         *api,
+	}
+	if e.demoConfig != nil {
+		e.demoConfig(&cfg)
 	}
 	tty := !*asJSON && isTerminal(out)
 	if tty {
