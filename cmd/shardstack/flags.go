@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
 // usageError is a mistake on the command line (an unknown command or flag, a bad or
@@ -77,6 +80,57 @@ func (f *flagSet) given(name string) bool {
 	set := false
 	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
 	return set
+}
+
+// multiFlag is a string flag that may be given more than once; each use appends its value,
+// in command-line order (for flags such as --addr 198.18.0.1/24 --addr 198.18.1.1/24).
+type multiFlag []string
+
+func (m *multiFlag) String() string {
+	if m == nil { // the flag package may ask a zero value
+		return ""
+	}
+	return strings.Join(*m, ",")
+}
+
+// Set appends v.
+func (m *multiFlag) Set(v string) error {
+	*m = append(*m, v)
+	return nil
+}
+
+// sysctlFlag is a repeatable name=value flag that sets each knob on a tcp.Settings as it is
+// parsed, by the name sysctl -w uses (net.ipv4.tcp_synack_retries=3, or the short
+// tcp_synack_retries=3): an unknown knob or a bad value is a usage error, caught by parse.
+type sysctlFlag struct {
+	settings *tcp.Settings
+	given    multiFlag // name=value as given, in order
+}
+
+// sysctlVar defines a sysctlFlag called name on fs that sets knobs on s.
+func sysctlVar(fs *flag.FlagSet, s *tcp.Settings, name, usage string) *sysctlFlag {
+	f := &sysctlFlag{settings: s}
+	fs.Var(f, name, usage)
+	return f
+}
+
+func (f *sysctlFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.given.String()
+}
+
+// Set sets one name=value on the settings.
+func (f *sysctlFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(name) == "" {
+		return errors.New("want name=value, e.g. net.ipv4.tcp_synack_retries=3")
+	}
+	if err := f.settings.Set(strings.TrimSpace(name), value); err != nil {
+		return err
+	}
+	return f.given.Set(v)
 }
 
 // secondsFlag is a duration flag that also takes a bare number of seconds, so that

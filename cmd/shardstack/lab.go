@@ -37,31 +37,18 @@ func runLabBacklog(e *env, args []string) error {
 	accept := fs.Bool("accept", false, "the server accepts and echoes (otherwise it never calls accept)")
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
-	interval := secondsFlag(fs.FlagSet, "client-interval", time.Second, "time between client starts (seconds, or a duration such as 500ms)")
-	seconds := secondsFlag(fs.FlagSet, "seconds", 20*time.Second, "virtual time to run (seconds, or a duration such as 2m)")
-	rtt := secondsFlag(fs.FlagSet, "rtt", 0, "round-trip time of the link between the stacks, half each way (seconds, or a duration such as 20ms)")
+	interval := secondsFlag(fs.FlagSet, "client-interval", time.Second, "time between client starts (`seconds`, or a duration such as 500ms)")
+	seconds := secondsFlag(fs.FlagSet, "seconds", 20*time.Second, "virtual time to run (`seconds`, or a duration such as 2m)")
+	rtt := secondsFlag(fs.FlagSet, "rtt", 0, "round-trip time of the link between the stacks, half each way (`seconds`, or a duration such as 20ms)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	var sysctls []string
-	fs.Func("sysctl", "set a server knob by its Linux name, e.g. --sysctl net.ipv4.tcp_synack_retries=3 (repeatable)", func(v string) error {
-		if !strings.Contains(v, "=") {
-			return fmt.Errorf("want name=value")
-		}
-		sysctls = append(sysctls, v)
-		return nil
-	})
+	var extra tcp.Settings
+	sysctlVar(fs.FlagSet, &extra, "sysctl", "set a server knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 (repeatable)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	p, err := tcp.ParseProfile(*profile)
 	if err != nil {
 		return fs.errorf("--profile: %v", err)
-	}
-	var extra tcp.Settings
-	for _, kv := range sysctls {
-		name, value, _ := strings.Cut(kv, "=")
-		if err := extra.Set(name, value); err != nil {
-			return fs.errorf("--sysctl: %v", err)
-		}
 	}
 	// Two knobs also have flags of their own: a flag given on the command line wins, else a
 	// --sysctl, else the flag's default.

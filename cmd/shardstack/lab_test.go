@@ -11,8 +11,10 @@ import (
 
 type labJSON struct {
 	Config struct {
-		Profile string  `json:"profile"`
-		Seconds float64 `json:"seconds"`
+		Profile         string  `json:"profile"`
+		Seconds         float64 `json:"seconds"`
+		Syncookies      int     `json:"syncookies"`
+		AbortOnOverflow bool    `json:"abort_on_overflow"`
 	} `json:"config"`
 	Steps []struct {
 		Server []struct {
@@ -80,4 +82,20 @@ func TestLabSecondsTakesNumbersAndDurations(t *testing.T) {
 		require.Error(t, err, in)
 	}
 	require.Equal(t, 7.5, runLabJSON(t, "--seconds", "7.5").Config.Seconds)
+}
+
+// --sysctl reaches the server's settings; of the two knobs with flags of their own, the flag
+// wins when both are given.
+func TestLabSysctl_SetsKnobsAndLosesToTheirFlags(t *testing.T) {
+	res := runLabJSON(t, "--sysctl", "net.ipv4.tcp_syncookies=2", "--sysctl", "tcp_abort_on_overflow=1", "--seconds", "1")
+	require.Equal(t, 2, res.Config.Syncookies)
+	require.True(t, res.Config.AbortOnOverflow)
+
+	res = runLabJSON(t, "--syncookies", "0", "--sysctl", "net.ipv4.tcp_syncookies=2", "--sysctl", "tcp_abort_on_overflow=1", "--abort-on-overflow=false", "--seconds", "1")
+	require.Equal(t, 0, res.Config.Syncookies)
+	require.False(t, res.Config.AbortOnOverflow)
+
+	res = runLabJSON(t, "--seconds", "1")
+	require.Equal(t, 1, res.Config.Syncookies, "the flag's default")
+	require.False(t, res.Config.AbortOnOverflow)
 }

@@ -87,8 +87,9 @@ func TestUsageErrors_ExitTwoWithErrorAndUsageOnStderr(t *testing.T) {
 		{[]string{"lab", "backlog", "--client-interval", "0"}, "shardstack lab backlog: --client-interval must be more than 0", "usage: shardstack lab backlog"},
 		{[]string{"lab", "backlog", "--seconds", "-1"}, `shardstack lab backlog: invalid value "-1" for flag -seconds`, "usage: shardstack lab backlog"},
 		{[]string{"lab", "backlog", "--profile", "linux-2.6"}, `shardstack lab backlog: --profile: tcp: unknown profile "linux-2.6"`, "usage: shardstack lab backlog"},
-		{[]string{"lab", "backlog", "--sysctl", "net.ipv4.no_such_knob=1"}, `shardstack lab backlog: --sysctl: tcp: unknown sysctl "net.ipv4.no_such_knob"`, "usage: shardstack lab backlog"},
+		{[]string{"lab", "backlog", "--sysctl", "net.ipv4.no_such_knob=1"}, `shardstack lab backlog: invalid value "net.ipv4.no_such_knob=1" for flag -sysctl: tcp: unknown sysctl "net.ipv4.no_such_knob"`, "usage: shardstack lab backlog"},
 		{[]string{"lab", "backlog", "--sysctl", "net.ipv4.tcp_synack_retries"}, `shardstack lab backlog: invalid value "net.ipv4.tcp_synack_retries" for flag -sysctl: want name=value`, "usage: shardstack lab backlog"},
+		{[]string{"lab", "backlog", "--sysctl", "tcp_syncookies=7"}, `shardstack lab backlog: invalid value "tcp_syncookies=7" for flag -sysctl: tcp_syncookies: tcp: tcp_syncookies must be 0, 1 or 2`, "usage: shardstack lab backlog"},
 		{[]string{"lab", "backlog", "extra"}, `shardstack lab backlog: unexpected argument "extra"`, "usage: shardstack lab backlog"},
 	} {
 		code, stdout, stderr := runArgs(tc.args...)
