@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/shardstack/shardstack/internal/demo"
@@ -69,16 +68,13 @@ func runDemo(e *env, args []string) error {
 	if e.demoConfig != nil {
 		e.demoConfig(&cfg)
 	}
-	tty := !*asJSON && isTerminal(out)
-	if tty {
-		cfg.Progress = func(done int64, elapsed time.Duration) {
-			progress(out, done, elapsed, cfg)
-		}
+	var bar *progressBar // nil unless the table goes to a terminal
+	if !*asJSON && isTerminal(out) {
+		bar = newProgressBar(out, int64(cfg.Conns), cfg.Duration, "conns")
+		cfg.Progress = bar.update
 	}
 	res, err := demo.Run(cfg)
-	if tty {
-		fmt.Fprint(out, "\r\033[K")
-	}
+	bar.clear()
 	if err != nil {
 		return err
 	}
@@ -102,22 +98,6 @@ func runDemo(e *env, args []string) error {
 		return fmt.Errorf("%d connections failed", res.Failures)
 	}
 	return nil
-}
-
-// progress draws a one-line bar: by connections when there is a target, else by time.
-func progress(w io.Writer, done int64, elapsed time.Duration, cfg demo.Config) {
-	frac := 0.0
-	if cfg.Duration > 0 {
-		frac = float64(elapsed) / float64(cfg.Duration)
-	}
-	if cfg.Conns > 0 {
-		frac = max(frac, float64(done)/float64(cfg.Conns))
-	}
-	frac = min(frac, 1)
-	const width = 30
-	n := int(frac * width)
-	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %d conns  %.0f conns/s ", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, done, rate)
 }
 
 func printTable(w io.Writer, r *demo.Result) {
