@@ -17,7 +17,7 @@ const demoAbout = `Two stacks in one process over the in-memory pair, core i run
 C concurrent clients each open a connection, send a small request, read the reply and
 close, until --conns connections or --duration. Prints connections per second, handshake
 latency, heap allocations per connection and both stacks' counters; exits 1 if any
-connection failed.`
+connection failed, with --json too (after printing the JSON).`
 
 func runDemo(e *env, args []string) error {
 	fs := newFlagSet("shardstack demo", demoAbout)
@@ -91,11 +91,19 @@ func runDemo(e *env, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printTable(out, res)
 	}
-	printTable(out, res)
+	// Either way the summary is out; failed connections still fail the run.
 	if res.Failures > 0 {
-		return fmt.Errorf("%d connections failed", res.Failures)
+		err := fmt.Errorf("demo: %d of %d connections failed", res.Failures, res.Failures+res.Conns)
+		if res.FirstError != "" {
+			err = fmt.Errorf("%w (first error: %s)", err, res.FirstError)
+		}
+		return err
 	}
 	return nil
 }

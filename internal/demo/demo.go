@@ -54,6 +54,10 @@ type Config struct {
 	// (a goroutine per client and per accepted connection, blocking Dial/Read/Write, the
 	// shape of a net.Conn program).
 	API string
+	// DialPort is the port the clients dial; 0 means ServerPort, where the server listens.
+	// Any other port has no listener, so every connection is refused: that is how tests
+	// make a whole run fail.
+	DialPort uint16
 }
 
 // The APIs Config.API accepts.
@@ -213,6 +217,10 @@ func Run(cfg Config) (*Result, error) {
 	}
 	defer p.Close()
 	target := netip.AddrPortFrom(ServerAddr.Addr(), ServerPort)
+	dial := target
+	if cfg.DialPort != 0 {
+		dial = netip.AddrPortFrom(ServerAddr.Addr(), cfg.DialPort)
+	}
 	opts := tcp.ListenOptions{Backlog: cfg.Backlog}
 	if cfg.API == APIEvents {
 		opts.Events = eventServer{}
@@ -224,7 +232,7 @@ func Run(cfg Config) (*Result, error) {
 	if cfg.API == APIEvents {
 		defer l.Close()
 		warm(p, target, true)
-		return runEvents(p, cfg, target), nil
+		return runEvents(p, cfg, dial), nil
 	}
 	stop, err := Serve(l, cfg.Concurrency*2)
 	if err != nil {
@@ -233,7 +241,7 @@ func Run(cfg Config) (*Result, error) {
 	}
 	defer stop()
 	warm(p, target, false)
-	return load(p, cfg, target)
+	return load(p, cfg, dial)
 }
 
 // measure brackets a run: wall time and the heap allocations made during it.
