@@ -21,6 +21,7 @@ type usageError struct {
 	usage func(io.Writer)
 }
 
+// Error returns the one-line message, prefixed with the command.
 func (e *usageError) Error() string { return e.prog + ": " + e.msg }
 
 // helpRequest is an explicit -h, --help or help: run prints the usage to stdout and exits 0.
@@ -28,6 +29,7 @@ type helpRequest struct {
 	usage func(io.Writer)
 }
 
+// Error says what happened, for a caller that only logs it.
 func (h *helpRequest) Error() string { return "help requested" }
 
 // flagSet is a command's flags and usage text. Its parse returns a helpRequest for -h and
@@ -86,6 +88,7 @@ func (f *flagSet) given(name string) bool {
 // in command-line order (for flags such as --addr 198.18.0.1/24 --addr 198.18.1.1/24).
 type multiFlag []string
 
+// String returns the values joined by commas.
 func (m *multiFlag) String() string {
 	if m == nil { // the flag package may ask a zero value
 		return ""
@@ -114,6 +117,7 @@ func sysctlVar(fs *flag.FlagSet, s *tcp.Settings, name, usage string) *sysctlFla
 	return f
 }
 
+// String returns the name=value pairs as given, joined by commas.
 func (f *sysctlFlag) String() string {
 	if f == nil {
 		return ""
