@@ -2,23 +2,25 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"sort"
-	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shardstack/shardstack/internal/demo"
 )
 
-func runDemo(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+const demoAbout = `Two stacks in one process over the in-memory pair, core i running shard i of both:
+C concurrent clients each open a connection, send a small request, read the reply and
+close, until --conns connections or --duration. Prints connections per second, handshake
+latency, heap allocations per connection and both stacks' counters; exits 1 if any
+connection failed, with --json too (after printing the JSON).`
+
+func runDemo(e *env, args []string) error {
+	fs := newFlagSet("shardstack demo", demoAbout)
 	conns := fs.Int("conns", 3_000_000, "stop after this many connections (0: only --duration)")
 	concurrency := fs.Int("concurrency", 256, "clients connecting at once")
 	shards := fs.Int("shards", runtime.GOMAXPROCS(0), "shards per stack")
@@ -26,10 +28,25 @@ func runDemo(args []string, out io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile to this file")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
-	api := fs.String("api", "events", "how the demo's client and server are written: events (callbacks inside the shards) or goroutines (blocking net.Conn style)")
-	if err := fs.Parse(args); err != nil {
+	api := fs.String("api", demo.APIEvents, "how the demo's client and server are written: events (callbacks inside the shards) or goroutines (blocking net.Conn style)")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	switch {
+	case *conns < 0:
+		return fs.errorf("--conns must not be negative, not %d", *conns)
+	case *duration < 0:
+		return fs.errorf("--duration must not be negative, not %v", *duration)
+	case *conns == 0 && *duration == 0:
+		return fs.errorf("--conns 0 and --duration 0 would never stop")
+	case *concurrency < 1:
+		return fs.errorf("--concurrency must be at least 1, not %d", *concurrency)
+	case *shards < 1:
+		return fs.errorf("--shards must be at least 1, not %d", *shards)
+	case *api != demo.APIEvents && *api != demo.APIGoroutines:
+		return fs.errorf("--api must be %s or %s, not %q", demo.APIEvents, demo.APIGoroutines, *api)
+	}
+	out := e.stdout
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -48,16 +65,16 @@ func runDemo(args []string, out io.Writer) error {
 		Duration:    *duration,
 		API:         *api,
 	}
-	tty := !*asJSON && isTerminal(out)
-	if tty {
-		cfg.Progress = func(done int64, elapsed time.Duration) {
-			progress(out, done, elapsed, cfg)
-		}
+	if e.demoConfig != nil {
+		e.demoConfig(&cfg)
+	}
+	var bar *progressBar // nil unless the table goes to a terminal
+	if !*asJSON && isTerminal(out) {
+		bar = newProgressBar(out, int64(cfg.Conns), cfg.Duration, "conns")
+		cfg.Progress = bar.update
 	}
 	res, err := demo.Run(cfg)
-	if tty {
-		fmt.Fprint(out, "\r\033[K")
-	}
+	bar.clear()
 	if err != nil {
 		return err
 	}
@@ -74,38 +91,21 @@ func runDemo(args []string, out io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printTable(out, res)
 	}
-	printTable(out, res)
+	// Either way the summary is out; failed connections still fail the run.
 	if res.Failures > 0 {
-		return fmt.Errorf("%d connections failed", res.Failures)
+		err := fmt.Errorf("demo: %d of %d connections failed", res.Failures, res.Failures+res.Conns)
+		if res.FirstError != "" {
+			err = fmt.Errorf("%w (first error: %s)", err, res.FirstError)
+		}
+		return err
 	}
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// progress draws a one-line bar: by connections when there is a target, else by time.
-func progress(w io.Writer, done int64, elapsed time.Duration, cfg demo.Config) {
-	frac := 0.0
-	if cfg.Duration > 0 {
-		frac = float64(elapsed) / float64(cfg.Duration)
-	}
-	if cfg.Conns > 0 {
-		frac = max(frac, float64(done)/float64(cfg.Conns))
-	}
-	frac = min(frac, 1)
-	const width = 30
-	n := int(frac * width)
-	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %d conns  %.0f conns/s ", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, done, rate)
 }
 
 func printTable(w io.Writer, r *demo.Result) {

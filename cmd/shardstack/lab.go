@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -14,53 +13,61 @@ import (
 	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
-func runLab(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] != "backlog" {
-		return fmt.Errorf("usage: shardstack lab backlog [flags] (the only lab so far)")
-	}
-	fs := flag.NewFlagSet("lab backlog", flag.ContinueOnError)
+// labs is the table of `shardstack lab`.
+var labs = []command{
+	{"backlog", "the seed documents' listen(2) backlog experiments, under either kernel profile", runLabBacklog},
+}
+
+func runLab(e *env, args []string) error {
+	return dispatch(e, "shardstack lab", labs, args)
+}
+
+const backlogAbout = `Replays the seed documents' listen(2) experiments on a virtual clock: a server that
+listens with --backlog and never accepts (or, with --accept, accepts and echoes), and
+--clients clients started --client-interval apart. Prints ss -tan-style tables of both
+stacks before each client starts and at the end, each client's outcome and the counters
+that moved.`
+
+func runLabBacklog(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet("shardstack lab backlog", backlogAbout)
 	profile := fs.String("profile", "linux", "kernel behaviour: linux or linux-3.12")
 	backlog := fs.Int("backlog", 1, "listen backlog")
 	clients := fs.Int("clients", 3, "clients, started one after another")
 	accept := fs.Bool("accept", false, "the server accepts and echoes (otherwise it never calls accept)")
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
-	interval := secondsFlag(fs, "client-interval", time.Second, "time between client starts (seconds, or a duration such as 500ms)")
-	seconds := secondsFlag(fs, "seconds", 20*time.Second, "virtual time to run (seconds, or a duration such as 2m)")
-	rtt := secondsFlag(fs, "rtt", 0, "round-trip time of the link between the stacks, half each way (seconds, or a duration such as 20ms)")
+	interval := secondsFlag(fs.FlagSet, "client-interval", time.Second, "time between client starts (`seconds`, or a duration such as 500ms)")
+	seconds := secondsFlag(fs.FlagSet, "seconds", 20*time.Second, "virtual time to run (`seconds`, or a duration such as 2m)")
+	rtt := secondsFlag(fs.FlagSet, "rtt", 0, "round-trip time of the link between the stacks, half each way (`seconds`, or a duration such as 20ms)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	var sysctls []string
-	fs.Func("sysctl", "set a server knob by its Linux name, e.g. --sysctl net.ipv4.tcp_synack_retries=3 (repeatable)", func(v string) error {
-		if !strings.Contains(v, "=") {
-			return fmt.Errorf("want name=value")
-		}
-		sysctls = append(sysctls, v)
-		return nil
-	})
-	if err := fs.Parse(args[1:]); err != nil {
+	var extra tcp.Settings
+	sysctlVar(fs.FlagSet, &extra, "sysctl", "set a server knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 (repeatable)")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	p, err := tcp.ParseProfile(*profile)
 	if err != nil {
-		return err
-	}
-	var extra tcp.Settings
-	for _, kv := range sysctls {
-		name, value, _ := strings.Cut(kv, "=")
-		if err := extra.Set(name, value); err != nil {
-			return err
-		}
+		return fs.errorf("--profile: %v", err)
 	}
 	// Two knobs also have flags of their own: a flag given on the command line wins, else a
 	// --sysctl, else the flag's default.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if !given["syncookies"] {
+	if !fs.given("syncookies") {
 		if v, err := extra.Get("tcp_syncookies"); err == nil {
 			*cookies, _ = strconv.Atoi(v)
 		}
 	}
-	if !given["abort-on-overflow"] {
+	switch {
+	case *cookies < 0 || *cookies > 2:
+		return fs.errorf("--syncookies must be 0, 1 or 2, not %d", *cookies)
+	case *clients < 1:
+		return fs.errorf("--clients must be at least 1, not %d", *clients)
+	case *interval <= 0:
+		return fs.errorf("--client-interval must be more than 0")
+	case *seconds <= 0:
+		return fs.errorf("--seconds must be more than 0")
+	}
+	if !fs.given("abort-on-overflow") {
 		if v, err := extra.Get("tcp_abort_on_overflow"); err == nil {
 			*abort = v == "1"
 		}
@@ -158,36 +165,4 @@ func counterLine(m map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s %+d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// secondsFlag is a duration flag that also takes a bare number of seconds, so that
-// --seconds 10 and --seconds 10s mean the same.
-func secondsFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
-	d := def
-	fs.Func(name, fmt.Sprintf("%s (default %v)", usage, def), func(v string) error {
-		parsed, err := parseSeconds(v)
-		if err != nil {
-			return err
-		}
-		d = parsed
-		return nil
-	})
-	return &d
-}
-
-func parseSeconds(v string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if !(f >= 0 && f <= (1<<63-1)/float64(time.Second)) { // also NaN
-			return 0, fmt.Errorf("%q seconds is out of range", v)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("want seconds (10, 0.5) or a duration (10s, 500ms)")
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", v)
-	}
-	return d, nil
 }

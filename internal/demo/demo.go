@@ -54,6 +54,10 @@ type Config struct {
 	// (a goroutine per client and per accepted connection, blocking Dial/Read/Write, the
 	// shape of a net.Conn program).
 	API string
+	// DialPort is the port the clients dial; 0 means ServerPort, where the server listens.
+	// Any other port has no listener, so every connection is refused: that is how tests
+	// make a whole run fail.
+	DialPort uint16
 }
 
 // The APIs Config.API accepts.
@@ -155,6 +159,8 @@ func Serve(l *tcp.Listener, handlers int) (stop func(), err error) {
 					return
 				}
 				if err := pool.Invoke(c); err != nil {
+					// The pool refuses work only once released: drop the connection,
+					// which its client sees and counts as a failure.
 					c.Close()
 				}
 			}
@@ -211,6 +217,10 @@ func Run(cfg Config) (*Result, error) {
 	}
 	defer p.Close()
 	target := netip.AddrPortFrom(ServerAddr.Addr(), ServerPort)
+	dial := target
+	if cfg.DialPort != 0 {
+		dial = netip.AddrPortFrom(ServerAddr.Addr(), cfg.DialPort)
+	}
 	opts := tcp.ListenOptions{Backlog: cfg.Backlog}
 	if cfg.API == APIEvents {
 		opts.Events = eventServer{}
@@ -222,15 +232,16 @@ func Run(cfg Config) (*Result, error) {
 	if cfg.API == APIEvents {
 		defer l.Close()
 		warm(p, target, true)
-		return runEvents(p, cfg, target), nil
+		return runEvents(p, cfg, dial), nil
 	}
 	stop, err := Serve(l, cfg.Concurrency*2)
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
 	defer stop()
 	warm(p, target, false)
-	return load(p, cfg, target), nil
+	return load(p, cfg, dial)
 }
 
 // measure brackets a run: wall time and the heap allocations made during it.
@@ -284,31 +295,38 @@ type worker struct {
 	errs     map[string]int64
 }
 
-func load(p *Pair, cfg Config, target netip.AddrPort) *Result {
+// load runs the goroutine-per-client load: a pool of cfg.Concurrency goroutines, each
+// dialing, exchanging and closing until the limit or the deadline.
+func load(p *Pair, cfg Config, target netip.AddrPort) (*Result, error) {
 	var issued, done atomic.Int64
 	limit := int64(cfg.Conns)
 	if limit <= 0 {
 		limit = 1 << 62
 	}
-	ctx := context.Background()
+	// The context ends the clients at the deadline, or at once if they cannot all start.
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), cfg.Duration)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
 	}
+	defer cancel()
 	workers := make([]*worker, cfg.Concurrency)
 	for i := range workers {
 		workers[i] = &worker{errs: map[string]int64{}}
 	}
+	pool, err := ants.NewPool(cfg.Concurrency, ants.WithPreAlloc(true))
+	if err != nil {
+		return nil, fmt.Errorf("demo: client pool: %w", err)
+	}
+	defer pool.Release()
 	m := startMeasure()
 	start := m.start
 	var wg sync.WaitGroup
-	pool, _ := ants.NewPool(cfg.Concurrency, ants.WithPreAlloc(true))
-	defer pool.Release()
-	for _, w := range workers {
+	for i, w := range workers {
 		wg.Add(1)
-		w := w
-		pool.Submit(func() {
+		err := pool.Submit(func() {
 			defer wg.Done()
 			var buf [128]byte
 			for ctx.Err() == nil && issued.Add(1) <= limit {
@@ -331,6 +349,15 @@ func load(p *Pair, cfg Config, target netip.AddrPort) *Result {
 				c.Close()
 			}
 		})
+		if err != nil {
+			// The pool holds exactly Concurrency workers, so this is a broken pool, not
+			// load: stop the clients already running and report it rather than measure
+			// fewer clients than asked for.
+			wg.Done()
+			cancel()
+			wg.Wait()
+			return nil, fmt.Errorf("demo: start client %d of %d: %w", i+1, len(workers), err)
+		}
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -366,7 +393,7 @@ func load(p *Pair, cfg Config, target netip.AddrPort) *Result {
 		}
 	}
 	res.summarize(&lat, p)
-	return res
+	return res, nil
 }
 
 func (w *worker) fail(err error) {
