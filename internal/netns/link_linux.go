@@ -1,0 +1,82 @@
+package netns
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+)
+
+// allowed is the only IPv4 range AddAddr accepts: RFC 2544's benchmarking block, so no
+// test can address, and send to, anything real.
+var allowed = netip.MustParsePrefix("198.18.0.0/15")
+
+// Veth creates a veth pair with one end, aName, made directly inside a and the other,
+// bName, inside b (never in the host's namespace), and brings both up. The pair goes
+// when either namespace does; a cleanup also deletes it first.
+func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
+	t.Helper()
+	if _, err := run("", "ip", "link", "add", aName, "netns", a.name, "type", "veth",
+		"peer", "name", bName, "netns", b.name); err != nil {
+		t.Fatalf("netns: %v", err)
+	}
+	t.Cleanup(func() {
+		// Deleting one end deletes both; it may be gone already with its namespace.
+		_, _ = run("", "ip", "-n", a.name, "link", "delete", "dev", aName)
+	})
+	a.ip(t, "link", "set", "dev", aName, "up")
+	b.ip(t, "link", "set", "dev", bName, "up")
+}
+
+// checkPrefix parses an address with its prefix length and refuses any outside allowed.
+func checkPrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("netns: address %q: %w", s, err)
+	}
+	if !p.Addr().Is4() || p.Bits() < allowed.Bits() || !allowed.Contains(p.Addr()) {
+		return p, fmt.Errorf("netns: address %s is outside %s, the only range tests may use", p, allowed)
+	}
+	return p, nil
+}
+
+// AddAddr adds an IPv4 address with its prefix length ("198.18.0.2/24") to dev; an
+// address or prefix outside 198.18.0.0/15 (RFC 2544 benchmarking) fails the test before anything is configured.
+func (ns *NS) AddAddr(t testing.TB, dev, addr string) {
+	t.Helper()
+	p, err := checkPrefix(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.ip(t, "address", "add", p.String(), "dev", dev)
+}
+
+// SetMTU sets dev's MTU.
+func (ns *NS) SetMTU(t testing.TB, dev string, mtu int) {
+	t.Helper()
+	ns.ip(t, "link", "set", "dev", dev, "mtu", strconv.Itoa(mtu))
+}
+
+// Interface returns dev as the namespace sees it (index, MTU, MAC, flags).
+func (ns *NS) Interface(dev string) (*net.Interface, error) {
+	var ifi *net.Interface
+	err := ns.Do(func() error {
+		var err error
+		ifi, err = net.InterfaceByName(dev)
+		if err != nil {
+			return fmt.Errorf("netns: %s: %w", ns.name, err)
+		}
+		return nil
+	})
+	return ifi, err
+}
+
+// MAC returns dev's hardware address.
+func (ns *NS) MAC(dev string) (net.HardwareAddr, error) {
+	ifi, err := ns.Interface(dev)
+	if err != nil {
+		return nil, err
+	}
+	return ifi.HardwareAddr, nil
+}

@@ -1,0 +1,212 @@
+package netns
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// namespaces lists ip netns list's names.
+func namespaces(t *testing.T) []string {
+	t.Helper()
+	out, err := run("", "ip", "netns", "list")
+	require.NoError(t, err)
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+func TestNew_CleanupDeletesNamespaces(t *testing.T) {
+	Require(t)
+	var names []string
+	var sleeper *exec.Cmd
+	ok := t.Run("inner", func(t *testing.T) {
+		a, b := New(t, "cleanup-with-a-long-label"), New(t, "")
+		for _, ns := range []*NS{a, b} {
+			require.LessOrEqual(t, len(ns.Name()), maxName)
+			require.True(t, strings.HasPrefix(ns.Name(), namePrefix), ns.Name())
+			require.FileExists(t, ns.Path())
+			require.Contains(t, namespaces(t), ns.Name())
+			require.Contains(t, ns.Run(t, "ip", "-br", "link", "show", "dev", "lo"), ",UP", "lo is up")
+			names = append(names, ns.Name())
+		}
+		// A process left running inside must not outlive the namespace.
+		sleeper = a.Command(context.Background(), "sleep", "600")
+		require.NoError(t, sleeper.Start())
+	})
+	require.True(t, ok, "the subtest failed")
+	for _, name := range names {
+		require.NoFileExists(t, filepath.Join(runDir, name))
+		require.NotContains(t, namespaces(t), name)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sleeper.Wait() }()
+	select {
+	case err := <-exited:
+		require.ErrorContains(t, err, "killed")
+	case <-time.After(wait):
+		_ = sleeper.Process.Kill()
+		t.Fatal("the process left in the namespace survived its cleanup")
+	}
+}
+
+// TestHelperProcess is the child of the tests below: it makes a namespace, says its
+// name, then panics or waits to be killed, as NETNS_TEST_HELPER says.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv("NETNS_TEST_HELPER")
+	if mode == "" {
+		t.Skip("only run as the child of TestNew_CleanupAfterPanic and TestSweep_DeadProcess")
+	}
+	ns := New(t, mode)
+	fmt.Printf("NETNS_NAME=%s\n", ns.Name())
+	switch mode {
+	case "panic":
+		panic("the helper panics on purpose")
+	case "hang":
+		_, _ = io.Copy(io.Discard, os.Stdin) // until the parent kills this process
+	}
+}
+
+// output collects a child's stdout and stderr.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// helper starts this test binary as TestHelperProcess in mode and returns the name of
+// the namespace it made; the child's stdout and stderr go to out.
+func helper(t *testing.T, mode string) (*exec.Cmd, string, *output) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "NETNS_TEST_HELPER="+mode)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = stdin.Close() })
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	out := new(output)
+	cmd.Stderr = out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	named := make(chan string, 1)
+	go func() {
+		defer close(named)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			_, _ = out.Write([]byte(sc.Text() + "\n"))
+			if name, ok := strings.CutPrefix(sc.Text(), "NETNS_NAME="); ok {
+				named <- name
+			}
+		}
+	}()
+	select {
+	case name, ok := <-named:
+		require.True(t, ok, "the helper printed no name:\n%s", out.String())
+		t.Cleanup(func() { _ = deleteNS(name) }) // in case the test fails before it is gone
+		return cmd, name, out
+	case <-time.After(wait):
+		t.Fatalf("the helper printed no name")
+	}
+	return nil, "", nil
+}
+
+func TestNew_CleanupAfterPanic(t *testing.T) {
+	Require(t)
+	cmd, name, out := helper(t, "panic")
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the helper should fail")
+	require.NoFileExists(t, filepath.Join(runDir, name), "helper output:\n%s", out)
+}
+
+func TestSweep_DeadProcess(t *testing.T) {
+	Require(t)
+	cmd, name, _ := helper(t, "hang")
+	require.FileExists(t, filepath.Join(runDir, name))
+	removed, err := Sweep()
+	require.NoError(t, err)
+	require.NotContains(t, removed, name, "its process is alive")
+	require.FileExists(t, filepath.Join(runDir, name))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	removed, err = Sweep()
+	require.NoError(t, err)
+	require.Contains(t, removed, name)
+	require.NoFileExists(t, filepath.Join(runDir, name))
+}
+
+func TestCommandAndRun(t *testing.T) {
+	a := New(t, "cmd")
+	a.Run(t, "ip", "link", "add", "ssd0", "type", "veth", "peer", "name", "ssd1")
+	out, err := a.Command(context.Background(), "ip", "-br", "link").Output()
+	require.NoError(t, err)
+	require.Contains(t, string(out), "ssd0")
+	host, err := exec.Command("ip", "-br", "link").Output()
+	require.NoError(t, err)
+	require.NotContains(t, string(host), "ssd0", "the command ran inside, not in the host's namespace")
+
+	require.Equal(t, "inside\n", a.Run(t, "echo", "inside"))
+	msg := fatalOf(t, func(tb testing.TB) { a.Run(tb, "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3") })
+	require.Contains(t, msg, "exit status 3")
+	require.Contains(t, msg, "to-stdout")
+	require.Contains(t, msg, "to-stderr")
+	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Run(tb) }), "needs a command")
+}
+
+func TestSysctl(t *testing.T) {
+	a, b := New(t, "a"), New(t, "b")
+	const syncookies = "/proc/sys/net/ipv4/tcp_syncookies"
+	host, err := os.ReadFile(syncookies) // this goroutine's thread is in the host's namespace
+	require.NoError(t, err)
+	flip := "0"
+	if string(bytes.TrimSpace(host)) == "0" {
+		flip = "1"
+	}
+	a.Sysctl(t, "net.ipv4.tcp_syncookies", flip)
+	a.Sysctl(t, "net.ipv4.tcp_abort_on_overflow", "1")
+	a.Sysctl(t, "net.ipv4.ip_local_port_range", "40000 40999")
+	require.Equal(t, flip+"\n", a.Run(t, "cat", syncookies))
+	require.Equal(t, "1\n", a.Run(t, "cat", "/proc/sys/net/ipv4/tcp_abort_on_overflow"))
+	require.Equal(t, []string{"40000", "40999"}, strings.Fields(a.Run(t, "cat", "/proc/sys/net/ipv4/ip_local_port_range")))
+	require.Equal(t, "0\n", b.Run(t, "cat", "/proc/sys/net/ipv4/tcp_abort_on_overflow"), "b keeps its own")
+	after, err := os.ReadFile(syncookies)
+	require.NoError(t, err)
+	require.Equal(t, host, after, "the host keeps its own")
+
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
+		require.Equal(t, "1\n", a.Run(t, "cat", "/proc/sys/net/ipv6/conf/lo/disable_ipv6"), "New disables IPv6")
+	}
+	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "kernel.hostname", "x") }), "only net.*")
+	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.tcp_syncookies", "300") }), "invalid argument")
+	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.ip_local_port_range", "50000 40000") }), "invalid argument")
+	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.no_such_thing", "1") }), "no such file")
+}
