@@ -16,6 +16,10 @@ type Config struct {
 	Port dpdkshim.Port
 	// Addr is the stack's IPv4 address and subnet, e.g. 198.18.0.1/24.
 	Addr netip.Prefix
+	// MoreAddrs are further IPv4 addresses of the stack on the same link, each with its
+	// subnet (Linux's secondary addresses). Connections leave from the address whose subnet
+	// holds the destination, else from Addr.
+	MoreAddrs []netip.Prefix
 	// Gateway is the next hop for destinations outside Addr's subnet (optional).
 	Gateway netip.Addr
 	// Shards is the number of shards (default: GOMAXPROCS, at most the port's queues).
@@ -51,6 +55,16 @@ func (c *Config) fill() error {
 	}
 	if !c.Addr.IsValid() || !c.Addr.Addr().Is4() {
 		return fmt.Errorf("stack: address %v: need an IPv4 prefix such as 198.18.0.1/24", c.Addr)
+	}
+	seen := map[netip.Addr]bool{c.Addr.Addr(): true}
+	for _, a := range c.MoreAddrs {
+		if !a.IsValid() || !a.Addr().Is4() {
+			return fmt.Errorf("stack: address %v: need an IPv4 prefix such as 198.18.0.3/24", a)
+		}
+		if seen[a.Addr()] {
+			return fmt.Errorf("stack: address %v given twice", a.Addr())
+		}
+		seen[a.Addr()] = true
 	}
 	if c.Shards <= 0 {
 		c.Shards = min(runtime.GOMAXPROCS(0), c.Port.NumQueues())

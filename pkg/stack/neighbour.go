@@ -82,7 +82,7 @@ func (n *neighbours) output(p *dpdkshim.Packet, nh [4]byte) {
 
 func (n *neighbours) solicit(e *neighbour) {
 	e.probes++
-	n.sh.sendARP(header.ARPRequest, header.MAC{}, e.ip, header.Broadcast)
+	n.sh.sendARP(header.ARPRequest, n.sh.st.source(e.ip), header.MAC{}, e.ip, header.Broadcast)
 	n.sh.wheel.Schedule(&e.t, n.sh.now+neighRetrans)
 }
 
@@ -150,11 +150,12 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte) {
 		sh.frees.Free(p)
 		return
 	}
-	forUs := a.TargetIP() == sh.st.addr
+	target := a.TargetIP()
+	forUs := sh.st.isLocal(target)
 	sh.neigh.learn(a.SenderIP(), a.SenderMAC(), forUs)
 	if p.Mark != markReplicated && forUs {
 		if a.Op() == header.ARPRequest {
-			sh.sendARP(header.ARPReply, a.SenderMAC(), a.SenderIP(), a.SenderMAC())
+			sh.sendARP(header.ARPReply, target, a.SenderMAC(), a.SenderIP(), a.SenderMAC())
 		}
 		for i := range sh.st.shards {
 			if i == sh.id {
@@ -169,14 +170,14 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte) {
 	sh.frees.Free(p)
 }
 
-// sendARP builds and queues an ARP packet.
-func (sh *shard) sendARP(op uint16, tha header.MAC, tpa [4]byte, dst header.MAC) {
+// sendARP builds and queues an ARP packet from our address spa.
+func (sh *shard) sendARP(op uint16, spa [4]byte, tha header.MAC, tpa [4]byte, dst header.MAC) {
 	p := sh.NewPacket()
 	if p == nil {
 		return
 	}
 	b := p.Append(header.ARPLen)
-	header.EncodeARP(b, op, sh.st.mac, sh.st.addr, tha, tpa)
+	header.EncodeARP(b, op, sh.st.mac, spa, tha, tpa)
 	if op == header.ARPRequest {
 		sh.ctr.Inc(stats.ArpRequestsSent)
 	} else {

@@ -260,7 +260,7 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 		return
 	}
 	dst := ip.Dst()
-	if dst != sh.st.addr {
+	if dst != sh.st.addr && !sh.st.isLocal(dst) {
 		sh.ctr.Inc(stats.IpInAddrErrors)
 		sh.frees.Free(p)
 		return

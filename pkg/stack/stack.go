@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -28,8 +29,8 @@ type Stack struct {
 	tcp     *tcp.Engine
 	shards  []*shard
 	mac     header.MAC
-	addr    [4]byte
-	mask    [4]byte
+	addr    [4]byte  // the primary address
+	addrs   []ifaddr // every address, the primary first
 	gw      [4]byte
 	hasGW   bool
 	closing atomic.Bool
@@ -55,6 +56,9 @@ func New(cfg Config) (*Stack, error) {
 		mac:   cfg.Port.MAC(),
 		addr:  cfg.Addr.Addr().As4(),
 	}
+	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {
+		s.addrs = append(s.addrs, newIfaddr(p))
+	}
 	switch {
 	case cfg.HashSeed != 0:
 		s.hasher = hash.NewHasher(cfg.HashSeed)
@@ -62,17 +66,6 @@ func New(cfg Config) (*Stack, error) {
 		s.hasher = hash.NewHasher(cfg.Seed)
 	default:
 		s.hasher = hash.RandomHasher()
-	}
-	bits := cfg.Addr.Bits()
-	for i := 0; i < 4; i++ {
-		switch {
-		case bits >= 8:
-			s.mask[i] = 0xff
-			bits -= 8
-		case bits > 0:
-			s.mask[i] = ^byte(0xff >> bits)
-			bits = 0
-		}
 	}
 	if cfg.Gateway.IsValid() {
 		s.gw, s.hasGW = cfg.Gateway.As4(), true
@@ -88,6 +81,8 @@ func New(cfg Config) (*Stack, error) {
 		Clock:    cfg.Clock,
 		Seed:     cfg.Seed,
 		Addr:     s.addr,
+		Local:    s.isLocal,
+		Source:   s.source,
 		MTU:      cfg.Port.MTU(),
 		Routable: s.routable,
 		Owner:    s.owner,
@@ -129,19 +124,70 @@ func (s *Stack) owner(k hash.Key, h uint64) int {
 	return hash.Shard(h, len(s.shards))
 }
 
-func (s *Stack) onLink(dst [4]byte) bool {
-	for i := range dst {
-		if dst[i]&s.mask[i] != s.addr[i]&s.mask[i] {
-			return false
+// ifaddr is one IPv4 address of the stack with its subnet, as masks for quick tests.
+type ifaddr struct {
+	addr, net, mask uint32
+	prefix          netip.Prefix
+}
+
+func newIfaddr(p netip.Prefix) ifaddr {
+	a := binary.BigEndian.Uint32(p.Addr().AsSlice())
+	mask := ^uint32(0) << (32 - p.Bits())
+	if p.Bits() == 0 {
+		mask = 0
+	}
+	return ifaddr{addr: a, net: a & mask, mask: mask, prefix: p}
+}
+
+func ip4(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
+
+// isLocal reports whether dst is one of the stack's addresses.
+func (s *Stack) isLocal(dst [4]byte) bool {
+	d := ip4(dst)
+	for i := range s.addrs {
+		if s.addrs[i].addr == d {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// onLink reports whether dst is on one of the stack's subnets.
+func (s *Stack) onLink(dst [4]byte) bool {
+	d := ip4(dst)
+	for i := range s.addrs {
+		if d&s.addrs[i].mask == s.addrs[i].net {
+			return true
+		}
+	}
+	return false
+}
+
+// source is the address a connection to dst leaves from: the one whose subnet holds dst,
+// else the primary (Linux picks the preferred source of the route).
+func (s *Stack) source(dst [4]byte) [4]byte {
+	d := ip4(dst)
+	for i := range s.addrs {
+		if d&s.addrs[i].mask == s.addrs[i].net {
+			return s.addrs[i].prefix.Addr().As4()
+		}
+	}
+	return s.addr
 }
 
 func (s *Stack) routable(dst [4]byte) bool { return s.onLink(dst) || s.hasGW }
 
-// Addr returns the stack's IPv4 address.
+// Addr returns the stack's primary IPv4 address.
 func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+
+// Addrs returns every address of the stack with its subnet, the primary first.
+func (s *Stack) Addrs() []netip.Prefix {
+	out := make([]netip.Prefix, len(s.addrs))
+	for i := range s.addrs {
+		out[i] = s.addrs[i].prefix
+	}
+	return out
+}
 
 // NumShards returns the number of shards.
 func (s *Stack) NumShards() int { return len(s.shards) }

@@ -9,8 +9,8 @@ import (
 // connect starts an active open on the shard (Linux tcp_v4_connect + tcp_connect): pick the
 // local port, choose the ISN, send the SYN, arm its timer.
 func (s *shard) connect(ep *endpoint) {
-	laddr := s.eng.addr
 	raddr, rport := ep.dialAddr, ep.dialPort
+	laddr := s.eng.source(raddr)
 	var key hash.Key
 	var h uint64
 	if lport := ep.dialLocalPort; lport != 0 {

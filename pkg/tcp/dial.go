@@ -84,7 +84,7 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	var s *shard
 	if opts.LocalPort != 0 {
 		// A fixed 4-tuple has exactly one owner: the shard its link queue feeds.
-		k := hash.KeyV4(e.addr, opts.LocalPort, dst, raddr.Port())
+		k := hash.KeyV4(e.source(dst), opts.LocalPort, dst, raddr.Port())
 		s = e.shards[e.owner(k, e.hasher.Sum(&k))]
 	} else if opts.Near.ep != nil && opts.Near.ep.sh.eng == e {
 		s = opts.Near.ep.sh

@@ -21,8 +21,12 @@ type Config struct {
 	Clock clock.Clock
 	// Seed makes the keyed secrets reproducible (0: random).
 	Seed uint64
-	// Addr is the stack's IPv4 address; Listen and Dial default to it.
+	// Addr is the stack's primary IPv4 address.
 	Addr [4]byte
+	// Local reports whether an address is one of the stack's (nil: only Addr).
+	Local func(a [4]byte) bool
+	// Source returns the local address a connection to dst leaves from (nil: Addr).
+	Source func(dst [4]byte) [4]byte
 	// MTU of the link (the MSS is MTU-40).
 	MTU int
 	// Routable reports whether a destination can be reached (a neighbour on the subnet or a
@@ -46,6 +50,8 @@ type Engine struct {
 	clock    clock.Clock
 	sec      secrets
 	addr     [4]byte
+	local    func([4]byte) bool
+	source   func([4]byte) [4]byte
 	mss      int
 	routable func([4]byte) bool
 	owner    func(hash.Key, uint64) int
@@ -123,11 +129,19 @@ func NewEngine(cfg Config) (*Engine, error) {
 		clock:    cfg.Clock,
 		sec:      newSecrets(cfg.Seed),
 		addr:     cfg.Addr,
+		local:    cfg.Local,
+		source:   cfg.Source,
 		mss:      cfg.MTU - 40,
 		routable: cfg.Routable,
 		owner:    cfg.Owner,
 		txCsum:   cfg.TxCsum,
 		shards:   make([]*shard, cfg.Shards),
+	}
+	if e.local == nil {
+		e.local = func(a [4]byte) bool { return a == cfg.Addr }
+	}
+	if e.source == nil {
+		e.source = func([4]byte) [4]byte { return cfg.Addr }
 	}
 	if e.owner == nil {
 		n := cfg.Shards
@@ -172,7 +186,7 @@ func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, err
 	if addr.Addr().IsValid() {
 		a = addr.Addr().As4()
 	}
-	if a != ([4]byte{}) && a != e.addr {
+	if a != ([4]byte{}) && !e.local(a) {
 		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrNotAvail)
 	}
 	port := addr.Port()
@@ -187,7 +201,7 @@ func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, err
 		port = p
 	}
 	k := listenKey{a, port}
-	if old[k] != nil || (a == [4]byte{} && old[listenKey{e.addr, port}] != nil) ||
+	if old[k] != nil || (a == [4]byte{} && portBoundExactly(old, port)) ||
 		(a != [4]byte{} && old[listenKey{[4]byte{}, port}] != nil) {
 		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrInUse)
 	}
@@ -201,10 +215,22 @@ func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, err
 	return l, nil
 }
 
+// portBoundExactly reports whether a listener holds port on a specific address (which a
+// wildcard listener on the port would conflict with).
+func portBoundExactly(m listenerMap, port uint16) bool {
+	for k := range m {
+		if k.port == port && k.addr != ([4]byte{}) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *Engine) freeListenPort(m listenerMap, a [4]byte) (uint16, bool) {
 	r := e.settings.IPLocalPortRange
 	for p := int(r[0]); p <= int(r[1]); p++ {
-		if m[listenKey{a, uint16(p)}] == nil && m[listenKey{[4]byte{}, uint16(p)}] == nil && m[listenKey{e.addr, uint16(p)}] == nil {
+		if m[listenKey{a, uint16(p)}] == nil && m[listenKey{[4]byte{}, uint16(p)}] == nil &&
+			(a != [4]byte{} || !portBoundExactly(m, uint16(p))) {
 			return uint16(p), true
 		}
 	}
