@@ -34,7 +34,7 @@ func runLabBacklog(e *env, args []string) error {
 	profile := fs.String("profile", "linux", "kernel behaviour: linux or linux-3.12")
 	backlog := fs.Int("backlog", 1, "listen backlog")
 	clients := fs.Int("clients", 3, "clients, started one after another")
-	accept := fs.Bool("accept", false, "the server accepts and echoes (otherwise it never calls accept)")
+	accept := fs.Bool("accept", false, "the server accepts and replies (otherwise it never calls accept)")
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
 	interval := secondsFlag(fs.FlagSet, "client-interval", time.Second, "time between client starts (`seconds`, or a duration such as 500ms)")
@@ -101,10 +101,10 @@ func runLabBacklog(e *env, args []string) error {
 	}
 	mode := "never accepts"
 	if *accept {
-		mode = "accepts and echoes"
+		mode = "accepts and replies"
 	}
 	fmt.Fprintf(out, "shardstack lab backlog: profile %s, listen backlog %d, %d clients every %v, server %s,\n", p, *backlog, *clients, *interval, mode)
-	fmt.Fprintf(out, "tcp_abort_on_overflow=%d tcp_syncookies=%d; each client sends %d bytes every 2 s. Virtual time, %v.\n", b2i(*abort), *cookies, len(lab.Message), *seconds)
+	fmt.Fprintf(out, "tcp_abort_on_overflow=%d tcp_syncookies=%d; each client sends %d bytes 2 s after connecting and after each reply. Virtual time, %v.\n", b2i(*abort), *cookies, len(lab.Message), *seconds)
 	for _, s := range res.Steps {
 		fmt.Fprintf(out, "\n=== t=%ss (%s)\n", stepTime(s.Time), s.Note)
 		table(out, "server 198.18.0.1", s.Server)

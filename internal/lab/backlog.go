@@ -1,17 +1,19 @@
 // Package lab reproduces experiments on two in-process stacks and a virtual clock. The
 // backlog lab is the seed documents' three listen(2) experiments (seed 002 §1.4-1.6): a
-// server listens with a small backlog and either never calls accept or accepts and echoes;
-// clients connect one after another and send 13 bytes every 2 s; both sides are inspected
-// the way netstat/ss would show them.
+// server listens with a small backlog and either never calls accept or accepts and, 1 s
+// after each message, replies with it and a timestamp; clients connect one after another,
+// and each sends 13 bytes 2 s after connecting and 2 s after each reply; both sides are
+// inspected the way netstat/ss would show them. The clients and the server are
+// internal/seedexp's driver, the same one the acceptance scenarios S1-S3 run.
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
 	"time"
 
+	"github.com/shardstack/shardstack/internal/seedexp"
 	"github.com/shardstack/shardstack/internal/simnet"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -21,20 +23,20 @@ import (
 // ServerPort is the port the seed's server listens on.
 const ServerPort = 20000
 
-// Message is what the seed's client sends every 2 s (13 bytes).
-var Message = []byte("hello, world!")
+// Message is what the seed's client sends (13 bytes).
+var Message = []byte(seedexp.Message)
 
 // BacklogConfig is one run of the backlog lab.
 type BacklogConfig struct {
 	Profile         tcp.Profile
 	Backlog         int
 	Clients         int
-	Accept          bool          // the server accepts and echoes (seed §1.5)
+	Accept          bool          // the server accepts and replies (seed §1.5)
 	AbortOnOverflow bool          // tcp_abort_on_overflow = 1 (seed §1.6)
 	Syncookies      int           // tcp_syncookies: 0, 1 or 2
 	ClientInterval  time.Duration // time between client starts (default 1 s)
 	Duration        time.Duration // virtual time to run (default 20 s)
-	SendEvery       time.Duration // the clients' send period (default 2 s)
+	SendEvery       time.Duration // the clients' sleep before each send (default 2 s)
 	// Server holds further server knobs (set by sysctl name); Profile, AbortOnOverflow and
 	// Syncookies above take precedence.
 	Server tcp.Settings
@@ -77,28 +79,18 @@ type BacklogResult struct {
 	Steps   []Step         `json:"steps"`
 	Clients []ClientResult `json:"clients"`
 	Net     *simnet.Net    `json:"-"`
+	// Driver is the experiment's driver, with the clients' and the server's full records.
+	Driver *seedexp.Driver `json:"-"`
 }
 
 // Outcomes a client reports, worded as the seed's client prints them.
 const (
-	OutcomeConnected  = "connected"
-	OutcomeConnecting = "still connecting"
-	OutcomeReset      = "CONNECT FAILED: connection reset by peer"
-	OutcomeTimedOut   = "CONNECT FAILED: timed out"
-	OutcomeRefused    = "CONNECT FAILED: connection refused"
+	OutcomeConnected  = seedexp.OutcomeConnected
+	OutcomeConnecting = seedexp.OutcomeConnecting
+	OutcomeReset      = seedexp.OutcomeReset
+	OutcomeTimedOut   = seedexp.OutcomeTimedOut
+	OutcomeRefused    = seedexp.OutcomeRefused
 )
-
-type client struct {
-	id        int
-	start     int64
-	conn      *tcp.Conn
-	connected bool
-	nextSend  int64
-	sent      int
-	received  int
-	err       error
-	port      uint16
-}
 
 func (c *BacklogConfig) fill() error {
 	if c.Clients <= 0 {
@@ -146,159 +138,57 @@ func RunBacklog(cfg BacklogConfig) (*BacklogResult, error) {
 		n.PortS.SetHook(delay)
 		n.PortC.SetHook(delay)
 	}
-	res := &BacklogResult{Config: cfg, Net: n}
-	target := netip.AddrPortFrom(simnet.ServerAddr.Addr(), ServerPort)
-	clients := make([]*client, cfg.Clients)
-	for i := range clients {
-		clients[i] = &client{id: i + 1, start: int64(i) * int64(cfg.ClientInterval)}
+	starts := make([]time.Duration, cfg.Clients)
+	for i := range starts {
+		starts[i] = time.Duration(i) * cfg.ClientInterval
 	}
-	var accepted []*tcp.Conn
-	buf := make([]byte, 4096)
-	end := int64(cfg.Duration)
+	d := seedexp.OnStacks(seedexp.Config{Starts: starts, Accept: cfg.Accept, SendEvery: cfg.SendEvery}, n, n.Client, l)
+	res := &BacklogResult{Config: cfg, Net: n, Driver: d}
 	// Snapshots: just before each next client starts, and at the end.
-	var stepTimes []int64
-	prevStep := int64(-1)
-	for i := 1; i < cfg.Clients; i++ {
-		at := max(clients[i].start-min(int64(time.Millisecond), int64(cfg.ClientInterval)/2), prevStep+1)
+	var stepTimes []time.Duration
+	prev := time.Duration(-1)
+	for _, start := range starts[1:] {
+		at := max(start-min(time.Millisecond, cfg.ClientInterval/2), prev+1)
 		stepTimes = append(stepTimes, at)
-		prevStep = at
+		prev = at
 	}
-	stepTimes = append(stepTimes, max(end, prevStep+1))
+	stepTimes = append(stepTimes, max(cfg.Duration, prev+1))
 	var prevS, prevC stats.Counters
-	// The applications act on a 10 ms tick, and at the exact times clients start, send and
-	// snapshots are taken; between those times the stacks run event by event.
-	const tick = int64(10 * time.Millisecond)
-	for now := int64(0); now <= end; {
-		n.RunUntil(now, nil)
-		for _, c := range clients {
-			if c.conn == nil && now >= c.start {
-				c.conn, err = n.Client.DialAsync(target, tcp.DialOptions{})
-				if err != nil {
-					return nil, err
-				}
-				c.conn.SetNoDelay(false) // the seed's C client keeps Nagle on, as Linux's default
-			}
-			if c.conn == nil || c.err != nil {
-				continue
-			}
-			switch st := c.conn.State(); {
-			case st == tcp.StateSynSent || st == tcp.StateSynRecv:
-			case st == tcp.StateClosed:
-				c.err = c.conn.Err()
-				if c.err == nil {
-					c.err = tcp.ErrConnectionReset
-				}
-			default:
-				if !c.connected {
-					c.connected = true
-					c.nextSend = now + int64(cfg.SendEvery)
-					c.port = c.conn.LocalAddrPort().Port()
-				}
-				if now >= c.nextSend {
-					if k, err := c.conn.TryWrite(Message); err == nil {
-						c.sent += k
-					} else if !errors.Is(err, tcp.ErrWouldBlock) {
-						c.err = err
-					}
-					c.nextSend += int64(cfg.SendEvery)
-				}
-				for {
-					k, err := c.conn.TryRead(buf)
-					c.received += k
-					if err != nil {
-						break
-					}
-				}
-			}
+	for i, at := range stepTimes {
+		d.RunUntil(at)
+		step := snapshot(n, d, at, &prevS, &prevC)
+		step.Note = "end"
+		if i < len(stepTimes)-1 {
+			step.Note = fmt.Sprintf("before client %d starts", i+2)
 		}
-		if cfg.Accept {
-			for {
-				s, err := l.TryAccept()
-				if err != nil {
-					break
-				}
-				s.SetNoDelay(false)
-				accepted = append(accepted, s)
-			}
-			for _, s := range accepted {
-				// The seed's server echoes what it receives.
-				if k, err := s.TryRead(buf); err == nil && k > 0 {
-					s.TryWrite(buf[:k])
-				}
-			}
-		}
-		n.Settle()
-		if len(stepTimes) > 0 && now == stepTimes[0] {
-			step := snapshot(n, clients, now, &prevS, &prevC)
-			if len(stepTimes) > 1 {
-				step.Note = fmt.Sprintf("before client %d starts", len(res.Steps)+2)
-			} else {
-				step.Note = "end"
-			}
-			res.Steps = append(res.Steps, step)
-			stepTimes = stepTimes[1:]
-		}
-		// The next moment something is due.
-		next := (now/tick + 1) * tick
-		for _, c := range clients {
-			if c.conn == nil && c.start > now {
-				next = min(next, c.start)
-			}
-			if c.connected && c.err == nil && c.nextSend > now {
-				next = min(next, c.nextSend)
-			}
-		}
-		if len(stepTimes) > 0 {
-			next = min(next, stepTimes[0])
-		}
-		if now == end {
-			break
-		}
-		now = min(next, end)
+		res.Steps = append(res.Steps, step)
 	}
-	res.Clients = results(clients)
+	res.Clients = results(d)
 	return res, nil
 }
 
-func results(clients []*client) []ClientResult {
-	out := make([]ClientResult, len(clients))
-	for i, c := range clients {
-		r := ClientResult{ID: c.id, Sent: c.sent, Received: c.received, LocalPort: c.port, State: tcp.StateClosed.String()}
-		if c.conn != nil {
-			r.State = c.conn.State().String()
-			if r.LocalPort == 0 {
-				r.LocalPort = c.conn.LocalAddrPort().Port()
-			}
+// results is the driver's record of each client with its connection's state.
+func results(d *seedexp.Driver) []ClientResult {
+	rs := d.Clients()
+	out := make([]ClientResult, len(rs))
+	for i, r := range rs {
+		st := tcp.StateClosed
+		if c, ok := d.Conn(i).(*seedexp.TCPConn); ok {
+			st = c.Conn.State()
 		}
-		switch {
-		case c.conn == nil:
-			r.Outcome = "not started"
-		case errors.Is(c.err, tcp.ErrConnectionReset):
-			r.Outcome = OutcomeReset
-		case errors.Is(c.err, tcp.ErrTimedOut):
-			r.Outcome = OutcomeTimedOut
-		case errors.Is(c.err, tcp.ErrConnectionRefused):
-			r.Outcome = OutcomeRefused
-		case c.err != nil:
-			r.Outcome = "CONNECT FAILED: " + c.err.Error()
-		case c.connected:
-			r.Outcome = OutcomeConnected
-		default:
-			r.Outcome = OutcomeConnecting
-		}
-		out[i] = r
+		out[i] = ClientResult{ID: r.ID, Outcome: r.Outcome, State: st.String(), LocalPort: r.LocalPort, Sent: r.Sent, Received: r.Received}
 	}
 	return out
 }
 
-func snapshot(n *simnet.Net, clients []*client, at int64, prevS, prevC *stats.Counters) Step {
+func snapshot(n *simnet.Net, d *seedexp.Driver, at time.Duration, prevS, prevC *stats.Counters) Step {
 	s, c := n.Server.Counters(), n.Client.Counters()
 	step := Step{
-		Time:     float64(at) / 1e9,
+		Time:     at.Seconds(),
 		Server:   rows(n.Server.Sockets()),
 		Client:   rows(n.Client.Sockets()),
 		Counters: map[string]map[string]int64{"server": changed(prevS, &s), "client": changed(prevC, &c)},
-		Clients:  results(clients),
+		Clients:  results(d),
 	}
 	*prevS, *prevC = s, c
 	return step

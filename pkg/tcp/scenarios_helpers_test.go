@@ -2,8 +2,8 @@ package tcp_test
 
 // Fixtures for the acceptance scenarios of spec §9 (scenarios_test.go): a tap on the
 // in-memory pair that drops, delays, records or rewrites frames and lets the test inject
-// crafted segments; the seed's client (seed 002 §1.4-1.6, appendix 1) as a state machine
-// on the virtual clock; and small readers for the capture and the socket tables.
+// crafted segments; the seed's experiment (seed 002 §1.4-1.6) as internal/seedexp drives
+// it; and small readers for the capture and the socket tables.
 
 import (
 	"encoding/binary"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/seedexp"
 	"github.com/shardstack/shardstack/internal/simnet"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -20,11 +21,11 @@ import (
 )
 
 // seedPort is the port the seed's server listens on.
-const seedPort = 20000
+const seedPort = seedexp.Port
 
 var (
 	seedAP  = netip.AddrPortFrom(simnet.ServerAddr.Addr(), seedPort)
-	seedMsg = []byte("hello, world!") // what the seed's client sends: 13 bytes
+	seedMsg = []byte(seedexp.Message) // what the seed's client sends: 13 bytes
 )
 
 // profileCase names a profile for table-driven tests.
@@ -302,122 +303,51 @@ func (tp *tap) inject(t *testing.T, c crafted) {
 
 // ---- the seed's client and server ----
 
-// seedClient is the seed's client.c as a state machine: connect, then forever sleep 2 s,
-// send 13 bytes and wait for the reply.
-type seedClient struct {
-	start     int64
-	conn      *tcp.Conn
-	connected bool
-	nextSend  int64
-	waiting   bool // a message went out and its echo has not fully come back
-	sent, got int
-	err       error
-}
-
-// seedRun plays clients against a server that either never accepts (seed §1.4, §1.6) or
-// accepts and echoes (seed §1.5), on a 10 ms tick.
+// seedRun is seed 002's experiment (§1.4-1.6, appendices 1 and 2) as internal/seedexp
+// drives it, on the same code path as the backlog lab: clients that connect, sleep 2 s,
+// send 13 bytes and wait for the reply, and a server that either never accepts or accepts
+// and replies 1 s after each message.
 type seedRun struct {
-	t        *testing.T
-	n        *simnet.Net
-	l        *tcp.Listener
-	clients  []*seedClient
-	echo     bool
-	accepted []*tcp.Conn
+	t *testing.T
+	n *simnet.Net
+	d *seedexp.Driver
 }
 
-const seedTick = int64(10 * time.Millisecond)
-
-// newSeedRun makes clients that start at the given times (seconds).
-func newSeedRun(t *testing.T, n *simnet.Net, l *tcp.Listener, echo bool, starts ...float64) *seedRun {
-	r := &seedRun{t: t, n: n, l: l, echo: echo}
+// newSeedRun makes clients that start at the given times (seconds) against a server that
+// never accepts or, with accept, accepts and replies.
+func newSeedRun(t *testing.T, n *simnet.Net, l *tcp.Listener, accept bool, starts ...float64) *seedRun {
+	cfg := seedexp.Config{Accept: accept}
 	for _, s := range starts {
-		r.clients = append(r.clients, &seedClient{start: at(s)})
+		cfg.Starts = append(cfg.Starts, time.Duration(at(s)))
 	}
-	return r
+	return &seedRun{t: t, n: n, d: seedexp.OnStacks(cfg, n, n.Client, l)}
 }
 
 // run plays the scenario up to the absolute virtual time end.
-func (r *seedRun) run(end int64) {
-	buf := make([]byte, 4096)
-	for now := r.n.Now(); now <= end; now += seedTick {
-		r.n.RunUntil(now, nil)
-		for _, c := range r.clients {
-			r.step(c, now, buf)
-		}
-		if r.echo {
-			r.serve(buf)
-		}
-	}
-	r.n.RunUntil(end, nil)
+func (r *seedRun) run(end int64) { r.d.RunUntil(time.Duration(end)) }
+
+// client returns client i's record (0-based).
+func (r *seedRun) client(i int) seedexp.ClientResult { return r.d.Clients()[i] }
+
+// start returns when client i starts, in virtual nanoseconds.
+func (r *seedRun) start(i int) int64 { return int64(r.client(i).Start) }
+
+// conn returns client i's connection.
+func (r *seedRun) conn(i int) *tcp.Conn {
+	c, ok := r.d.Conn(i).(*seedexp.TCPConn)
+	require.True(r.t, ok, "client %d has no connection", i+1)
+	return c.Conn
 }
 
-func (r *seedRun) step(c *seedClient, now int64, buf []byte) {
-	if c.conn == nil {
-		if now >= c.start {
-			c.conn = dialSeed(r.t, r.n)
-		}
-		return
-	}
-	if c.err != nil {
-		return
-	}
-	switch c.conn.State() {
-	case tcp.StateSynSent, tcp.StateSynRecv:
-		return
-	case tcp.StateClosed:
-		c.err = c.conn.Err()
-		if c.err == nil {
-			c.err = tcp.ErrConnectionReset
-		}
-		return
-	}
-	if !c.connected {
-		// connect() returned: the handshake completed when the client started.
-		c.connected = true
-		c.nextSend = c.start + int64(2*time.Second)
-	}
-	for {
-		k, err := c.conn.TryRead(buf)
-		c.got += k
-		if err != nil || k == 0 {
-			break
-		}
-	}
-	if c.waiting && c.got >= c.sent {
-		c.waiting = false
-		c.nextSend = now + int64(2*time.Second)
-	}
-	if !c.waiting && now >= c.nextSend {
-		if k, err := c.conn.TryWrite(seedMsg); err == nil {
-			c.sent += k
-			c.waiting = true
-		}
-	}
-}
-
-// serve is the seed's server.c with accept: take every queued connection and echo what
-// each one sends.
-func (r *seedRun) serve(buf []byte) {
-	for {
-		s, err := r.l.TryAccept()
-		if err != nil {
-			break
-		}
-		r.accepted = append(r.accepted, s)
-	}
-	for _, s := range r.accepted {
-		if k, err := s.TryRead(buf); err == nil && k > 0 {
-			_, err := s.TryWrite(buf[:k])
-			require.NoError(r.t, err)
-		}
-	}
-}
+// size is the number of clients.
+func (r *seedRun) size() int { return len(r.d.Clients()) }
 
 // ports returns the clients' local ports in start order.
 func (r *seedRun) ports() []uint16 {
-	out := make([]uint16, len(r.clients))
-	for i, c := range r.clients {
-		out[i] = port(r.t, c.conn)
+	out := make([]uint16, r.size())
+	for i, c := range r.d.Clients() {
+		require.NotZero(r.t, c.LocalPort, "client %d has not picked its port yet", i+1)
+		out[i] = c.LocalPort
 	}
 	return out
 }

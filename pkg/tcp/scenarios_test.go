@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/seedexp"
 	"github.com/shardstack/shardstack/internal/simnet"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
@@ -58,8 +59,8 @@ func TestS1_BacklogNoAccept_Linux312(t *testing.T) {
 	ps := r.ports()
 	segs := segments(n)
 
-	for i, c := range r.clients {
-		require.Equal(t, tcp.StateEstablished, c.conn.State(), "client %d\n%s", i+1, trace(n))
+	for i := 0; i < r.size(); i++ {
+		require.Equal(t, tcp.StateEstablished, r.conn(i).State(), "client %d\n%s", i+1, trace(n))
 	}
 	srv := serverTable(t, n)
 	require.Len(t, srv.listeners, 1)
@@ -81,7 +82,7 @@ func TestS1_BacklogNoAccept_Linux312(t *testing.T) {
 
 	overflowed := 0
 	for i := 2; i < 4; i++ {
-		start := r.clients[i].start
+		start := r.start(i)
 		f := flowOf(segs, ps[i])
 		syns := filter(f, true, fSYN)
 		require.Len(t, syns, 1, trace(n))
@@ -92,7 +93,7 @@ func TestS1_BacklogNoAccept_Linux312(t *testing.T) {
 		requireSameSeq(t, synacks, synacks[0].seq, syns[0].seq+1, "SYN-ACK")
 		require.Len(t, dir(f, false), len(synacks), "the server sends nothing but SYN-ACKs to client %d", i+1)
 		// The client believes it is connected: it acknowledges, sends its 13 bytes 2 s later
-		// and retransmits them, all unanswered.
+		// and retransmits them, all unanswered; waiting for the reply, it sends nothing else.
 		acks := filter(f, true, fACK)
 		require.NotEmpty(t, acks)
 		require.Equal(t, start, acks[0].t, "the final ACK goes out at once")
@@ -148,8 +149,8 @@ func requireAllConnected(t *testing.T, n *simnet.Net, r *seedRun, l *tcp.Listene
 	require.Equal(t, 2, l.AcceptQueueLen())
 	srv, cli := serverTable(t, n), clientTable(t, n)
 	for i := 2; i < 4; i++ {
-		require.Equal(t, tcp.StateEstablished, r.clients[i].conn.State())
-		require.Equal(t, len(seedMsg), r.clients[i].sent)
+		require.Equal(t, tcp.StateEstablished, r.conn(i).State())
+		require.Equal(t, len(seedMsg), r.client(i).Sent, "one message, still waiting for its reply")
 		requireRow(t, srv, ps[i], tcp.StateEstablished, len(seedMsg), 0)
 		requireRow(t, cli, ps[i], tcp.StateEstablished, 0, 0)
 	}
@@ -169,10 +170,10 @@ func TestS1_BacklogNoAccept_Linux(t *testing.T) {
 	ps := r.ports()
 	segs := segments(n)
 
-	require.Equal(t, tcp.StateEstablished, r.clients[0].conn.State())
-	require.Equal(t, tcp.StateEstablished, r.clients[1].conn.State())
-	require.Equal(t, tcp.StateSynSent, r.clients[2].conn.State())
-	require.Equal(t, tcp.StateSynSent, r.clients[3].conn.State())
+	require.Equal(t, tcp.StateEstablished, r.conn(0).State())
+	require.Equal(t, tcp.StateEstablished, r.conn(1).State())
+	require.Equal(t, tcp.StateSynSent, r.conn(2).State())
+	require.Equal(t, tcp.StateSynSent, r.conn(3).State())
 	srv := serverTable(t, n)
 	require.Len(t, srv.listeners, 1)
 	require.Equal(t, 2, srv.listeners[0].RecvQ)
@@ -189,7 +190,7 @@ func TestS1_BacklogNoAccept_Linux(t *testing.T) {
 
 	dropped := 0
 	for i := 2; i < 4; i++ {
-		start := r.clients[i].start
+		start := r.start(i)
 		f := flowOf(segs, ps[i])
 		syns := filter(f, true, fSYN)
 		require.Equal(t, upTo(ats(start, 0, 1, 2, 3, 4, 5, 7, 11, 19, 35), end), nanos(syns), "client %d\n%s", i+1, trace(n))
@@ -204,56 +205,100 @@ func TestS1_BacklogNoAccept_Linux(t *testing.T) {
 	require.Zero(t, c[stats.TcpExtTCPReqQFullDrop])
 	require.Zero(t, c[stats.TcpExtTCPReqQFullDoCookies])
 
-	// Once Accept makes room, the next SYN retransmissions (23 s and 25 s) are admitted.
+	// Once Accept makes room, the next SYN retransmissions (23 s and 25 s) are admitted, and
+	// each client sends its message 2 s after its connect() returns.
 	requireAcceptAll(t, l, 2)
 	r.run(at(30))
 	requireAllConnected(t, n, r, l)
+	segs = segments(n)
+	for i, connected := range []float64{23, 25} {
+		require.Equal(t, at(connected), r.client(2+i).ConnectedAt.Nanoseconds(), "client %d", i+3)
+		data := withPayload(flowOf(segs, ps[2+i]), true)
+		require.Equal(t, []int64{at(connected + 2)}, nanos(data), "client %d\n%s", i+3, trace(n))
+	}
 }
 
-// S2 (seed §1.5): backlog 1, the server accepts and echoes: every client connects and gets
-// each of its messages back, in both profiles.
-func TestS2_BacklogAcceptEcho(t *testing.T) {
+// S2 (seed §1.5): backlog 1, the server accepts and replies: every client connects and
+// gets a reply to each message, in both profiles. The reply is the seed's (spec §9 says
+// "echoes"): 1 s after each message the server sends it back with " : " and a ctime()
+// timestamp, 41 bytes, and the client sleeps 2 s after each reply before it sends again,
+// so a client that starts at s sends at s+2, s+5, s+8, ... and is answered 1 s later.
+func TestS2_BacklogAcceptReply(t *testing.T) {
 	for _, pc := range bothProfiles {
 		t.Run(pc.name, func(t *testing.T) {
 			st := tcp.Settings{Profile: pc.profile}
 			n := scenarioNet(t, 1, st, st)
 			l := listenSeed(t, n, 1)
 			r := newSeedRun(t, n, l, true, 0, 1, 2, 3, 4)
-			r.run(at(12))
+			end := at(12.5)
+			r.run(end)
 			ps := r.ports()
 			segs := segments(n)
-			require.Len(t, r.accepted, len(r.clients))
+			require.Equal(t, r.size(), r.d.Server().Accepted)
 			srv := serverTable(t, n)
 			require.Equal(t, 0, srv.listeners[0].RecvQ)
 			cli := clientTable(t, n)
-			for i, c := range r.clients {
-				require.NoError(t, c.err, "client %d", i+1)
-				require.Equal(t, tcp.StateEstablished, c.conn.State())
-				require.GreaterOrEqual(t, c.sent, 3*len(seedMsg), "client %d sends every 2 s after each echo", i+1)
-				require.Equal(t, c.sent, c.got, "client %d gets every message back", i+1)
+			for i, c := range r.d.Clients() {
+				require.NoError(t, c.Err, "client %d", i+1)
+				require.Equal(t, seedexp.OutcomeConnected, c.Outcome)
+				require.Equal(t, tcp.StateEstablished, r.conn(i).State())
 				requireRow(t, srv, ps[i], tcp.StateEstablished, 0, 0)
 				requireRow(t, cli, ps[i], tcp.StateEstablished, 0, 0)
 				f := flowOf(segs, ps[i])
 				require.Len(t, filter(f, true, fSYN), 1)
 				require.Len(t, filter(f, false, fSYNACK), 1)
-				up, down := 0, 0
-				for _, s := range withPayload(f, true) {
-					up += s.payload
+
+				var sends, replies []int64
+				for k := int64(0); ; k++ {
+					s := c.Start.Nanoseconds() + at(2) + k*at(3)
+					if s > end {
+						break
+					}
+					sends = append(sends, s)
+					if s+at(1) <= end {
+						replies = append(replies, s+at(1))
+					}
 				}
-				for _, s := range withPayload(f, false) {
-					down += s.payload
+				up, down := withPayload(f, true), withPayload(f, false)
+				require.Equal(t, sends, nanos(up), "client %d sends 2 s after connecting and after each reply\n%s", i+1, trace(n))
+				require.Equal(t, replies, nanos(down), "client %d: the server replies 1 s after each message\n%s", i+1, trace(n))
+				for _, s := range up {
+					require.Equal(t, len(seedMsg), s.payload)
 				}
-				require.Equal(t, c.sent, up)
-				require.Equal(t, c.got, down)
+				for _, s := range down {
+					require.Equal(t, seedexp.ReplyLen, s.payload)
+				}
+				require.Equal(t, len(sends), c.Messages)
+				require.Equal(t, len(sends)*len(seedMsg), c.Sent)
+				require.Equal(t, len(replies), c.Replies)
+				require.Equal(t, len(replies)*seedexp.ReplyLen, c.Received)
+				last := replies[len(replies)-1]
+				require.Equal(t, string(seedexp.Reply(seedMsg, seedexp.Epoch.Add(time.Duration(last)))), c.LastReply)
 			}
+			require.Equal(t, "hello, world! : Thu Oct 17 15:25:37 2013\n", firstPayload(n, false, ps[0]),
+				"client 1's first reply is the one the seed printed")
 			c := counters(n.Server)
-			require.Equal(t, uint64(len(r.clients)), c[stats.TcpPassiveOpens])
+			require.Equal(t, uint64(r.size()), c[stats.TcpPassiveOpens])
 			require.Zero(t, c[stats.TcpExtListenOverflows])
 			require.Zero(t, c[stats.TcpExtListenDrops])
 			require.Zero(t, c[stats.TcpRetransSegs])
 			require.Zero(t, counters(n.Client)[stats.TcpRetransSegs])
 		})
 	}
+}
+
+// firstPayload returns the first data a flow carried in one direction.
+func firstPayload(n *simnet.Net, toServer bool, clientPort uint16) string {
+	for _, f := range n.Frames() {
+		th, ok := simnet.TCPOf(f.Data)
+		if !ok || f.ToServer != toServer || len(th.Payload()) == 0 {
+			continue
+		}
+		if (toServer && th.SrcPort() == clientPort) || (!toServer && th.DstPort() == clientPort) {
+			return string(th.Payload())
+		}
+	}
+	return ""
 }
 
 // S3, linux-3.12 (seed §1.6): as S1 with tcp_abort_on_overflow = 1. Client 3's handshake
@@ -287,13 +332,15 @@ func TestS3_AbortOnOverflow_Linux312(t *testing.T) {
 		require.Equal(t, at(4), s.t, "all at client 3's start")
 	}
 
-	c3 := r.clients[2]
-	require.Equal(t, tcp.StateClosed, c3.conn.State())
-	require.ErrorIs(t, c3.err, tcp.ErrConnectionReset)
-	require.ErrorIs(t, c3.err, syscall.ECONNRESET)
-	require.Contains(t, c3.err.Error(), "connection reset by peer")
-	require.Equal(t, tcp.StateEstablished, r.clients[0].conn.State())
-	require.Equal(t, tcp.StateEstablished, r.clients[1].conn.State())
+	c3 := r.client(2)
+	require.Equal(t, tcp.StateClosed, r.conn(2).State())
+	require.ErrorIs(t, c3.Err, tcp.ErrConnectionReset)
+	require.ErrorIs(t, c3.Err, syscall.ECONNRESET)
+	require.Contains(t, c3.Err.Error(), "connection reset by peer")
+	require.False(t, c3.Connected, "the reset came before connect() could return, as in the seed")
+	require.Equal(t, seedexp.OutcomeReset, c3.Outcome)
+	require.Equal(t, tcp.StateEstablished, r.conn(0).State())
+	require.Equal(t, tcp.StateEstablished, r.conn(1).State())
 
 	srv := serverTable(t, n)
 	require.Equal(t, 2, srv.listeners[0].RecvQ)
@@ -331,8 +378,9 @@ func TestS3_AbortOnOverflow_Linux(t *testing.T) {
 	syns := filter(f, true, fSYN)
 	require.Equal(t, upTo(ats(at(4), 0, 1, 2, 3, 4, 5, 7), end), nanos(syns), trace(n))
 	require.Len(t, f, len(syns), "no answer at all to client 3\n%s", trace(n))
-	require.Equal(t, tcp.StateSynSent, r.clients[2].conn.State())
-	require.NoError(t, r.clients[2].conn.Err())
+	require.Equal(t, tcp.StateSynSent, r.conn(2).State())
+	require.NoError(t, r.conn(2).Err())
+	require.Equal(t, seedexp.OutcomeConnecting, r.client(2).Outcome)
 	srv := serverTable(t, n)
 	require.Equal(t, 2, srv.listeners[0].RecvQ)
 	require.Len(t, srv.byPort, 2, "%+v", srv.all)
