@@ -13,12 +13,12 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/ants/v2"
 
 	"github.com/shardstack/shardstack/internal/hist"
+	"github.com/shardstack/shardstack/internal/loadgen"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stack"
@@ -26,10 +26,10 @@ import (
 	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
-// Request and Reply are the bytes each connection exchanges.
+// Request and Reply are the bytes each connection exchanges (the load generator's).
 var (
-	Request = []byte("GET / HTTP/1.0\r\n\r\n")
-	Reply   = []byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	Request = loadgen.Request
+	Reply   = loadgen.Reply
 )
 
 // Addresses of the two stacks (RFC 2544's benchmarking range, never routed).
@@ -87,8 +87,6 @@ type Result struct {
 	ServerStats   stats.Counters    `json:"-"`
 	ClientStats   stats.Counters    `json:"-"`
 	Latency       *hist.Histogram   `json:"-"`
-	mallocs       uint64
-	bytes         uint64
 }
 
 // Pair is two stacks wired back to back.
@@ -142,7 +140,7 @@ func (p *Pair) Close() {
 // handler goroutines.
 func Serve(l *tcp.Listener, handlers int) (stop func(), err error) {
 	pool, err := ants.NewPoolWithFunc(handlers, func(arg any) {
-		handle(arg.(*tcp.Conn))
+		Handle(arg.(*tcp.Conn))
 	}, ants.WithPreAlloc(true))
 	if err != nil {
 		return nil, err
@@ -173,8 +171,9 @@ func Serve(l *tcp.Listener, handlers int) (stop func(), err error) {
 	}, nil
 }
 
-// handle reads one request, writes the reply and closes.
-func handle(c *tcp.Conn) {
+// Handle reads one request, writes the reply and closes: the demo's server. It takes the
+// concrete *tcp.Conn so that its buffer stays on the stack (HandleNet serves any net.Conn).
+func Handle(c *tcp.Conn) {
 	var buf [64]byte
 	got := 0
 	for got < len(Request) {
@@ -223,7 +222,7 @@ func Run(cfg Config) (*Result, error) {
 	}
 	opts := tcp.ListenOptions{Backlog: cfg.Backlog}
 	if cfg.API == APIEvents {
-		opts.Events = eventServer{}
+		opts.Events = EventServer{}
 	}
 	l, err := p.Server.ListenTCP(target, opts)
 	if err != nil {
@@ -231,205 +230,47 @@ func Run(cfg Config) (*Result, error) {
 	}
 	if cfg.API == APIEvents {
 		defer l.Close()
-		warm(p, target, true)
-		return runEvents(p, cfg, dial), nil
+	} else {
+		stop, err := Serve(l, cfg.Concurrency*2)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		defer stop()
 	}
-	stop, err := Serve(l, cfg.Concurrency*2)
+	warm(p, target)
+	lr, err := loadgen.Run(p.Client, loadgen.Config{
+		Target: dial, Conns: cfg.Conns, Concurrency: cfg.Concurrency, Duration: cfg.Duration,
+		API: cfg.API, Progress: cfg.Progress, ProgressEvery: cfg.ProgressInt,
+	})
 	if err != nil {
-		l.Close()
 		return nil, err
 	}
-	defer stop()
-	warm(p, target, false)
-	return load(p, cfg, dial)
+	return result(lr, cfg, p), nil
 }
 
-// measure brackets a run: wall time and the heap allocations made during it.
-type measure struct {
-	start time.Time
-	ms0   runtime.MemStats
-}
-
-func startMeasure() *measure {
-	m := &measure{}
-	runtime.GC()
-	runtime.ReadMemStats(&m.ms0)
-	m.start = time.Now()
-	return m
-}
-
-func (m *measure) finish(cfg Config) *Result {
-	elapsed := time.Since(m.start)
-	var ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms1)
-	return &Result{
+// result adds the demo's own figures to the load's.
+func result(lr *loadgen.Result, cfg Config, p *Pair) *Result {
+	res := &Result{
+		Conns: lr.Conns, Failures: lr.Failures, Seconds: lr.Seconds, ConnsPerSec: lr.ConnsPerSec,
+		P50us: lr.P50us, P99us: lr.P99us, P999us: lr.P999us,
 		Shards: cfg.Shards, Concurrency: cfg.Concurrency, API: cfg.API,
-		Seconds: elapsed.Seconds(), Errors: map[string]int64{},
-		mallocs: ms1.Mallocs - m.ms0.Mallocs, bytes: ms1.TotalAlloc - m.ms0.TotalAlloc,
+		FirstError: lr.FirstError, Errors: lr.Errors, Latency: lr.Handshake,
 	}
-}
-
-// summarize fills in the derived figures once Conns is known.
-func (res *Result) summarize(lat *hist.Histogram, p *Pair) {
-	res.Latency = lat
-	if res.Seconds > 0 {
-		res.ConnsPerSec = float64(res.Conns) / res.Seconds
-	}
-	res.P50us = float64(lat.Quantile(0.50)) / 1e3
-	res.P99us = float64(lat.Quantile(0.99)) / 1e3
-	res.P999us = float64(lat.Quantile(0.999)) / 1e3
 	if res.Conns > 0 {
-		res.AllocsPerConn = float64(res.mallocs) / float64(res.Conns)
-		res.BytesPerConn = float64(res.bytes) / float64(res.Conns)
+		res.AllocsPerConn = float64(lr.Mallocs) / float64(res.Conns)
+		res.BytesPerConn = float64(lr.AllocBytes) / float64(res.Conns)
 	}
 	res.ServerStats = p.Server.Counters()
 	res.ClientStats = p.Client.Counters()
 	res.Server = nonZero(&res.ServerStats)
 	res.Client = nonZero(&res.ClientStats)
-}
-
-type worker struct {
-	lat      hist.Histogram
-	done     int64
-	failures int64
-	errs     map[string]int64
-}
-
-// load runs the goroutine-per-client load: a pool of cfg.Concurrency goroutines, each
-// dialing, exchanging and closing until the limit or the deadline.
-func load(p *Pair, cfg Config, target netip.AddrPort) (*Result, error) {
-	var issued, done atomic.Int64
-	limit := int64(cfg.Conns)
-	if limit <= 0 {
-		limit = 1 << 62
-	}
-	// The context ends the clients at the deadline, or at once if they cannot all start.
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if cfg.Duration > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), cfg.Duration)
-	} else {
-		ctx, cancel = context.WithCancel(context.Background())
-	}
-	defer cancel()
-	workers := make([]*worker, cfg.Concurrency)
-	for i := range workers {
-		workers[i] = &worker{errs: map[string]int64{}}
-	}
-	pool, err := ants.NewPool(cfg.Concurrency, ants.WithPreAlloc(true))
-	if err != nil {
-		return nil, fmt.Errorf("demo: client pool: %w", err)
-	}
-	defer pool.Release()
-	m := startMeasure()
-	start := m.start
-	var wg sync.WaitGroup
-	for i, w := range workers {
-		wg.Add(1)
-		err := pool.Submit(func() {
-			defer wg.Done()
-			var buf [128]byte
-			for ctx.Err() == nil && issued.Add(1) <= limit {
-				t0 := time.Now()
-				c, err := p.Client.DialTCP(ctx, target)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.fail(err)
-					continue
-				}
-				w.lat.Record(int64(time.Since(t0)))
-				if err := Exchange(c, buf[:]); err != nil {
-					w.fail(err)
-				} else {
-					w.done++
-					done.Add(1)
-				}
-				c.Close()
-			}
-		})
-		if err != nil {
-			// The pool holds exactly Concurrency workers, so this is a broken pool, not
-			// load: stop the clients already running and report it rather than measure
-			// fewer clients than asked for.
-			wg.Done()
-			cancel()
-			wg.Wait()
-			return nil, fmt.Errorf("demo: start client %d of %d: %w", i+1, len(workers), err)
-		}
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	if cfg.Progress != nil {
-		iv := cfg.ProgressInt
-		if iv <= 0 {
-			iv = 200 * time.Millisecond
-		}
-		t := time.NewTicker(iv)
-	loop:
-		for {
-			select {
-			case <-finished:
-				break loop
-			case <-t.C:
-				cfg.Progress(done.Load(), time.Since(start))
-			}
-		}
-		t.Stop()
-	}
-	<-finished
-	res := m.finish(cfg)
-	var lat hist.Histogram
-	for _, w := range workers {
-		lat.Merge(&w.lat)
-		res.Conns += w.done
-		res.Failures += w.failures
-		for k, v := range w.errs {
-			res.Errors[k] += v
-			if res.FirstError == "" {
-				res.FirstError = k
-			}
-		}
-	}
-	res.summarize(&lat, p)
-	return res, nil
-}
-
-func (w *worker) fail(err error) {
-	w.failures++
-	w.errs[err.Error()]++
-}
-
-// Exchange writes the request and reads the reply up to the server's FIN into buf; any
-// connection will do (the Linux loopback benchmark runs it over net.TCPConn).
-func Exchange(c io.ReadWriter, buf []byte) error {
-	if _, err := c.Write(Request); err != nil {
-		return err
-	}
-	got := 0
-	for {
-		n, err := c.Read(buf[got:])
-		got += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if got == len(buf) {
-			return fmt.Errorf("demo: reply too long")
-		}
-	}
-	if got != len(Reply) {
-		return fmt.Errorf("demo: reply of %d bytes, want %d", got, len(Reply))
-	}
-	return nil
+	return res
 }
 
 // warm makes a few connections before measuring, so that ARP has resolved and the pools
 // and goroutines exist.
-func warm(p *Pair, target netip.AddrPort, events bool) {
+func warm(p *Pair, target netip.AddrPort) {
 	var buf [128]byte
 	for i := 0; i < 64; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -438,15 +279,13 @@ func warm(p *Pair, target netip.AddrPort, events bool) {
 		if err != nil {
 			continue
 		}
-		if events {
-			// The event server answers any connection; read its reply the same way.
-			Exchange(c, buf[:])
-		} else {
-			Exchange(c, buf[:])
-		}
+		_ = loadgen.Exchange(c, buf[:]) // a failure here shows up in the measured run
 		c.Close()
 	}
 }
+
+// Exchange is loadgen.Exchange (the Linux loopback benchmark calls it).
+func Exchange(c io.ReadWriter, buf []byte) error { return loadgen.Exchange(c, buf) }
 
 func nonZero(c *stats.Counters) map[string]uint64 {
 	m := map[string]uint64{}
