@@ -38,6 +38,8 @@ type command struct {
 var commands = []command{
 	{"demo", "open, use and close connections between two stacks in one process", runDemo},
 	{"lab", "replay experiments on a virtual clock (lab backlog)", runLab},
+	{"serve", "serve an application on a real link (AF_PACKET) or on Linux's stack", runServe},
+	{"load", "open, use and close connections to a server as fast as possible, over a real link", runLoad},
 }
 
 // env is what a command runs against: where it writes, and hooks for tests.
@@ -46,6 +48,8 @@ type env struct {
 	// demoConfig, when set, edits the demo's configuration after its flags are read; tests
 	// use it to point the clients at a port with no listener.
 	demoConfig func(*demo.Config)
+	// stop, when set, ends a serve when it is closed (tests; users send SIGINT).
+	stop <-chan struct{}
 }
 
 func main() {

@@ -218,12 +218,17 @@ func runGoroutines(dial func(ctx context.Context) (net.Conn, error), cfg Config)
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
+	var deadline time.Time
 	if cfg.Duration > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), cfg.Duration)
+		deadline = time.Now().Add(cfg.Duration)
+		ctx, cancel = context.WithDeadline(context.Background(), deadline)
 	} else {
 		ctx, cancel = context.WithCancel(context.Background())
 	}
 	defer cancel()
+	// ended reports whether the run is over: a dial cut short by the deadline is not a
+	// failure (the dialer's own timer can fire a moment before the context's).
+	ended := func() bool { return ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) }
 	workers := make([]*worker, cfg.Concurrency)
 	for i := range workers {
 		workers[i] = &worker{errs: map[string]int64{}}
@@ -244,7 +249,7 @@ func runGoroutines(dial func(ctx context.Context) (net.Conn, error), cfg Config)
 				t0 := time.Now()
 				c, err := dial(ctx)
 				if err != nil {
-					if ctx.Err() != nil {
+					if ended() {
 						return
 					}
 					w.fail(err)
