@@ -212,6 +212,15 @@ func runServe(e *env, args []string) error {
 	return serveStack(ctx, e, c)
 }
 
+// status is where a long-running command says it has started: stdout, or stderr when
+// stdout carries JSON.
+func (e *env) status(asJSON bool) io.Writer {
+	if asJSON {
+		return e.stderr
+	}
+	return e.stdout
+}
+
 // serveContext ends at SIGINT or SIGTERM, after d (if not 0), or when a test's hook says.
 func (e *env) serveContext(d time.Duration) (context.Context, context.CancelFunc) {
 	ctx := context.Background()
@@ -299,10 +308,8 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 			go s.app.Serve(l)
 		}
 	}
-	if !c.json {
-		fmt.Fprintf(e.stdout, "serving %s on %s, %s, %d shards; listening on %s\n", c.app, s.port.Name(),
-			joinPrefixes(c.addrs), c.shards, joinAddrPorts(c.listen))
-	}
+	fmt.Fprintf(e.status(c.json), "serving %s on %s, %s, %d shards; listening on %s\n", c.app, s.port.Name(),
+		joinPrefixes(c.addrs), c.shards, joinAddrPorts(c.listen))
 	s.wait(ctx, e)
 	// Shut down: the application's connections first, then the listeners (resetting what
 	// still waits in their accept queues), then the stack and the link.
@@ -548,9 +555,7 @@ func serveKernel(ctx context.Context, e *env, c *serveConfig) error {
 			go app.Serve(ln)
 		}
 	}
-	if !c.json {
-		fmt.Fprintf(e.stdout, "serving %s on Linux's stack; listening on %s\n", c.app, joinAddrPorts(c.listen))
-	}
+	fmt.Fprintf(e.status(c.json), "serving %s on Linux's stack; listening on %s\n", c.app, joinAddrPorts(c.listen))
 	<-ctx.Done()
 	app.Close()
 	for _, ln := range lns {
