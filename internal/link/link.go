@@ -103,10 +103,15 @@ type Link struct {
 
 // QueueStats are one queue's link figures, as backends count them.
 type QueueStats struct {
-	RxPackets, RxBytes, RxSyscalls uint64
-	TxPackets, TxBytes, TxSyscalls uint64
-	KernelDrops                    uint64 // frames the kernel dropped for want of room
-	Errors                         uint64 // anything else lost (truncated, refused, no buffer)
+	RxPackets   uint64 `json:"rx_packets"`
+	RxBytes     uint64 `json:"rx_bytes"`
+	RxSyscalls  uint64 `json:"rx_syscalls"`
+	RxEmpty     uint64 `json:"rx_empty_syscalls"` // receive calls that found nothing
+	TxPackets   uint64 `json:"tx_packets"`
+	TxBytes     uint64 `json:"tx_bytes"`
+	TxSyscalls  uint64 `json:"tx_syscalls"`
+	KernelDrops uint64 `json:"kernel_drops"` // frames the kernel dropped for want of room
+	Errors      uint64 `json:"errors"`       // anything else lost (truncated, refused, no buffer)
 }
 
 // Opener opens a backend's link.
