@@ -9,6 +9,7 @@
 # per syscall and the hand-off fraction.
 #
 #   bench/link/run.sh [seconds] [extra serve flags for shardstack...]
+#   LOAD_FLAGS="--concurrency 1024" bench/link/run.sh    (flags for the measured load run)
 #
 # Addresses stay in 198.18.0.0/15, inside namespaces this script makes and removes.
 set -euo pipefail
@@ -61,7 +62,7 @@ run() {
 	b0=$(busy)
 	p0=$(proc_cpu "$pid")
 	ip netns exec "$lg" "$bin" load --link afpacket:lg0 --addr 198.18.0.2/24 --target 198.18.0.1:8080 \
-		--duration "$secs" --json >"$out/load.json" || true
+		--duration "$secs" --json ${LOAD_FLAGS:-} >"$out/load.json" || true
 	b1=$(busy)
 	p1=$(proc_cpu "$pid")
 	kill -INT "$pid"

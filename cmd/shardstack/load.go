@@ -39,6 +39,7 @@ type loadConfig struct {
 	shards      int
 	pin         bool
 	busyPoll    bool
+	coalesce    time.Duration
 	cpuprof     string
 	json        bool
 }
@@ -58,12 +59,13 @@ func parseLoad(args []string) (*loadConfig, error) {
 	fs.IntVar(&c.shards, "shards", runtime.GOMAXPROCS(0), "shards, one link queue each")
 	fs.BoolVar(&c.pin, "pin", false, "lock each shard to its own OS thread and CPU")
 	fs.BoolVar(&c.busyPoll, "busy-poll", false, "idle shards spin instead of sleeping in epoll")
+	coalesce := secondsFlag(fs.FlagSet, "rx-coalesce", 0, "after a receive burst less than half full, wait this long before the next (like ethtool rx-usecs; e.g. 50us)")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile to this `file`")
 	fs.BoolVar(&c.json, "json", false, "print the summary as one JSON object")
 	if err := fs.parse(args); err != nil {
 		return nil, err
 	}
-	c.duration = *dur
+	c.duration, c.coalesce = *dur, *coalesce
 	if c.link == "" {
 		return nil, fs.errorf("--link is required (afpacket:IFACE or kernel)")
 	}
@@ -172,7 +174,7 @@ func loadStack(c *loadConfig, cfg loadgen.Config, sum *loadSummary) error {
 	sum.Link = lk.Port.Name()
 	st, err := stack.New(stack.Config{
 		Port: lk.Port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway,
-		Shards: c.shards, BusyPoll: c.busyPoll, Pin: c.pin, Name: "load",
+		Shards: c.shards, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "load",
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,7 @@ type serveConfig struct {
 	shards    int
 	pin       bool
 	busyPoll  bool
+	coalesce  time.Duration
 	pcapFile  string
 	statEvery time.Duration
 	duration  time.Duration
@@ -80,6 +81,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	fs.IntVar(&c.shards, "shards", runtime.GOMAXPROCS(0), "shards, one link queue each")
 	fs.BoolVar(&c.pin, "pin", false, "lock each shard to its own OS thread and CPU")
 	fs.BoolVar(&c.busyPoll, "busy-poll", false, "idle shards spin instead of sleeping in epoll")
+	coalesce := secondsFlag(fs.FlagSet, "rx-coalesce", 0, "after a receive burst less than half full, wait this long before the next (like ethtool rx-usecs; e.g. 50us)")
 	fs.StringVar(&c.pcapFile, "pcap", "", "write every frame both ways to this pcap `file`")
 	statEvery := secondsFlag(fs.FlagSet, "stat-every", 0, "print the socket table and the counters that changed this often (0: never)")
 	dur := secondsFlag(fs.FlagSet, "duration", 0, "stop after this long (0: at SIGINT/SIGTERM)")
@@ -88,7 +90,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	if err := fs.parse(args); err != nil {
 		return nil, fs, err
 	}
-	c.statEvery, c.duration = *statEvery, *dur
+	c.statEvery, c.duration, c.coalesce = *statEvery, *dur, *coalesce
 	if err := c.settle(fs, addrs, listens, *gw, *abort, *cookies, *profile); err != nil {
 		return nil, fs, err
 	}
@@ -285,7 +287,7 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 	}
 	s.st, err = stack.New(stack.Config{
 		Port: s.port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway,
-		Shards: c.shards, TCP: c.settings, BusyPoll: c.busyPoll, Pin: c.pin, Name: "serve",
+		Shards: c.shards, TCP: c.settings, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
 	})
 	if err != nil {
 		return err

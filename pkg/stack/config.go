@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"time"
 
 	"github.com/shardstack/shardstack/pkg/clock"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -36,12 +37,16 @@ type Config struct {
 	HashSeed uint64
 	// TCP holds the sysctl-named TCP settings.
 	TCP tcp.Settings
-	// Burst is the largest receive and transmit burst (default 32).
+	// Burst is the largest receive burst (default 64, a link burst: recvmmsg messages, ring frames).
 	Burst int
 	// Name labels the stack in logs and pprof (default the port's name).
 	Name string
 	// BusyPoll makes idle shards spin instead of sleeping (lower latency, a core each).
 	BusyPoll bool
+	// RxCoalesce, if set, makes a shard wait this long after a receive burst that came back
+	// less than half full before it looks again (ethtool's rx-usecs): more frames per system
+	// call under load, for at most that much added latency.
+	RxCoalesce time.Duration
 	// Pin locks each shard's goroutine to its own OS thread and that thread to one CPU
 	// (shard i to the i-th CPU the process may run on).
 	Pin bool
@@ -80,7 +85,7 @@ func (c *Config) fill() error {
 		c.Clock = clock.NewReal()
 	}
 	if c.Burst <= 0 {
-		c.Burst = 32
+		c.Burst = 64
 	}
 	if c.Name == "" {
 		c.Name = c.Port.Name()

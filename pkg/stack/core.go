@@ -29,13 +29,15 @@ type core struct {
 	stop     atomic.Bool
 	busyPoll bool
 	pin      bool
-	poller   *poller // epoll set of the shards' link descriptors, or nil
-	spins    int     // idle iterations before parking
+	poller   *poller             // epoll set of the shards' link descriptors, or nil
+	spins    int                 // idle iterations before parking
+	coalesce time.Duration       // Config.RxCoalesce
+	sleep    func(time.Duration) // sleepThread; tests replace it
 	wakeups  atomic.Uint64
 }
 
 func newCore(id int, clk clock.Clock) *core {
-	return &core{id: id, clock: clk, wakeCh: make(chan struct{}, 1), spins: spinYields}
+	return &core{id: id, clock: clk, wakeCh: make(chan struct{}, 1), spins: spinYields, sleep: sleepThread}
 }
 
 // prepare sets the core up from its shards' links before it first runs: an epoll set when
@@ -91,6 +93,9 @@ func (c *core) run() {
 		}
 		if work != 0 {
 			idle = 0
+			if c.coalesce > 0 {
+				c.coalesceRx()
+			}
 			continue
 		}
 		if c.busyPoll {
@@ -106,6 +111,20 @@ func (c *core) run() {
 		}
 		idle = 0
 		c.park()
+	}
+}
+
+// coalesceRx waits a little after a short receive burst, so that the next one finds more
+// frames waiting (a NIC's receive interrupt moderation, ethtool's rx-usecs): fewer system
+// calls per packet, and the processor goes to other work meanwhile.
+func (c *core) coalesceRx() {
+	rx, burst := 0, 0
+	for _, sh := range c.shards {
+		rx += sh.lastRx
+		burst += sh.burst
+	}
+	if rx > 0 && rx < burst/2 {
+		c.sleep(c.coalesce)
 	}
 }
 

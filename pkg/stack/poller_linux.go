@@ -86,3 +86,10 @@ func pinThread(i int) {
 	one.Set(cpus[i%len(cpus)])
 	_ = unix.SchedSetaffinity(0, &one)
 }
+
+// sleepThread sleeps the calling thread for d, precisely (nanosleep), without the Go
+// timer's granularity.
+func sleepThread(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil)
+}

@@ -20,3 +20,6 @@ func (p *poller) close()             {}
 
 // pinThread is a no-op off Linux: the goroutine stays locked to its thread only.
 func pinThread(int) {}
+
+// sleepThread sleeps for d.
+func sleepThread(d time.Duration) { time.Sleep(d) }

@@ -24,15 +24,16 @@ const inboxSize = 1024
 // shard is one core's slice of the stack: one port queue, its pool, its wheel, its
 // counters, its neighbour cache and its TCP shard. Only its goroutine touches them.
 type shard struct {
-	st    *Stack
-	id    int
-	port  dpdkshim.Port
-	pool  *dpdkshim.Pool
-	wheel *wheel.Wheel
-	tcp   tcpdrv.Shard
-	ctr   stats.Counters
-	now   int64
-	key   hash.Key // the flow key of the segment being processed
+	st     *Stack
+	id     int
+	port   dpdkshim.Port
+	pool   *dpdkshim.Pool
+	wheel  *wheel.Wheel
+	tcp    tcpdrv.Shard
+	ctr    stats.Counters
+	now    int64
+	key    hash.Key // the flow key of the segment being processed
+	lastRx int      // frames the last receive burst returned
 
 	rx    []*dpdkshim.Packet
 	tx    []*dpdkshim.Packet
@@ -63,7 +64,7 @@ func newShard(s *Stack, id int) *shard {
 	}
 	sh.core = sh.own
 	sh.own.shards = []*shard{sh}
-	sh.own.busyPoll, sh.own.pin = s.cfg.BusyPoll, s.cfg.Pin
+	sh.own.busyPoll, sh.own.pin, sh.own.coalesce = s.cfg.BusyPoll, s.cfg.Pin, s.cfg.RxCoalesce
 	sh.rx = make([]*dpdkshim.Packet, sh.burst)
 	sh.tx = make([]*dpdkshim.Packet, 0, 4*sh.burst)
 	sh.wait = s.port.RxWait(id)
@@ -95,6 +96,7 @@ func (sh *shard) poll() int {
 	sh.tcp.SetNow(sh.now)
 	work := 0
 	n := sh.port.RxBurst(sh.id, sh.rx)
+	sh.lastRx = n
 	for i := 0; i < n; i++ {
 		p := sh.rx[i]
 		sh.rx[i] = nil
