@@ -50,8 +50,8 @@ type Config struct {
 	// TPACKET_V3 packs frames of any length into blocks (default 2048).
 	RxFrameSize int
 	// RxRetireTimeout is how long the kernel keeps a partly filled block before it hands
-	// it over: the receive latency at low packet rates (default 1 ms; the kernel counts in
-	// milliseconds).
+	// it over: the bound on the receive latency at low packet rates (default 1 ms; the
+	// kernel counts in whole milliseconds).
 	RxRetireTimeout time.Duration
 
 	// TxRing transmits through a PACKET_TX_RING: TxBurst copies frames into ring slots

@@ -32,10 +32,12 @@
 // (dpdkshim.FreeBatch), and the last release hands the block back to the kernel. The kernel
 // fills blocks strictly in order, so a packet held for long stops the ring at its block
 // (counted as kernel drops and RxFreezes). The socket becomes readable when the kernel
-// retires a block: when it is full or, at low rates, RxRetireTimeout after it was opened,
-// rounded up to the kernel's timer tick, which is then the receive latency. At such rates
-// blocks retire nearly empty, so a reader that falls behind has about RxBlockCount
-// retirements of slack, not the ring's size in frames.
+// retires a block: when it is full or, at lower rates, at the latest RxRetireTimeout after
+// it was opened, which bounds the receive latency. Linux 6.18 keeps that timeout with a
+// high-resolution timer (a lone frame was readable after 0.1-0.7 ms at the 1 ms default,
+// HZ=250); older kernels round it up to a jiffy. Blocks retired by the timer are partly
+// empty (about 240 small frames per millisecond from one sender here), so a reader that
+// falls behind has about RxBlockCount timeouts of slack, not the ring's size in frames.
 //
 // # Offloads
 //
