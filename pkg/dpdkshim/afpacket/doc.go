@@ -38,6 +38,9 @@
 // HZ=250); older kernels round it up to a jiffy. Blocks retired by the timer are partly
 // empty (about 240 small frames per millisecond from one sender here), so a reader that
 // falls behind has about RxBlockCount timeouts of slack, not the ring's size in frames.
+// The kernel's poll reports the socket readable while the block before its current one is
+// the user's, so a block the walk has finished but whose packets another shard still holds
+// can keep an idle shard waking until they are freed.
 //
 // # Offloads
 //

@@ -3,6 +3,7 @@ package afpacket
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -974,4 +975,52 @@ func TestOpen_ConfigErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	_, err = Open(Config{Interface: "no-such-if0"})
 	require.Error(t, err)
+}
+
+// TestPort_RxNoBufferCounted: when the stack holds every receive buffer the pool may own,
+// RxBurst cannot post one: it returns nothing and counts the burst (no silent stall), and
+// the frames wait in the socket until buffers come back.
+func TestPort_RxNoBufferCounted(t *testing.T) {
+	v := newVethPair(t)
+	p := openIn(t, v, Config{Burst: 1, RxPoolSize: 1}) // the pool may own 16 buffers
+	pr := openPeer(t, v, false, false)
+	r := rand.New(rand.NewPCG(18, 18))
+	for i := 0; i < 20; i++ {
+		require.NoError(t, pr.send(rawFrame(r, v.MACA, v.MACB, 100)))
+	}
+	waitKernel(t, p, 20)
+	held := receiveHeld(t, p, 16, 5*time.Second)
+	require.Len(t, held, 16)
+	pkts := make([]*dpdkshim.Packet, 1)
+	require.Zero(t, p.RxBurst(0, pkts))
+	require.Equal(t, uint64(1), p.Stats()[0].RxNoBuffer)
+	for _, pk := range held {
+		pk.Free()
+	}
+	require.Len(t, collect(t, p, 4, 5*time.Second), 4)
+	require.Zero(t, p.Stats()[0].RxKernelDrops)
+}
+
+// TestPort_TwoPortsOneInterface: two ports on one interface get fanout groups of their own
+// (derived IDs do not collide) and each sees every frame; an explicit ID already taken is
+// refused.
+func TestPort_TwoPortsOneInterface(t *testing.T) {
+	v := newVethPair(t)
+	a := openIn(t, v, Config{Queues: 2})
+	b := openIn(t, v, Config{Queues: 2})
+	require.NotEqual(t, a.FanoutID(), b.FanoutID())
+	pr := openPeer(t, v, false, false)
+	frames := kernelFrames(v, rand.New(rand.NewPCG(19, 19)))[:200]
+	for _, f := range frames {
+		require.NoError(t, pr.send(f))
+	}
+	require.Len(t, collect(t, a, len(frames), 5*time.Second), len(frames))
+	require.Len(t, collect(t, b, len(frames), 5*time.Second), len(frames))
+	inNS(t, v.fA, func() error {
+		_, err := Open(Config{Interface: v.IfA, FanoutID: a.FanoutID()})
+		if err == nil {
+			return errors.New("joined another port's fanout group")
+		}
+		return nil
+	})
 }
