@@ -53,9 +53,6 @@ type linkNet struct {
 func newLinkNet(t *testing.T) *linkNet {
 	t.Helper()
 	netns.Require(t)
-	if !contains(link.Backends(), "afpacket") {
-		t.Skip("the afpacket backend is not registered with internal/link")
-	}
 	n := &linkNet{srv: netns.New(t, "srv"), cli: netns.New(t, "cli")}
 	netns.Veth(t, n.srv, "vs", n.cli, "vc")
 	n.cli.AddAddr(t, "vc", linuxAddr+"/24")

@@ -1,0 +1,254 @@
+package afpacket
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+)
+
+// hdrSlot is the room for one message's virtio-net header in a queue's header array.
+const hdrSlot = 16
+
+// mmsgRx is the recvmmsg receive path. Each message slot has a packet of the queue's
+// receive pool posted: the kernel writes the frame straight into the packet's buffer (and
+// the virtio-net header into the slot's own bytes), so a received packet is handed to the
+// caller as it is, and the slot gets a fresh packet from the pool before the next call.
+type mmsgRx struct {
+	pool      *dpdkshim.Pool
+	posted    []*dpdkshim.Packet
+	msgs      []mmsghdr
+	iov       []unix.Iovec // per message: [virtio-net header,] buffer
+	hdrs      []byte
+	ctrl      []byte // per message: a PACKET_AUXDATA control message (no virtio-net header)
+	ctrlSpace int
+	perMsg    int // iovecs per message
+	headroom  int
+}
+
+func newMmsgRx(q *queue, cfg *Config) *mmsgRx {
+	n := cfg.Burst
+	m := &mmsgRx{
+		pool: dpdkshim.NewPool(dpdkshim.PoolConfig{
+			Size:    cfg.RxPoolSize,
+			Max:     max(cfg.RxPoolSize, 16*cfg.Burst),
+			BufSize: dpdkshim.DefaultHeadroom + cfg.RxBufSize,
+		}),
+		posted: make([]*dpdkshim.Packet, n),
+		msgs:   make([]mmsghdr, n),
+		perMsg: 1,
+	}
+	m.headroom = m.pool.Headroom()
+	if q.vnet {
+		m.perMsg = 2
+		m.hdrs = make([]byte, n*hdrSlot)
+	} else {
+		m.ctrlSpace = unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{})))
+		m.ctrl = make([]byte, n*m.ctrlSpace)
+	}
+	m.iov = make([]unix.Iovec, n*m.perMsg)
+	for i := range m.msgs {
+		h := &m.msgs[i].hdr
+		h.Iov = &m.iov[i*m.perMsg]
+		h.SetIovlen(m.perMsg)
+		if q.vnet {
+			m.iov[i*2].Base = &m.hdrs[i*hdrSlot]
+			m.iov[i*2].SetLen(vnetHdrLen)
+		} else {
+			h.Control = &m.ctrl[i*m.ctrlSpace]
+		}
+	}
+	return m
+}
+
+// post gives slot i the packet p to receive into.
+func (m *mmsgRx) post(i int, p *dpdkshim.Packet) {
+	m.posted[i] = p
+	buf := p.Buffer()
+	v := &m.iov[i*m.perMsg+m.perMsg-1]
+	v.Base = &buf[m.headroom]
+	v.SetLen(len(buf) - m.headroom)
+}
+
+// release returns the posted packets to the pool (the socket is closing).
+func (m *mmsgRx) release() {
+	for i, p := range m.posted {
+		if p != nil {
+			p.Free()
+			m.posted[i] = nil
+			m.iov[i*m.perMsg+m.perMsg-1] = unix.Iovec{}
+		}
+	}
+}
+
+func (m *mmsgRx) burst(q *queue, pkts []*dpdkshim.Packet) int {
+	n := min(len(pkts), len(m.msgs))
+	// Replenish the slots emptied by the last burst: packets the stack freed since then
+	// are back in the pool by now.
+	for i := 0; i < n; i++ {
+		if m.posted[i] == nil {
+			p := m.pool.Get()
+			if p == nil {
+				q.c.rxNoBuffer.Add(1)
+				n = i
+				break
+			}
+			m.post(i, p)
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	for i := 0; i < n; i++ {
+		h := &m.msgs[i].hdr
+		h.Flags = 0
+		if m.ctrl != nil {
+			h.SetControllen(m.ctrlSpace)
+		}
+	}
+	r, errno := recvmmsg(q.fd, m.msgs[:n])
+	q.c.rxSyscalls.Add(1)
+	if errno != 0 {
+		if errno == unix.EAGAIN || errno == unix.EINTR {
+			q.c.rxEmpty.Add(1)
+		} else {
+			q.c.rxErrors.Add(1)
+		}
+		return 0
+	}
+	out, bytes, trunc := 0, 0, 0
+	for i := 0; i < r; i++ {
+		msg := &m.msgs[i]
+		length := int(msg.n)
+		var flags dpdkshim.Flags
+		var gso uint16
+		if m.hdrs != nil {
+			length -= vnetHdrLen
+			flags, gso = vnetRx(m.hdrs[i*hdrSlot : i*hdrSlot+vnetHdrLen])
+		} else {
+			flags = auxFlags(m.ctrl[i*m.ctrlSpace:(i+1)*m.ctrlSpace], uint64(msg.hdr.Controllen))
+		}
+		if msg.hdr.Flags&unix.MSG_TRUNC != 0 || length < 0 {
+			trunc++ // the packet stays posted
+			continue
+		}
+		p := m.posted[i]
+		m.posted[i] = nil
+		p.SetFrame(m.headroom, length)
+		p.Flags, p.GSOSize, p.Queue = flags, gso, uint16(q.id)
+		pkts[out] = p
+		out++
+		bytes += length
+	}
+	if out > 0 {
+		q.c.rxPackets.Add(uint64(out))
+		q.c.rxBytes.Add(uint64(bytes))
+	}
+	if trunc > 0 {
+		q.c.rxTruncated.Add(uint64(trunc))
+	}
+	return out
+}
+
+// auxFlags reads the checksum status of a PACKET_AUXDATA control message: the kernel's
+// TP_STATUS_CSUMNOTREADY (the checksum is partial: the frame never left the host) or
+// TP_STATUS_CSUM_VALID (checked), as Documentation/networking/packet_mmap.rst defines them.
+func auxFlags(ctrl []byte, n uint64) dpdkshim.Flags {
+	hl := unix.CmsgLen(0)
+	if n < uint64(hl+4) || n > uint64(len(ctrl)) {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+	if h.Level != unix.SOL_PACKET || h.Type != unix.PACKET_AUXDATA {
+		return 0
+	}
+	if binary.NativeEndian.Uint32(ctrl[hl:])&(tpStatusCsumNotReady|tpStatusCsumValid) != 0 {
+		return dpdkshim.CsumVerified
+	}
+	return 0
+}
+
+// mmsgTx is the sendmmsg transmit path: each message points at a packet's frame (and at a
+// virtio-net header of its own), so the kernel copies the frame once, from the packet.
+type mmsgTx struct {
+	msgs   []mmsghdr
+	iov    []unix.Iovec
+	hdrs   []byte
+	perMsg int
+}
+
+func newMmsgTx(q *queue) *mmsgTx {
+	n := q.burst
+	m := &mmsgTx{msgs: make([]mmsghdr, n), perMsg: 1}
+	if q.vnet {
+		m.perMsg = 2
+		m.hdrs = make([]byte, n*hdrSlot)
+	}
+	m.iov = make([]unix.Iovec, n*m.perMsg)
+	for i := range m.msgs {
+		h := &m.msgs[i].hdr
+		h.Iov = &m.iov[i*m.perMsg]
+		h.SetIovlen(m.perMsg)
+		if q.vnet {
+			m.iov[i*2].Base = &m.hdrs[i*hdrSlot]
+			m.iov[i*2].SetLen(vnetHdrLen)
+		}
+	}
+	return m
+}
+
+func (m *mmsgTx) burst(q *queue, pkts []*dpdkshim.Packet) int {
+	taken := 0
+	for taken < len(pkts) {
+		batch := pkts[taken:min(len(pkts), taken+len(m.msgs))]
+		for i, p := range batch {
+			if m.hdrs != nil {
+				putVnetTx(m.hdrs[i*hdrSlot:], p)
+			}
+			v := &m.iov[i*m.perMsg+m.perMsg-1]
+			if d := p.Data(); len(d) > 0 {
+				v.Base = &d[0]
+				v.SetLen(len(d))
+			} else {
+				v.Base = nil
+				v.SetLen(0)
+			}
+		}
+		r, errno := sendmmsg(q.fd, m.msgs[:len(batch)])
+		q.c.txSyscalls.Add(1)
+		for i := range batch {
+			m.iov[i*m.perMsg+m.perMsg-1].Base = nil // hold no pointer to a freed packet
+		}
+		if errno == 0 {
+			bytes := 0
+			for _, p := range batch[:r] {
+				bytes += p.Len()
+				p.Free()
+			}
+			q.c.txPackets.Add(uint64(r))
+			q.c.txBytes.Add(uint64(bytes))
+			taken += r
+			if r == 0 {
+				break
+			}
+			continue
+		}
+		// The first frame of the batch failed.
+		switch errno {
+		case unix.EAGAIN, unix.EINTR:
+			// The socket buffer is full: the caller keeps the rest.
+			q.c.txFull.Add(1)
+			return taken
+		case unix.ENOBUFS:
+			// The queueing discipline or the device dropped it.
+		default:
+			q.c.txErrors.Add(1)
+		}
+		q.c.txDropped.Add(1)
+		batch[0].Free()
+		taken++
+	}
+	return taken
+}
