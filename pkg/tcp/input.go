@@ -309,7 +309,10 @@ func (s *shard) dataInput(ep *endpoint, sg *segment) {
 	}
 	ep.rcvNxt = ep.rcvNxt.Add(uint32(n))
 	s.queueWake(ep, true, false)
-	s.scheduleAck(ep, n >= int(ep.sendMSS()))
+	// A segment the peer's link coalesced (a GSO super-packet from a Linux peer with TSO
+	// over a veth) counts as the full segments it is made of, as Linux counts GRO'd
+	// packets against its receive MSS: two of them are owed an ACK at once.
+	s.scheduleAck(ep, n/int(max(ep.sendMSS(), 1)))
 }
 
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).
@@ -321,7 +324,7 @@ func (s *shard) finInput(ep *endpoint) {
 	case StateEstablished:
 		// Linux enters pingpong mode here: the ACK is delayed, hoping our own FIN carries it.
 		s.setState(ep, StateCloseWait)
-		s.scheduleAck(ep, false)
+		s.scheduleAck(ep, 0)
 	case StateFinWait1:
 		ep.ackNow = true
 		if ep.finAcked(ep.sndUna) {

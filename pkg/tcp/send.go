@@ -229,11 +229,9 @@ func (s *shard) delackTimer(ep *endpoint) {
 
 // scheduleAck decides between an immediate and a delayed ACK for received data (RFC 9293
 // §3.8.6.3: at least every second full segment, and within 500 ms; Linux's minimum delay
-// is 40 ms).
-func (s *shard) scheduleAck(ep *endpoint, full bool) {
-	if full {
-		ep.delack++
-	}
+// is 40 ms). full is how many full-sized segments the data was.
+func (s *shard) scheduleAck(ep *endpoint, full int) {
+	ep.delack += full
 	if ep.delack >= 2 {
 		ep.ackNow = true
 		return
