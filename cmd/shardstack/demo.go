@@ -47,17 +47,11 @@ func runDemo(e *env, args []string) error {
 		return fs.errorf("--api must be %s or %s, not %q", demo.APIEvents, demo.APIGoroutines, *api)
 	}
 	out := e.stdout
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	cfg := demo.Config{
 		Conns:       *conns,
 		Concurrency: *concurrency,

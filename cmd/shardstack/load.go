@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/shardstack/shardstack/internal/link"
@@ -124,17 +122,11 @@ func runLoad(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.cpuprof != "" {
-		f, err := os.Create(c.cpuprof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(c.cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var bar *progressBar
 	if !c.json && isTerminal(e.stdout) {
 		bar = newProgressBar(e.stdout, int64(c.conns), c.duration, "conns")
@@ -192,7 +184,7 @@ func loadStack(c *loadConfig, cfg loadgen.Config, sum *loadSummary) error {
 		return err
 	}
 	ctr := st.Counters()
-	sum.Counters = nonZeroCounters(&ctr)
+	sum.Counters = ctr.NonZero()
 	per := st.ShardCounters()
 	for i, ld := range st.ShardLoads() {
 		ss := shardSummary{RxPackets: per[i][stats.RxPackets], Handoffs: ld.Handoffs, BusySeconds: ld.Busy.Seconds()}

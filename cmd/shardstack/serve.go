@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -195,17 +194,11 @@ func runServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.cpuprof != "" {
-		f, err := os.Create(c.cpuprof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(c.cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	ctx, stop := e.serveContext(c.duration)
 	defer stop()
 	if c.link == link.Kernel {
@@ -443,7 +436,7 @@ func (s *server) summary() *serveSummary {
 		sum.Sockets = socketRows(s.st.Sockets())
 	}
 	ctr := s.st.Counters()
-	sum.Counters = nonZeroCounters(&ctr)
+	sum.Counters = ctr.NonZero()
 	per := s.st.ShardCounters()
 	for i, ld := range s.st.ShardLoads() {
 		ss := shardSummary{RxPackets: per[i][stats.RxPackets], Handoffs: ld.Handoffs, BusySeconds: ld.Busy.Seconds()}
@@ -456,16 +449,6 @@ func (s *server) summary() *serveSummary {
 		sum.Queues = s.lk.Stats()
 	}
 	return sum
-}
-
-func nonZeroCounters(c *stats.Counters) map[string]uint64 {
-	m := map[string]uint64{}
-	c.Each(func(id stats.ID, name string, v uint64) {
-		if v != 0 {
-			m[name] = v
-		}
-	})
-	return m
 }
 
 func (s *server) printSummary(w io.Writer, sum *serveSummary) error {

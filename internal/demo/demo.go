@@ -263,8 +263,8 @@ func result(lr *loadgen.Result, cfg Config, p *Pair) *Result {
 	}
 	res.ServerStats = p.Server.Counters()
 	res.ClientStats = p.Client.Counters()
-	res.Server = nonZero(&res.ServerStats)
-	res.Client = nonZero(&res.ClientStats)
+	res.Server = res.ServerStats.NonZero()
+	res.Client = res.ClientStats.NonZero()
 	return res
 }
 
@@ -286,13 +286,3 @@ func warm(p *Pair, target netip.AddrPort) {
 
 // Exchange is loadgen.Exchange (the Linux loopback benchmark calls it).
 func Exchange(c io.ReadWriter, buf []byte) error { return loadgen.Exchange(c, buf) }
-
-func nonZero(c *stats.Counters) map[string]uint64 {
-	m := map[string]uint64{}
-	c.Each(func(id stats.ID, name string, v uint64) {
-		if v != 0 {
-			m[name] = v
-		}
-	})
-	return m
-}

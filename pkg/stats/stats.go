@@ -230,3 +230,14 @@ func (c *Counters) Diff(old *Counters) Counters {
 	}
 	return d
 }
+
+// NonZero returns the counters that are not zero, by their Linux names.
+func (c *Counters) NonZero() map[string]uint64 {
+	m := map[string]uint64{}
+	for i, v := range c {
+		if v != 0 {
+			m[names[i]] = v
+		}
+	}
+	return m
+}
