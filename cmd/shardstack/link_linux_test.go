@@ -161,9 +161,36 @@ func (s *serveRun) finish(t *testing.T) *serveSummary {
 		close(s.done)
 		require.Equal(t, exitOK, code, "serve: %s", s.errOut.String())
 	}
+	sum, _ := decodeServe(t, s.out.String())
+	return sum
+}
+
+// statReport is one --stat-every report of serve --json.
+type statReport struct {
+	Time     float64          `json:"time"`
+	Sockets  []socketRow      `json:"sockets"`
+	Counters map[string]int64 `json:"counters_changed"`
+}
+
+// decodeServe splits serve --json's output into its --stat-every reports and the summary
+// (the last object).
+func decodeServe(t *testing.T, out string) (*serveSummary, []statReport) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(out))
+	var raws []json.RawMessage
+	for dec.More() {
+		var r json.RawMessage
+		require.NoError(t, dec.Decode(&r), "serve output: %q", out)
+		raws = append(raws, r)
+	}
+	require.NotEmpty(t, raws, "no summary: %q", out)
 	var sum serveSummary
-	require.NoError(t, json.Unmarshal([]byte(s.out.String()), &sum), "summary: %q", s.out.String())
-	return &sum
+	require.NoError(t, json.Unmarshal(raws[len(raws)-1], &sum))
+	reports := make([]statReport, len(raws)-1)
+	for i, r := range raws[:len(raws)-1] {
+		require.NoError(t, json.Unmarshal(r, &reports[i]))
+	}
+	return &sum, reports
 }
 
 // openStack opens shardstack on the srv namespace's veth through the library, as an
@@ -312,7 +339,7 @@ func TestLink_ShardstackDialsLinux(t *testing.T) {
 // owns it, so almost nothing is handed between shards.
 func TestLink_TenThousandConnections(t *testing.T) {
 	n := newLinkNet(t)
-	s := n.startServe(t, "--app", "hello", "--listen", ":8080", "--shards", "2")
+	s := n.startServe(t, "--app", "hello", "--listen", ":8080", "--shards", "2", "--stat-every", "100ms")
 	res, err := loadgen.RunNet(func(ctx context.Context) (net.Conn, error) {
 		return n.dialer.Dial(ctx, ssAddr+":8080")
 	}, loadgen.Config{Target: mustAddrPort(ssAddr + ":8080"), Conns: 10000, Concurrency: 16})
@@ -321,6 +348,16 @@ func TestLink_TenThousandConnections(t *testing.T) {
 	require.Equal(t, int64(10000), res.Conns)
 	sum := s.finish(t)
 	require.Equal(t, int64(10000), sum.AppStats.Accepted)
+	_, reports := decodeServe(t, s.out.String())
+	require.NotEmpty(t, reports, "--stat-every reported while the load ran")
+	var opens int64
+	for _, r := range reports {
+		require.NotEmpty(t, r.Sockets)
+		require.Equal(t, "LISTEN", r.Sockets[0].State, "the listener heads the table")
+		opens += r.Counters["TcpPassiveOpens"]
+	}
+	require.LessOrEqual(t, opens, int64(10001), "reports carry what changed since the last one")
+	require.Positive(t, opens)
 	var rx uint64
 	var handoffs int64
 	for _, sh := range sum.Shards {
