@@ -96,6 +96,12 @@ func (c *core) run() {
 			if c.coalesce > 0 {
 				c.coalesceRx()
 			}
+			if c.poller != nil && c.drained() {
+				// The last bursts emptied the sockets: another receive call now would
+				// most likely find nothing, so wait in epoll (which returns at once if
+				// frames came meanwhile) instead of spending a system call to learn it.
+				c.park()
+			}
 			continue
 		}
 		if c.busyPoll {
@@ -126,6 +132,16 @@ func (c *core) coalesceRx() {
 	if rx > 0 && rx < burst/2 {
 		c.sleep(c.coalesce)
 	}
+}
+
+// drained reports whether every shard's last receive burst came back short of a full one.
+func (c *core) drained() bool {
+	for _, sh := range c.shards {
+		if sh.lastRx >= sh.burst {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *core) hasWork() bool {
