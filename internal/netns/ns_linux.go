@@ -50,19 +50,32 @@ func (ns *NS) Path() string { return filepath.Join(runDir, ns.name) }
 // made and nobody closed keeps the namespace (and its links) alive, nameless, until
 // that socket is closed or the process exits.
 func (ns *NS) remove(t testing.TB) {
-	if out, err := run("", "ip", "netns", "pids", ns.name); err == nil {
-		for _, f := range strings.Fields(out) {
-			pid, err := strconv.Atoi(f)
-			if err != nil || pid == os.Getpid() {
-				continue
-			}
-			t.Logf("netns: %s: killing process %d left inside", ns.name, pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	for _, pid := range killInside(ns.name) {
+		t.Logf("netns: %s: killed process %d left inside", ns.name, pid)
 	}
 	if err := deleteNS(ns.name); err != nil {
 		t.Errorf("netns: %v", err)
 	}
+}
+
+// killInside sends SIGKILL to every process, other than this one, that ip netns pids
+// finds inside the named namespace, and returns their pids.
+func killInside(name string) []int {
+	out, err := run("", "ip", "netns", "pids", name)
+	if err != nil {
+		return nil
+	}
+	var killed []int
+	for _, f := range strings.Fields(out) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	return killed
 }
 
 // ip runs "ip -n <ns> args..." and fails the test if it fails.
@@ -75,13 +88,16 @@ func (ns *NS) ip(t testing.TB, args ...string) string {
 	return out
 }
 
-// Command returns a command that runs name inside the namespace (ip netns exec). The
-// child gets SIGKILL when the thread that started it exits, so start it from the test's
-// goroutine, not inside Do; the namespace's cleanup also kills it if it is still running.
+// Command returns a command that runs name inside the namespace (ip netns exec). Start
+// it from any goroutine, inside Do too; the namespace's cleanup kills it if it is still
+// running, and so does the next process's Sweep if this one is killed first.
+//
+// The child has no parent-death signal (Pdeathsig): Linux sends that signal when the
+// thread that started the child exits, not the process, and threads do exit here (every
+// Do's, a pinned stack core's), so a command started on a thread that later ran one of
+// them would die mid-test (https://go.dev/issue/27505).
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
 }
 
 // Run runs args[0] with args[1:] inside the namespace, waiting at most a minute, and
