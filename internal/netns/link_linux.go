@@ -1,9 +1,12 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 )
@@ -17,13 +20,19 @@ var allowed = netip.MustParsePrefix("198.18.0.0/15")
 // when either namespace does; a cleanup also deletes it first.
 func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	t.Helper()
-	if _, err := run("", "ip", "link", "add", aName, "netns", a.name, "type", "veth",
-		"peer", "name", bName, "netns", b.name); err != nil {
+	// ip takes a path for a namespace: the two held open, as its descriptors 3 and 4.
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "link", "add", aName, "netns", "/proc/self/fd/3", "type", "veth",
+		"peer", "name", bName, "netns", "/proc/self/fd/4")
+	cmd.ExtraFiles = []*os.File{a.f, b.f}
+	what := fmt.Sprintf("ip link add %s (in %s) type veth peer name %s (in %s)", aName, a.name, bName, b.name)
+	if _, err := runCmd(cmd, "", what); err != nil {
 		t.Fatalf("netns: %v", err)
 	}
 	t.Cleanup(func() {
 		// Deleting one end deletes both; it may be gone already with its namespace.
-		_, _ = run("", "ip", "-n", a.name, "link", "delete", "dev", aName)
+		_, _ = a.run("", "ip", "link", "delete", "dev", aName)
 	})
 	a.ip(t, "link", "set", "dev", aName, "up")
 	b.ip(t, "link", "set", "dev", bName, "up")

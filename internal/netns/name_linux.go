@@ -103,7 +103,10 @@ func sweep(stale func(pid int) bool) ([]string, error) {
 		if !ok || !stale(pid) {
 			continue
 		}
-		killInside(e.Name())
+		if f, ino, err := openNS(filepath.Join(runDir, e.Name())); err == nil {
+			killInside(ino)
+			f.Close()
+		}
 		if err := deleteNS(e.Name()); err != nil {
 			if _, serr := os.Stat(filepath.Join(runDir, e.Name())); errors.Is(serr, fs.ErrNotExist) {
 				continue // another process swept it first

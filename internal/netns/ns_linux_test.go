@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,9 +77,7 @@ func TestNew_CleanupDeletesNamespaces(t *testing.T) {
 // runs, which may be before it has entered the namespace.
 func waitInside(t testing.TB, ns *NS, pid int) {
 	t.Helper()
-	st, err := os.Stat(ns.Path())
-	require.NoError(t, err)
-	want := fmt.Sprintf("net:[%d]", st.Sys().(*syscall.Stat_t).Ino)
+	want := fmt.Sprintf("net:[%d]", ns.ino)
 	deadline := time.Now().Add(wait)
 	for {
 		got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
@@ -296,4 +296,114 @@ func TestSysctl(t *testing.T) {
 	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.tcp_syncookies", "300") }), "invalid argument")
 	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.ip_local_port_range", "50000 40000") }), "invalid argument")
 	require.Contains(t, fatalOf(t, func(tb testing.TB) { a.Sysctl(tb, "net.ipv4.no_such_thing", "1") }), "no such file")
+}
+
+// TestNS_EntersThroughItsDescriptor: while other namespaces come and go around it (as
+// other test processes make and delete theirs) and its own name is deleted under it (as
+// another process's sweep or ip netns delete would), every way into a namespace keeps
+// reaching that namespace: Run, Command, the package's own commands, Do and Veth. By name
+// (ip netns exec, ip -n, setns on /run/netns/NAME) these fail with ENOENT, or EINVAL from
+// setns when they open the name between its unmount and its unlink.
+func TestNS_EntersThroughItsDescriptor(t *testing.T) {
+	a := New(t, "held")
+	a.Run(t, "ip", "link", "add", "ssd0", "type", "veth", "peer", "name", "ssd1")
+	want := fmt.Sprintf("net:[%d]", a.ino)
+	check := func() error {
+		var out string
+		if msg := fatalOf(t, func(tb testing.TB) { out = a.Run(tb, "ip", "-br", "link", "show", "dev", "ssd0") }); msg != "" {
+			return errors.New(msg)
+		}
+		if !strings.HasPrefix(out, "ssd0") {
+			return fmt.Errorf("Run: ip -br link printed %q", out)
+		}
+		if msg := fatalOf(t, func(tb testing.TB) { a.SetMTU(tb, "ssd1", 1400) }); msg != "" {
+			return errors.New(msg)
+		}
+		b, err := a.Command(context.Background(), "ip", "-br", "link", "show", "dev", "ssd1").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(b), "ssd1") {
+			return fmt.Errorf("Command: %v: %s", err, b)
+		}
+		return a.Do(func() error {
+			got, err := os.Readlink("/proc/thread-self/ns/net")
+			if err != nil || got != want {
+				return fmt.Errorf("Do: the thread is in %s (%v), want %s", got, err, want)
+			}
+			_, err = net.InterfaceByName("ssd0")
+			return err
+		})
+	}
+
+	const churners, rounds = 3, 16
+	var churned sync.WaitGroup
+	errs := make(chan error, churners)
+	for c := range churners {
+		churned.Add(1)
+		go func() {
+			defer churned.Done()
+			for r := range rounds {
+				if c == 0 && r == rounds/2 {
+					if err := deleteNS(a.Name()); err != nil {
+						errs <- err
+						return
+					}
+				}
+				name := newName(os.Getpid(), seq.Add(1), "churn") // a sweep deletes it if this test is killed
+				if _, err := run("", "ip", "netns", "add", name); err != nil {
+					errs <- err
+					return
+				}
+				if err := deleteNS(name); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go func() {
+		churned.Wait()
+		close(stop)
+	}()
+	var checked sync.WaitGroup
+	var checks atomic.Int64
+	failures := make(chan error, 64)
+	for range 3 {
+		checked.Add(1)
+		go func() {
+			defer checked.Done()
+			for {
+				if err := check(); err != nil {
+					select {
+					case failures <- err:
+					default:
+					}
+				}
+				checks.Add(1)
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	checked.Wait()
+	close(errs)
+	close(failures)
+	for err := range errs {
+		t.Errorf("churn: %v", err)
+	}
+	for err := range failures {
+		t.Errorf("%v", err)
+	}
+	t.Logf("%d checks while %d namespaces came and went", checks.Load(), churners*rounds)
+	require.NotContains(t, namespaces(t), a.Name(), "its name is gone")
+	require.NoFileExists(t, a.Path())
+
+	// With its name gone the namespace is still all there, and a veth still reaches it.
+	require.NoError(t, check())
+	b := New(t, "peer")
+	Veth(t, a, "ssv0", b, "ssv1")
+	require.Contains(t, a.Run(t, "ip", "-br", "link", "show", "dev", "ssv0"), "ssv0@")
+	require.Contains(t, b.Run(t, "ip", "-br", "link", "show", "dev", "ssv1"), "ssv1@")
 }
