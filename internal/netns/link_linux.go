@@ -89,3 +89,32 @@ func (ns *NS) MAC(dev string) (net.HardwareAddr, error) {
 	}
 	return ifi.HardwareAddr, nil
 }
+
+// SetUp brings dev up or down (ip link set dev DEV up|down). The kernel updates the
+// operational state after it returns: a veth end has carrier (net.FlagRunning in
+// Interface) only once both ends are up, so a test that needs the link back waits for
+// that flag on both.
+func (ns *NS) SetUp(t testing.TB, dev string, up bool) {
+	t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	ns.ip(t, "link", "set", "dev", dev, state)
+}
+
+// AddNeighbor adds a permanent neighbour entry on dev: the kernel sends to addr, an IPv4
+// address inside 198.18.0.0/15, at Ethernet address mac without asking ARP, and never
+// ages the entry out. That is how a Linux peer reaches a stack on the other end that
+// does not answer ARP itself.
+func (ns *NS) AddNeighbor(t testing.TB, dev, addr string, mac net.HardwareAddr) {
+	t.Helper()
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is4() || !allowed.Contains(a) {
+		t.Fatalf("netns: neighbour %q is not an IPv4 address inside %s, the only range tests may use", addr, allowed)
+	}
+	if len(mac) != 6 {
+		t.Fatalf("netns: neighbour %s: %q is not an Ethernet address", a, mac)
+	}
+	ns.ip(t, "neigh", "add", a.String(), "lladdr", mac.String(), "dev", dev, "nud", "permanent")
+}
