@@ -18,10 +18,11 @@ type result struct {
 }
 
 // Do runs fn on a new goroutine locked to an OS thread that has joined the namespace
-// with setns(2), and returns fn's error. Sockets that fn creates (net.Listen, net.Dial,
-// an AF_PACKET socket) belong to the namespace for their whole life, so they keep
-// working on any goroutine after Do returns. Goroutines that fn starts run on other
-// threads, in the host's namespace.
+// with setns(2), and returns fn's error; once the namespace's cleanup has run, Do fails
+// without calling fn. Sockets that fn creates (net.Listen, net.Dial, an AF_PACKET
+// socket) belong to the namespace for their whole life, so they keep working on any
+// goroutine after Do returns. Goroutines that fn starts run on other threads, in the
+// host's namespace.
 //
 // The thread is never unlocked: when fn returns its goroutine exits still locked and
 // the Go runtime destroys the thread rather than hand a thread in another namespace
@@ -72,15 +73,22 @@ func (ns *NS) enterAndRun(fn func() error, done chan<- result) {
 	done <- result{err: err}
 }
 
-// enter moves the calling thread into the namespace.
+// enter moves the calling thread into the namespace, through the descriptor it is held
+// open by (Control keeps the descriptor from being closed, and so reused, meanwhile).
 func (ns *NS) enter() error {
-	fd, err := unix.Open(ns.Path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("netns: open %s: %w", ns.Path(), err)
+	if ns.f == nil {
+		return fmt.Errorf("netns: %s was never opened", ns.name)
 	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+	rc, err := ns.f.SyscallConn()
+	if err != nil {
 		return fmt.Errorf("netns: setns %s: %w", ns.name, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Setns(int(fd), unix.CLONE_NEWNET) }); err != nil {
+		return fmt.Errorf("netns: setns %s: %w", ns.name, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("netns: setns %s: %w", ns.name, serr)
 	}
 	return nil
 }

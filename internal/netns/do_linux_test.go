@@ -68,6 +68,10 @@ func TestDo_ErrorsPanicsAndGoexit(t *testing.T) {
 	}()
 	require.ErrorContains(t, a.Do(func() error { runtime.Goexit(); return nil }), "Goexit")
 
-	gone := &NS{name: newName(os.Getpid(), seq.Add(1), "never")}
-	require.ErrorContains(t, gone.Do(func() error { return nil }), "no such file")
+	var gone *NS
+	t.Run("cleaned-up", func(t *testing.T) { gone = New(t, "gone") })
+	called := false
+	require.ErrorContains(t, gone.Do(func() error { called = true; return nil }), "closed file")
+	require.False(t, called, "fn ran after the namespace's cleanup")
+	require.ErrorContains(t, (&NS{name: "never"}).Do(func() error { return nil }), "never opened")
 }

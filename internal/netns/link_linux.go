@@ -1,9 +1,12 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 )
@@ -17,13 +20,19 @@ var allowed = netip.MustParsePrefix("198.18.0.0/15")
 // when either namespace does; a cleanup also deletes it first.
 func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	t.Helper()
-	if _, err := run("", "ip", "link", "add", aName, "netns", a.name, "type", "veth",
-		"peer", "name", bName, "netns", b.name); err != nil {
+	// ip takes a path for a namespace: the two held open, as its descriptors 3 and 4.
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "link", "add", aName, "netns", "/proc/self/fd/3", "type", "veth",
+		"peer", "name", bName, "netns", "/proc/self/fd/4")
+	cmd.ExtraFiles = []*os.File{a.f, b.f}
+	what := fmt.Sprintf("ip link add %s (in %s) type veth peer name %s (in %s)", aName, a.name, bName, b.name)
+	if _, err := runCmd(cmd, "", what); err != nil {
 		t.Fatalf("netns: %v", err)
 	}
 	t.Cleanup(func() {
 		// Deleting one end deletes both; it may be gone already with its namespace.
-		_, _ = run("", "ip", "-n", a.name, "link", "delete", "dev", aName)
+		_, _ = a.run("", "ip", "link", "delete", "dev", aName)
 	})
 	a.ip(t, "link", "set", "dev", aName, "up")
 	b.ip(t, "link", "set", "dev", bName, "up")
@@ -79,4 +88,33 @@ func (ns *NS) MAC(dev string) (net.HardwareAddr, error) {
 		return nil, err
 	}
 	return ifi.HardwareAddr, nil
+}
+
+// SetUp brings dev up or down (ip link set dev DEV up|down). The kernel updates the
+// operational state after it returns: a veth end has carrier (net.FlagRunning in
+// Interface) only once both ends are up, so a test that needs the link back waits for
+// that flag on both.
+func (ns *NS) SetUp(t testing.TB, dev string, up bool) {
+	t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	ns.ip(t, "link", "set", "dev", dev, state)
+}
+
+// AddNeighbor adds a permanent neighbour entry on dev: the kernel sends to addr, an IPv4
+// address inside 198.18.0.0/15, at Ethernet address mac without asking ARP, and never
+// ages the entry out. That is how a Linux peer reaches a stack on the other end that
+// does not answer ARP itself.
+func (ns *NS) AddNeighbor(t testing.TB, dev, addr string, mac net.HardwareAddr) {
+	t.Helper()
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is4() || !allowed.Contains(a) {
+		t.Fatalf("netns: neighbour %q is not an IPv4 address inside %s, the only range tests may use", addr, allowed)
+	}
+	if len(mac) != 6 {
+		t.Fatalf("netns: neighbour %s: %q is not an Ethernet address", a, mac)
+	}
+	ns.ip(t, "neigh", "add", a.String(), "lladdr", mac.String(), "dev", dev, "nud", "permanent")
 }

@@ -73,8 +73,9 @@ func alive(pid int) bool {
 }
 
 // Sweep deletes the namespaces this package named for processes that no longer exist
-// (a test binary killed before its cleanups ran) and returns their names; namespaces of
-// live processes, this one included, are left alone. It assumes that every process using
+// (a test binary killed before its cleanups ran), first killing what still runs inside
+// them (a Command that outlived its test), and returns their names; namespaces of live
+// processes, this one included, are left alone. It assumes that every process using
 // /run/netns shares this process's pid namespace.
 func Sweep() ([]string, error) {
 	return sweep(func(pid int) bool { return !alive(pid) })
@@ -101,6 +102,10 @@ func sweep(stale func(pid int) bool) ([]string, error) {
 		pid, ok := ownerPID(e.Name())
 		if !ok || !stale(pid) {
 			continue
+		}
+		if f, ino, err := openNS(filepath.Join(runDir, e.Name())); err == nil {
+			killInside(ino)
+			f.Close()
 		}
 		if err := deleteNS(e.Name()); err != nil {
 			if _, serr := os.Stat(filepath.Join(runDir, e.Name())); errors.Is(serr, fs.ErrNotExist) {

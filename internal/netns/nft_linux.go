@@ -86,7 +86,7 @@ func (ns *NS) DropRandom(t testing.TB, dev string, dir Direction, perMille int) 
 	if _, err := ns.Interface(dev); err != nil {
 		t.Fatalf("netns: DropRandom: %v", err)
 	}
-	if _, err := run(dropScript(dev, dir, perMille), "ip", "netns", "exec", ns.name, "nft", "-f", "-"); err != nil {
+	if _, err := ns.run(dropScript(dev, dir, perMille), "nft", "-f", "-"); err != nil {
 		t.Fatalf("netns: %v", err)
 	}
 }
@@ -101,7 +101,7 @@ func (ns *NS) Dropped(t testing.TB, dev string, dir Direction) uint64 {
 	if err := checkDev(dev); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run("", "ip", "netns", "exec", ns.name, "nft", "list", "chain", "netdev", nftTable, chain(dev, dir))
+	out, err := ns.run("", "nft", "list", "chain", "netdev", nftTable, chain(dev, dir))
 	if err != nil {
 		t.Fatalf("netns: %v", err)
 	}

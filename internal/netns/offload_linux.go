@@ -28,14 +28,14 @@ func (ns *NS) SetOffloads(t testing.TB, dev string, on bool) error {
 	if on {
 		state = "on"
 	}
-	args := []string{"netns", "exec", ns.name, "ethtool", "-K", dev}
+	args := []string{"ethtool", "-K", dev}
 	for _, o := range offloads {
 		args = append(args, o.keyword, state)
 	}
-	if _, err := run("", "ip", args...); err != nil {
+	if _, err := ns.run("", args...); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
-	out, err := run("", "ip", "netns", "exec", ns.name, "ethtool", "-k", dev)
+	out, err := ns.run("", "ethtool", "-k", dev)
 	if err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}

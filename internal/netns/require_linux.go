@@ -16,13 +16,18 @@ var setup struct {
 }
 
 // Require skips the test, saying why, unless this process can create network namespaces
-// with iproute2's ip; it finds out by creating and deleting one. The first call also
-// sweeps namespaces left by killed processes (see Sweep). New calls Require.
+// with iproute2's ip and enter them with util-linux's nsenter; it finds out by creating
+// and deleting one. The first call also sweeps namespaces left by killed processes (see
+// Sweep). New calls Require.
 func Require(t testing.TB) {
 	t.Helper()
 	setup.once.Do(func() {
 		if _, err := exec.LookPath("ip"); err != nil {
 			setup.skip = fmt.Sprintf("netns: needs iproute2's ip: %v", err)
+			return
+		}
+		if _, err := exec.LookPath("nsenter"); err != nil {
+			setup.skip = fmt.Sprintf("netns: needs util-linux's nsenter: %v", err)
 			return
 		}
 		removed, err := sweepAtStart()

@@ -175,7 +175,7 @@ func dialSYNs(t testing.TB, v *vethPair, n int, port int) {
 			unix.Close(fd)
 		}
 	})
-	inNS(t, v.fB, func() error {
+	require.NoError(t, v.b.Do(func() error {
 		for i := 0; i < n; i++ {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
@@ -188,7 +188,7 @@ func dialSYNs(t testing.TB, v *vethPair, n int, port int) {
 			}
 		}
 		return nil
-	})
+	}))
 }
 
 // TestPort_KernelSYNsVerifiedAndSteered: TCP SYNs that the peer's Linux sends over the veth
@@ -382,7 +382,7 @@ func TestPort_TxCsumOffload(t *testing.T) {
 				require.True(t, tcpChecksumOK(t, f), "finished where the header says")
 			}
 			// Without transmit checksumming on the veth, the kernel finishes the sum.
-			v.A(t, "ethtool", "-K", v.IfA, "tx", "off")
+			v.a.Run(t, "ethtool", "-K", v.IfA, "tx", "off")
 			plain := openPeer(t, v, false, true)
 			txAll(t, p, 0, []*dpdkshim.Packet{tcpPacket(t, p, v, 333, true)}, time.Second)
 			f, _, err := plain.recv(5 * time.Second)
@@ -625,12 +625,12 @@ func TestPort_KernelDropsCounted(t *testing.T) {
 			p := openIn(t, v, m.cfg)
 			pr := openPeer(t, v, false, false)
 			r := rand.New(rand.NewPCG(11, 11))
-			before, _ := linkPackets(t, v, v.fA, v.IfA)
+			before := v.a.LinkStats(t, v.IfA).RxPackets
 			const n = 2000
 			for i := 0; i < n; i++ {
 				_ = pr.send(rawFrame(r, v.MACA, v.MACB, 1000))
 			}
-			after, _ := linkPackets(t, v, v.fA, v.IfA)
+			after := v.a.LinkStats(t, v.IfA).RxPackets
 			delivered := after - before
 			require.Positive(t, delivered)
 			waitKernel(t, p, delivered)
@@ -868,8 +868,8 @@ func TestPort_SteeringSurvivesLinkFlap(t *testing.T) {
 	p := openIn(t, v, Config{Queues: 3, SteerSeed: 4})
 	pr := openPeer(t, v, false, false)
 	checkSteering(t, v, p, pr, 3, 4)
-	v.A(t, "ip", "link", "set", v.IfA, "down")
-	v.A(t, "ip", "link", "set", v.IfA, "up")
+	v.a.SetUp(t, v.IfA, false)
+	v.a.SetUp(t, v.IfA, true)
 	waitUp(t, v)
 	checkSteering(t, v, p, pr, 3, 4)
 }
@@ -879,8 +879,8 @@ func waitUp(t testing.TB, v *vethPair) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		a := v.A(t, "ip", "-br", "link", "show", "dev", v.IfA)
-		b := v.B(t, "ip", "-br", "link", "show", "dev", v.IfB)
+		a := v.a.Run(t, "ip", "-br", "link", "show", "dev", v.IfA)
+		b := v.b.Run(t, "ip", "-br", "link", "show", "dev", v.IfB)
 		if strings.Contains(a, " UP ") && strings.Contains(b, " UP ") {
 			return
 		}
@@ -898,7 +898,7 @@ func TestTxRing_FullRingReturnsFewer(t *testing.T) {
 	p := openIn(t, v, Config{TxRing: true, TxFrames: 64})
 	require.Equal(t, 64, p.queues[0].tx.frames)
 	pr := openPeer(t, v, false, true)
-	v.A(t, "ip", "link", "set", v.IfA, "down")
+	v.a.SetUp(t, v.IfA, false)
 	r := rand.New(rand.NewPCG(16, 16))
 	var frames [][]byte
 	var pkts []*dpdkshim.Packet
@@ -912,7 +912,7 @@ func TestTxRing_FullRingReturnsFewer(t *testing.T) {
 	st := p.Stats()[0]
 	require.Equal(t, uint64(2), st.TxFull)
 	require.Positive(t, st.TxErrors, "send(2) failed: the link is down")
-	v.A(t, "ip", "link", "set", v.IfA, "up")
+	v.a.SetUp(t, v.IfA, true)
 	waitUp(t, v)
 	txAll(t, p, 0, pkts[64:], 5*time.Second)
 	for i, want := range frames {
@@ -928,7 +928,7 @@ func TestTxRing_FullRingReturnsFewer(t *testing.T) {
 func TestPort_TransmitWhileDownDrops(t *testing.T) {
 	v := newVethPair(t)
 	p := openIn(t, v, Config{})
-	v.A(t, "ip", "link", "set", v.IfA, "down")
+	v.a.SetUp(t, v.IfA, false)
 	r := rand.New(rand.NewPCG(17, 17))
 	var pkts []*dpdkshim.Packet
 	for i := 0; i < 10; i++ {
@@ -948,14 +948,14 @@ func TestOpen_Errors(t *testing.T) {
 	v := newVethPair(t)
 	fds := countFDs(t)
 	try := func(cfg Config) (err error) {
-		inNS(t, v.fA, func() error {
+		require.NoError(t, v.a.Do(func() error {
 			var p *Port
 			p, err = Open(cfg)
 			if p != nil {
 				p.Close()
 			}
 			return nil
-		})
+		}))
 		return err
 	}
 	require.ErrorIs(t, try(Config{Interface: "nope0"}), ErrNoInterface)
@@ -963,7 +963,7 @@ func TestOpen_Errors(t *testing.T) {
 	require.ErrorIs(t, try(Config{Interface: v.IfA, TxRing: true, TxFrameSize: 3000}), ErrConfig)
 	// Frames per block times blocks overflows: the kernel refuses before it allocates.
 	require.ErrorContains(t, try(Config{Interface: v.IfA, Queues: 2, FanoutID: 7, RxRing: true, RxFrameSize: 80, RxBlockCount: 1 << 21}), "PACKET_RX_RING")
-	v.A(t, "ip", "link", "set", v.IfA, "down")
+	v.a.SetUp(t, v.IfA, false)
 	require.ErrorContains(t, try(Config{Interface: v.IfA}), "is down")
 	require.Equal(t, fds, countFDs(t))
 }
@@ -1016,11 +1016,11 @@ func TestPort_TwoPortsOneInterface(t *testing.T) {
 	}
 	require.Len(t, collect(t, a, len(frames), 5*time.Second), len(frames))
 	require.Len(t, collect(t, b, len(frames), 5*time.Second), len(frames))
-	inNS(t, v.fA, func() error {
+	require.NoError(t, v.a.Do(func() error {
 		_, err := Open(Config{Interface: v.IfA, FanoutID: a.FanoutID()})
 		if err == nil {
 			return errors.New("joined another port's fanout group")
 		}
 		return nil
-	})
+	}))
 }

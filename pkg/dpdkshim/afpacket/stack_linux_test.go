@@ -83,10 +83,10 @@ func TestStack_LinuxClientUploads(t *testing.T) {
 				srvErr <- err
 			}()
 			var c net.Conn
-			inNS(t, v.fB, func() (err error) {
+			require.NoError(t, v.b.Do(func() (err error) {
 				c, err = net.DialTimeout("tcp4", net.JoinHostPort(v.AddrA.String(), "8080"), 5*time.Second)
 				return err
-			})
+			}))
 			defer c.Close()
 			require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
 			buf := make([]byte, size)
