@@ -17,7 +17,8 @@ import (
 //     an earlier one got; so, as a blocked recv() does, the connection takes in data only
 //     once the program asks for it;
 //   - TryWrite hands p to a writer and reports it taken (ErrWouldBlock while an earlier
-//     write is still going); a write's error comes back from the next call.
+//     write is still going); a write's error comes back from the next call, read or write,
+//     and no read starts while a write is in flight, as send() returns before recv().
 //
 // Close closes the connection and waits for those goroutines, so none outlives it.
 type NetConn struct {
@@ -131,6 +132,15 @@ func (nc *NetConn) TryRead(p []byte) (int, error) {
 	defer nc.mu.Unlock()
 	if err := nc.usable(); err != nil {
 		return 0, err
+	}
+	// A program's blocking send() returns before its recv() starts, with its error: so a
+	// read waits for the write in flight and reports that write's error first (otherwise a
+	// reset that the write consumed would show here as the server closing, EOF).
+	if nc.werr != nil {
+		return 0, nc.werr
+	}
+	if nc.writing {
+		return 0, ErrWouldBlock
 	}
 	if len(nc.rdata) > 0 {
 		n := copy(p, nc.rdata)

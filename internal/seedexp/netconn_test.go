@@ -209,3 +209,43 @@ func (s *seqDialer) Dial() (ClientConn, error) {
 	s.i++
 	return s.ds[s.i-1].Dial()
 }
+
+// resetConn is a socket the peer has reset: a write meets ECONNRESET (after a moment, as a
+// real send() would) and consumes it; reads after that see the end of the stream.
+type resetConn struct {
+	net.Conn
+	wrote chan struct{}
+}
+
+func (c *resetConn) Write([]byte) (int, error) {
+	time.Sleep(5 * time.Millisecond)
+	close(c.wrote)
+	return 0, syscall.ECONNRESET
+}
+
+func (c *resetConn) Read([]byte) (int, error) { return 0, io.EOF }
+func (c *resetConn) Close() error             { return nil }
+
+// A reset that a write meets is what the program sees, as send() returns it before recv()
+// runs: the read that follows does not turn it into "closed by the server".
+func TestNetConn_WriteErrorBeforeRead(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	rc := &resetConn{Conn: a, wrote: make(chan struct{})}
+	nc := NewNetConn(rc)
+	defer nc.Close()
+	n, err := nc.TryWrite([]byte("hello"))
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+	buf := make([]byte, 8)
+	_, err = nc.TryRead(buf)
+	require.ErrorIs(t, err, ErrWouldBlock, "no read while the write is in flight")
+	<-rc.wrote
+	for i := 0; i < 1000 && errors.Is(err, ErrWouldBlock); i++ {
+		time.Sleep(time.Millisecond) // bounded: the writer goroutine records its error
+		_, err = nc.TryRead(buf)
+	}
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+	require.ErrorIs(t, nc.Err(), syscall.ECONNRESET)
+}
