@@ -284,11 +284,22 @@ func FuzzTCPOptions(f *testing.F) {
 	f.Add([]byte{0, 2, 4})                                                         // EOL, then bytes
 	f.Add([]byte{2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 26, 0, 0, 0, 1}) // short SACK
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The tolerant parser (what the stack uses) always yields options that encode and
+		// parse back, and agrees with the strict one wherever that one accepts the bytes.
+		var tol header.TCPOptions
+		terr := header.ParseTCPOptionsTolerant(b, &tol)
+		if terr != nil {
+			require.ErrorIs(t, terr, header.ErrBadOption)
+		}
+		checkOptionsRoundTrip(t, &tol)
 		var o header.TCPOptions
 		if err := header.ParseTCPOptions(b, &o); err != nil {
 			require.ErrorIs(t, err, header.ErrBadOption)
+			require.Error(t, terr, "strict refused what tolerant found clean")
 			return
 		}
+		require.NoError(t, terr)
+		require.Equal(t, o, tol)
 		checkOptionsRoundTrip(t, &o)
 	})
 }

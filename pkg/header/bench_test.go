@@ -85,6 +85,9 @@ func TestHotPath_NoAllocs(t *testing.T) {
 		if ParseTCPOptions([]byte{2, 4, 5}, &o) == nil {
 			panic("bad option accepted")
 		}
+		if ParseTCPOptionsTolerant([]byte{2, 3, 5, 3, 3, 7}, &o) == nil || o.WScale != 7 {
+			panic("tolerant parse went wrong")
+		}
 	})
 	require.Zero(t, allocs)
 }

@@ -41,8 +41,8 @@ type TCP []byte
 
 // ParseTCP checks that b holds a TCP header: len(b) >= TCPMinLen and
 // TCPMinLen <= data offset * 4 <= len(b). It verifies neither the checksum (that needs the
-// IP addresses: see ChecksumValidIPv4) nor the options (see ParseTCPOptions). After it
-// succeeds, no accessor of the view can panic.
+// IP addresses: see ChecksumValidIPv4) nor the options (see ParseTCPOptionsTolerant and
+// ParseTCPOptions). After it succeeds, no accessor of the view can panic.
 func ParseTCP(b []byte) (TCP, error) {
 	if len(b) < TCPMinLen {
 		return nil, ErrTruncated

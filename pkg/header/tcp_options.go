@@ -49,26 +49,50 @@ type TCPOptions struct {
 }
 
 // ParseTCPOptions parses the option bytes b (TCP.Options) into o, resetting o first (so
-// WScale is -1 and SACK is zeroed when absent). NOP is skipped and EOL ends the list;
-// unknown kinds are skipped by their length. A length below 2 or running past the end of b,
-// a kind byte with no length byte after it, or a known option with the wrong length is
-// ErrBadOption; o then holds the options before the bad one. When an option repeats, the
-// last one wins. A window shift above 127 is stored as 127: any shift above 14 means 14
-// (RFC 7323 §2.3), so nothing is lost.
+// WScale is -1 and SACK is zeroed when absent), and checks them strictly. NOP is skipped
+// and EOL ends the list; unknown kinds are skipped by their length. A length below 2 or
+// running past the end of b, a kind byte with no length byte after it, or a known option
+// with the wrong length is ErrBadOption; o then holds the options before the bad one. When
+// an option repeats, the last one wins, except that an MSS of 0 is ignored (Linux
+// tcp_parse_options does not take it). A window shift above 127 is stored as 127: any
+// shift above 14 means 14 (RFC 7323 §2.3), so nothing is lost.
 //
-// Linux (tcp_parse_options) silently ignores a known option with a wrong length; we report
-// it and leave the choice to the caller. ParseTCPOptions never allocates and never panics.
+// The stack does not use it on received segments: see ParseTCPOptionsTolerant. It is the
+// checker for code that must know that options are well formed (the encoder's round trip,
+// captures, fuzzing). It never allocates and never panics.
 func ParseTCPOptions(b []byte, o *TCPOptions) error {
+	return parseTCPOptions(b, o, false)
+}
+
+// ParseTCPOptionsTolerant parses b into o the way Linux's tcp_parse_options reads a
+// segment's options, so that a segment is processed with whatever could be read: a known
+// option with the wrong length (MSS of length 3, timestamps of length 9) is skipped by its
+// length and ignored; a length below 2, a length running past the end of b, or a kind byte
+// with no length byte after it ends the parse, keeping the options before it; a SACK option
+// of 2+8n bytes with n > 4 keeps its first four blocks (tcp_sacktag_write_queue's
+// TCP_NUM_SACKS). Everything else is as for ParseTCPOptions. It returns ErrBadOption when
+// it skipped or stopped at something malformed and nil otherwise; o is valid either way.
+// It never allocates and never panics.
+func ParseTCPOptionsTolerant(b []byte, o *TCPOptions) error {
+	return parseTCPOptions(b, o, true)
+}
+
+// parseTCPOptions is both parsers: tolerant skips a known option of the wrong length (and
+// caps SACK blocks) where strict stops with ErrBadOption.
+func parseTCPOptions(b []byte, o *TCPOptions, tolerant bool) error {
 	*o = TCPOptions{WScale: -1}
+	var bad error
 	for i := 0; i < len(b); {
 		kind := b[i]
 		switch kind {
 		case tcpOptEOL:
-			return nil
+			return bad
 		case tcpOptNOP:
 			i++
 			continue
 		}
+		// Linux: "if (length < 2) return;", "silly options" (opsize < 2) and partial
+		// options (opsize > length) end the parse in both modes.
 		if i+1 >= len(b) {
 			return ErrBadOption
 		}
@@ -77,34 +101,35 @@ func ParseTCPOptions(b []byte, o *TCPOptions) error {
 			return ErrBadOption
 		}
 		body := b[i+2 : i+n]
+		i += n
+		if !optionLenOK(kind, n) {
+			if !tolerant {
+				return ErrBadOption
+			}
+			bad = ErrBadOption // tcp_parse_options skips it by its length
+			continue
+		}
 		switch kind {
 		case tcpOptMSS:
-			if n != tcpOptMSSLen {
-				return ErrBadOption
+			if m := binary.BigEndian.Uint16(body); m != 0 {
+				o.MSS = m
 			}
-			o.MSS = binary.BigEndian.Uint16(body)
 		case tcpOptWScale:
-			if n != tcpOptWScaleLen {
-				return ErrBadOption
-			}
 			o.WScale = int8(min(body[0], 127))
 		case tcpOptSACKPermitted:
-			if n != tcpOptSACKPermittedLen {
-				return ErrBadOption
-			}
 			o.SACKPermitted = true
 		case tcpOptTimestamps:
-			if n != tcpOptTimestampsLen {
-				return ErrBadOption
-			}
 			o.TS = true
 			o.TSVal = binary.BigEndian.Uint32(body[0:4])
 			o.TSEcr = binary.BigEndian.Uint32(body[4:8])
 		case tcpOptSACK:
-			// RFC 2018 §3: length 2 + 8n; more than four blocks cannot fit in a TCP header.
 			blocks := (n - tcpOptSACKBaseLen) / tcpOptSACKBlockLen
-			if blocks < 1 || blocks > MaxSACKBlocks || (n-tcpOptSACKBaseLen)%tcpOptSACKBlockLen != 0 {
-				return ErrBadOption
+			if blocks > MaxSACKBlocks {
+				if !tolerant {
+					return ErrBadOption
+				}
+				bad = ErrBadOption
+				blocks = MaxSACKBlocks
 			}
 			o.NumSACK = blocks
 			o.SACK = [MaxSACKBlocks]SACKBlock{}
@@ -116,9 +141,26 @@ func ParseTCPOptions(b []byte, o *TCPOptions) error {
 				}
 			}
 		}
-		i += n
 	}
-	return nil
+	return bad
+}
+
+// optionLenOK reports whether a known option has the length its RFC gives it (unknown
+// kinds take any length of 2 or more). SACK is 2+8n bytes with n >= 1 (RFC 2018 §3).
+func optionLenOK(kind byte, n int) bool {
+	switch kind {
+	case tcpOptMSS:
+		return n == tcpOptMSSLen
+	case tcpOptWScale:
+		return n == tcpOptWScaleLen
+	case tcpOptSACKPermitted:
+		return n == tcpOptSACKPermittedLen
+	case tcpOptTimestamps:
+		return n == tcpOptTimestampsLen
+	case tcpOptSACK:
+		return n >= tcpOptSACKBaseLen+tcpOptSACKBlockLen && (n-tcpOptSACKBaseLen)%tcpOptSACKBlockLen == 0
+	}
+	return true
 }
 
 // sackBlocksToSend returns how many of o's SACK blocks EncodeTCPOptions writes when the

@@ -114,3 +114,61 @@ func TestParseTCPOptions_Accepted(t *testing.T) {
 		})
 	}
 }
+
+// The tolerant parser reads what Linux's tcp_parse_options reads: a known option of the
+// wrong length is skipped by its length and the options after it still count; a length
+// that cannot be walked (below 2, past the end, missing) ends the parse and keeps what came
+// before. Each case is also malformed for the strict parser.
+func TestParseTCPOptionsTolerant_LikeLinux(t *testing.T) {
+	ts := "080a 00000001 00000002"
+	fiveSACK := "0101 052a" + strings.Repeat(" 00000001 00000002", 5) // 44 bytes: more than a header holds
+	cases := []struct {
+		name string
+		hex  string
+		want TCPOptions
+	}{
+		{"MSS length 3 skipped", "020305 030307 0402 " + ts,
+			TCPOptions{WScale: 7, SACKPermitted: true, TS: true, TSVal: 1, TSEcr: 2}},
+		{"MSS length 5 skipped", "020505b400 030307", TCPOptions{WScale: 7}},
+		{"timestamps length 9 skipped", "0809 00000001 000000 020405b4", TCPOptions{MSS: 1460, WScale: -1}},
+		{"timestamps length 8 skipped", "0808 00000001 0000 020405b4", TCPOptions{MSS: 1460, WScale: -1}},
+		{"timestamps length 12 skipped", "080c 00000001 00000002 0000 0402", TCPOptions{WScale: -1, SACKPermitted: true}},
+		{"window scale length 2 skipped", "0302 020405b4", TCPOptions{MSS: 1460, WScale: -1}},
+		{"window scale length 4 skipped", "03040700 0402", TCPOptions{WScale: -1, SACKPermitted: true}},
+		{"SACK-permitted length 3 skipped", "040300 030305", TCPOptions{WScale: 5}},
+		{"SACK length 2 skipped", "0502 " + ts, TCPOptions{WScale: -1, TS: true, TSVal: 1, TSEcr: 2}},
+		{"SACK length 11 skipped", "050b 00000001 00000002 00 " + ts, TCPOptions{WScale: -1, TS: true, TSVal: 1, TSEcr: 2}},
+		{"SACK of five blocks keeps four", fiveSACK, TCPOptions{WScale: -1, NumSACK: 4,
+			SACK: [4]SACKBlock{{1, 2}, {1, 2}, {1, 2}, {1, 2}}}},
+		{"unknown kind length 0 ends the parse", "020405b4 1e00 030307", TCPOptions{MSS: 1460, WScale: -1}},
+		{"unknown kind length 1 ends the parse", "030307 fe01 020405b4", TCPOptions{WScale: 7}},
+		{"known kind length 0 ends the parse", "0402 0200 030307", TCPOptions{WScale: -1, SACKPermitted: true}},
+		{"length past the end ends the parse", "020405b4 0303", TCPOptions{MSS: 1460, WScale: -1}},
+		{"kind without a length byte ends the parse", "020405b4 03", TCPOptions{MSS: 1460, WScale: -1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := unhex(t, c.hex)
+			o := TCPOptions{MSS: 9, NumSACK: 3}
+			require.ErrorIs(t, ParseTCPOptionsTolerant(b, &o), ErrBadOption)
+			require.Equal(t, c.want, o)
+			require.ErrorIs(t, ParseTCPOptions(b, &o), ErrBadOption, "the strict parser refuses it")
+		})
+	}
+}
+
+// On well-formed options the two parsers agree and the tolerant one reports nothing.
+func TestParseTCPOptionsTolerant_CleanIsStrict(t *testing.T) {
+	for _, h := range []string{"", "01010101", "020405b4 0402080a 01020304 00000000 01030307",
+		"020405b4 00 ff 00 01", "1e0400ff 020405b4 fe020101", "0101050a 00000010 00000020",
+		"02040000", "020405b4 02040000"} {
+		b := unhex(t, h)
+		var strict, tolerant TCPOptions
+		require.NoError(t, ParseTCPOptions(b, &strict), h)
+		require.NoError(t, ParseTCPOptionsTolerant(b, &tolerant), h)
+		require.Equal(t, strict, tolerant, h)
+	}
+	var o TCPOptions
+	require.NoError(t, ParseTCPOptionsTolerant(unhex(t, "020405b4 02040000"), &o))
+	require.Equal(t, uint16(1460), o.MSS, "an MSS of 0 is ignored (tcp_parse_options: if (in_mss))")
+}
