@@ -111,10 +111,9 @@ func (s *shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csu
 	}
 	sg := &s.seg
 	sg.reset(t, key, h)
-	if err := header.ParseTCPOptions(t.Options(), &sg.opts); err != nil {
-		s.ctr.Inc(stats.TcpInErrs)
-		return
-	}
+	// Malformed options do not cost the segment: like Linux's tcp_parse_options we keep
+	// what could be read and go on (a SYN with an MSS option of length 3 is still answered).
+	_ = header.ParseTCPOptionsTolerant(t.Options(), &sg.opts)
 	s.demux(sg)
 }
 
