@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -71,6 +72,18 @@ type Settings struct {
 	TCPFinTimeout time.Duration
 	// TCPRetries2 (tcp_retries2, 15): retransmissions of data before giving up.
 	TCPRetries2 int
+	// TCPInvalidRatelimit (tcp_invalid_ratelimit, 500 ms): the least time between two ACKs
+	// that a connection, a request or a TIME-WAIT entry sends in answer to out-of-window
+	// segments, or as challenge ACKs (Linux __tcp_oow_rate_limited). Use -1 for 0 (no limit).
+	TCPInvalidRatelimit time.Duration
+	// TCPChallengeAckLimit (tcp_challenge_ack_limit): challenge ACKs per second for the whole
+	// stack, after each connection's own limit (Linux keeps it per network namespace). Linux
+	// 6.0 and later default to INT_MAX, which turns the stack-wide limit off (earlier kernels
+	// had 1000, and 100 before 4.7). Use -1 for 0.
+	TCPChallengeAckLimit int
+	// TCPRFC1337 (tcp_rfc1337, default off): TIME-WAIT ignores every RST (RFC 1337's remedy
+	// for TIME-WAIT assassination) instead of ending on an RST at its rcv_nxt.
+	TCPRFC1337 bool
 	// RcvBuf and SndBuf are each connection's receive and send buffer in bytes (default
 	// 16 KiB each: enough for request/response traffic; the full data path grows them).
 	RcvBuf, SndBuf int
@@ -91,6 +104,9 @@ const (
 	maxWScale     = 14                     // RFC 7323 §2.3
 	defaultRcvBuf = 16 << 10
 	defaultSndBuf = 16 << 10
+
+	defaultInvalidRatelimit = 500 * time.Millisecond // HZ/2 (tcp_sk_init)
+	challengeAckUnlimited   = math.MaxInt32          // INT_MAX: Linux's default, no stack-wide limit
 )
 
 // withDefaults fills the zero fields with Linux's defaults.
@@ -131,6 +147,18 @@ func (s Settings) withDefaults() Settings {
 	if s.TCPRetries2 <= 0 {
 		s.TCPRetries2 = 15
 	}
+	switch {
+	case s.TCPInvalidRatelimit == 0:
+		s.TCPInvalidRatelimit = defaultInvalidRatelimit
+	case s.TCPInvalidRatelimit < 0:
+		s.TCPInvalidRatelimit = 0
+	}
+	switch {
+	case s.TCPChallengeAckLimit == 0:
+		s.TCPChallengeAckLimit = challengeAckUnlimited
+	case s.TCPChallengeAckLimit < 0:
+		s.TCPChallengeAckLimit = 0
+	}
 	if s.RcvBuf <= 0 {
 		s.RcvBuf = defaultRcvBuf
 	}
@@ -147,6 +175,9 @@ func (s Settings) Validate() error {
 	}
 	if s.TCPSyncookies > 2 {
 		return fmt.Errorf("tcp: tcp_syncookies must be 0, 1 or 2, not %d", s.TCPSyncookies)
+	}
+	if s.TCPChallengeAckLimit > challengeAckUnlimited {
+		return fmt.Errorf("tcp: tcp_challenge_ack_limit %d is above INT_MAX", s.TCPChallengeAckLimit)
 	}
 	r := s.IPLocalPortRange
 	if r != [2]uint16{} && (r[0] == 0 || r[0] > r[1]) {

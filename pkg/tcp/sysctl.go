@@ -48,6 +48,38 @@ var sysctls = map[string]struct {
 			return nil
 		},
 	},
+	"net.ipv4.tcp_invalid_ratelimit": {
+		// In milliseconds, as Linux reads it (proc_dointvec_ms_jiffies).
+		get: func(s *Settings) string {
+			return strconv.FormatInt(int64(s.withDefaults().TCPInvalidRatelimit/time.Millisecond), 10)
+		},
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("tcp: bad tcp_invalid_ratelimit %q", v)
+			}
+			s.TCPInvalidRatelimit = time.Duration(n) * time.Millisecond
+			if n == 0 {
+				s.TCPInvalidRatelimit = -1 // our zero means the default
+			}
+			return nil
+		},
+	},
+	"net.ipv4.tcp_challenge_ack_limit": {
+		get: func(s *Settings) string { return strconv.Itoa(s.withDefaults().TCPChallengeAckLimit) },
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > challengeAckUnlimited {
+				return fmt.Errorf("tcp: bad tcp_challenge_ack_limit %q", v)
+			}
+			if n == 0 {
+				n = -1 // our zero means the default
+			}
+			s.TCPChallengeAckLimit = n
+			return nil
+		},
+	},
+	"net.ipv4.tcp_rfc1337":           boolKnob(func(s *Settings) *bool { return &s.TCPRFC1337 }, false),
 	"net.ipv4.tcp_abort_on_overflow": boolKnob(func(s *Settings) *bool { return &s.TCPAbortOnOverflow }, false),
 	"net.ipv4.tcp_timestamps":        boolKnob(func(s *Settings) *bool { return &s.TCPTimestampsOff }, true),
 	"net.ipv4.tcp_sack":              boolKnob(func(s *Settings) *bool { return &s.TCPSackOff }, true),

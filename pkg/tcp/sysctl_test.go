@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -24,6 +25,9 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"net.ipv4.tcp_max_tw_buckets":      "131072",
 		"net.ipv4.tcp_fin_timeout":         "60",
 		"net.ipv4.tcp_retries2":            "15",
+		"net.ipv4.tcp_invalid_ratelimit":   "500",
+		"net.ipv4.tcp_challenge_ack_limit": "2147483647",
+		"net.ipv4.tcp_rfc1337":             "0",
 	}
 	require.Len(t, Sysctls(), len(want))
 	for name, v := range want {
@@ -36,6 +40,7 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"tcp_timestamps": "0", "tcp_sack": "0", "net/ipv4/tcp_window_scaling": "0",
 		"somaxconn": "128", "ip_local_port_range": "40000 40100", "tcp_syn_linear_timeouts": "0",
 		"tcp_synack_retries": "2", "tcp_fin_timeout": "30",
+		"tcp_invalid_ratelimit": "0", "tcp_challenge_ack_limit": "0", "tcp_rfc1337": "1",
 	} {
 		require.NoError(t, s.Set(name, v), name)
 		got, err := s.Get(name)
@@ -45,6 +50,15 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 	require.Equal(t, 0, s.withDefaults().TCPSynLinearTimeouts)
 	require.Equal(t, 0, s.withDefaults().TCPSyncookies)
 	require.True(t, s.TCPTimestampsOff)
+	require.Zero(t, s.withDefaults().TCPInvalidRatelimit, "0 turns the limit off")
+	require.Zero(t, s.withDefaults().TCPChallengeAckLimit)
+	require.True(t, s.TCPRFC1337)
+	require.NoError(t, s.Set("tcp_invalid_ratelimit", "250"))
+	require.Equal(t, 250*time.Millisecond, s.withDefaults().TCPInvalidRatelimit)
+	require.NoError(t, s.Set("tcp_challenge_ack_limit", "1000"))
+	require.Equal(t, 1000, s.withDefaults().TCPChallengeAckLimit)
+	require.Error(t, s.Set("tcp_invalid_ratelimit", "-1"))
+	require.Error(t, s.Set("tcp_challenge_ack_limit", "2147483648"))
 	require.NoError(t, s.Set("net.ipv4.tcp_syncookies", "2"))
 	require.Equal(t, 2, s.withDefaults().TCPSyncookies)
 	require.Error(t, s.Set("tcp_syncookies", "3"))
