@@ -87,6 +87,12 @@ const (
 	TcpExtTCPACKSkippedSynRecv
 	TcpExtTCPChallengeACK
 	TcpExtOutOfWindowIcmps
+	TcpExtTCPSYNChallenge        // a SYN on a synchronized connection drew (or would have drawn) a challenge ACK
+	TcpExtTCPACKSkippedSeq       // an ACK for an out-of-window segment was not sent (tcp_invalid_ratelimit)
+	TcpExtTCPACKSkippedFinWait2  // likewise for an orphaned FIN-WAIT-2 connection
+	TcpExtTCPACKSkippedTimeWait  // likewise for a TIME-WAIT entry
+	TcpExtTCPACKSkippedChallenge // a challenge ACK was not sent (tcp_invalid_ratelimit)
+	TcpExtTCPWinProbe            // zero-window probes sent
 
 	// NumIDs is the number of counters.
 	NumIDs
@@ -134,32 +140,38 @@ var names = [NumIDs]string{
 	TcpOutRsts:      "TcpOutRsts",
 	TcpInCsumErrors: "TcpInCsumErrors",
 
-	TcpExtListenOverflows:      "TcpExtListenOverflows",
-	TcpExtListenDrops:          "TcpExtListenDrops",
-	TcpExtTCPReqQFullDrop:      "TcpExtTCPReqQFullDrop",
-	TcpExtTCPReqQFullDoCookies: "TcpExtTCPReqQFullDoCookies",
-	TcpExtSyncookiesSent:       "TcpExtSyncookiesSent",
-	TcpExtSyncookiesRecv:       "TcpExtSyncookiesRecv",
-	TcpExtSyncookiesFailed:     "TcpExtSyncookiesFailed",
-	TcpExtEmbryonicRsts:        "TcpExtEmbryonicRsts",
-	TcpExtTCPTimeouts:          "TcpExtTCPTimeouts",
-	TcpExtTCPSynRetrans:        "TcpExtTCPSynRetrans",
-	TcpExtTW:                   "TcpExtTW",
-	TcpExtTCPTimeWaitOverflow:  "TcpExtTCPTimeWaitOverflow",
-	TcpExtTCPAbortOnData:       "TcpExtTCPAbortOnData",
-	TcpExtTCPAbortOnClose:      "TcpExtTCPAbortOnClose",
-	TcpExtTCPAbortOnTimeout:    "TcpExtTCPAbortOnTimeout",
-	TcpExtTCPAbortOnLinger:     "TcpExtTCPAbortOnLinger",
-	TcpExtTCPDeferAcceptDrop:   "TcpExtTCPDeferAcceptDrop",
-	TcpExtDelayedACKs:          "TcpExtDelayedACKs",
-	TcpExtTCPOFODrop:           "TcpExtTCPOFODrop",
-	TcpExtTCPRcvQDrop:          "TcpExtTCPRcvQDrop",
-	TcpExtTCPOrigDataSent:      "TcpExtTCPOrigDataSent",
-	TcpExtTCPHPHits:            "TcpExtTCPHPHits",
-	TcpExtPAWSEstabRejected:    "TcpExtPAWSEstab",
-	TcpExtTCPACKSkippedSynRecv: "TcpExtTCPACKSkippedSynRecv",
-	TcpExtTCPChallengeACK:      "TcpExtTCPChallengeACK",
-	TcpExtOutOfWindowIcmps:     "TcpExtOutOfWindowIcmps",
+	TcpExtListenOverflows:        "TcpExtListenOverflows",
+	TcpExtListenDrops:            "TcpExtListenDrops",
+	TcpExtTCPReqQFullDrop:        "TcpExtTCPReqQFullDrop",
+	TcpExtTCPReqQFullDoCookies:   "TcpExtTCPReqQFullDoCookies",
+	TcpExtSyncookiesSent:         "TcpExtSyncookiesSent",
+	TcpExtSyncookiesRecv:         "TcpExtSyncookiesRecv",
+	TcpExtSyncookiesFailed:       "TcpExtSyncookiesFailed",
+	TcpExtEmbryonicRsts:          "TcpExtEmbryonicRsts",
+	TcpExtTCPTimeouts:            "TcpExtTCPTimeouts",
+	TcpExtTCPSynRetrans:          "TcpExtTCPSynRetrans",
+	TcpExtTW:                     "TcpExtTW",
+	TcpExtTCPTimeWaitOverflow:    "TcpExtTCPTimeWaitOverflow",
+	TcpExtTCPAbortOnData:         "TcpExtTCPAbortOnData",
+	TcpExtTCPAbortOnClose:        "TcpExtTCPAbortOnClose",
+	TcpExtTCPAbortOnTimeout:      "TcpExtTCPAbortOnTimeout",
+	TcpExtTCPAbortOnLinger:       "TcpExtTCPAbortOnLinger",
+	TcpExtTCPDeferAcceptDrop:     "TcpExtTCPDeferAcceptDrop",
+	TcpExtDelayedACKs:            "TcpExtDelayedACKs",
+	TcpExtTCPOFODrop:             "TcpExtTCPOFODrop",
+	TcpExtTCPRcvQDrop:            "TcpExtTCPRcvQDrop",
+	TcpExtTCPOrigDataSent:        "TcpExtTCPOrigDataSent",
+	TcpExtTCPHPHits:              "TcpExtTCPHPHits",
+	TcpExtPAWSEstabRejected:      "TcpExtPAWSEstab",
+	TcpExtTCPACKSkippedSynRecv:   "TcpExtTCPACKSkippedSynRecv",
+	TcpExtTCPChallengeACK:        "TcpExtTCPChallengeACK",
+	TcpExtOutOfWindowIcmps:       "TcpExtOutOfWindowIcmps",
+	TcpExtTCPSYNChallenge:        "TcpExtTCPSYNChallenge",
+	TcpExtTCPACKSkippedSeq:       "TcpExtTCPACKSkippedSeq",
+	TcpExtTCPACKSkippedFinWait2:  "TcpExtTCPACKSkippedFinWait2",
+	TcpExtTCPACKSkippedTimeWait:  "TcpExtTCPACKSkippedTimeWait",
+	TcpExtTCPACKSkippedChallenge: "TcpExtTCPACKSkippedChallenge",
+	TcpExtTCPWinProbe:            "TcpExtTCPWinProbe",
 }
 
 // Name returns the Linux name of a counter.

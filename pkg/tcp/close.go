@@ -117,6 +117,7 @@ type timewait struct {
 	tsOff     uint32
 	tsOK      bool
 	rcvWscale uint8
+	oow       oowLimit // the last ACK sent for an out-of-window segment (tcp_invalid_ratelimit)
 	timer     wheel.Timer
 }
 
@@ -143,6 +144,7 @@ func (s *shard) enterTimeWait(ep *endpoint) {
 	tw.rcvNxt, tw.sndNxt = uint32(ep.rcvNxt), uint32(ep.sndNxt)
 	tw.tsRecent, tw.tsOff, tw.tsOK = ep.tsRecent, ep.tsOff, ep.tsOK
 	tw.rcvWscale = ep.rcvWscale
+	tw.oow = oowLimit{} // Linux tcp_time_wait: tw_last_oow_ack_time = 0
 	s.tw.Put(&tw.key, tw.hash, tw)
 	s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
 	s.setState(ep, StateTimeWait)
@@ -163,31 +165,49 @@ func (s *shard) timewaitTimer(tw *timewait) {
 	s.freeTimewait(tw)
 }
 
-// timewaitInput is Linux tcp_timewait_state_process, reduced: a reset ends TIME-WAIT
-// (tcp_rfc1337 = 0), a SYN with a newer sequence number or timestamp opens a new connection
-// (it returns true and the caller takes the SYN to the listener), a retransmitted FIN is
-// acknowledged again and restarts the 60 s, anything else gets our ACK if out of window.
+// timewaitInput is Linux tcp_timewait_state_process for the TIME-WAIT substate, less PAWS
+// (the stack keeps no timestamp clock per peer). It returns true for a SYN that opens a new
+// incarnation: the caller takes it to the listener.
+//
+//   - At rcv_nxt, only a reset or a bare ACK is in the window. The reset ends TIME-WAIT
+//     ("TIME-WAIT assassination") unless tcp_rfc1337 is set, when it is ignored (RFC 1337);
+//     the bare ACK restarts the 60 s and is not answered.
+//   - A SYN without ACK whose sequence number is after rcv_nxt, or whose timestamp is newer
+//     than the last one seen, is a new incarnation (RFC 1122 §4.2.2.13).
+//   - Any other reset is ignored: only one at exactly rcv_nxt may end TIME-WAIT.
+//   - Anything else (a retransmitted FIN, an old ACK, data, an old SYN) is acknowledged, at
+//     most once per tcp_invalid_ratelimit unless it carries data or a FIN
+//     (TcpExtTCPACKSkippedTimeWait), and restarts the 60 s when it has the ACK bit.
 func (s *shard) timewaitInput(tw *timewait, sg *segment) bool {
-	switch {
-	case sg.rst():
-		s.freeTimewait(tw)
-		return false
-	case sg.syn() && !sg.ackf():
-		// A new incarnation: its sequence number is after ours, or its timestamp newer.
-		if seqnum.Value(tw.rcvNxt).LessThan(sg.seq) || (tw.tsOK && sg.opts.TS && int32(sg.opts.TSVal-tw.tsRecent) > 0) {
-			// Linux starts the new connection's ISN well past the old one (tcp_tw_isn).
-			sg.isnHint, sg.hasISNHint = tw.sndNxt+65535+2, true
-			s.freeTimewait(tw)
-			return true
+	rcvNxt := seqnum.Value(tw.rcvNxt)
+	if sg.seq == rcvNxt && (sg.seqLen() == 0 || sg.rst()) {
+		if sg.rst() {
+			if !s.eng.settings.TCPRFC1337 {
+				s.freeTimewait(tw)
+				return false
+			}
+		} else {
+			s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
 		}
-		s.twAck(tw)
-		return false
-	case sg.fin():
-		s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
-		s.twAck(tw)
+		if tw.tsOK && sg.opts.TS {
+			tw.tsRecent = sg.opts.TSVal
+		}
 		return false
 	}
-	if sg.seq != seqnum.Value(tw.rcvNxt) || len(sg.payload) > 0 {
+	if sg.syn() && !sg.rst() && !sg.ackf() &&
+		(rcvNxt.LessThan(sg.seq) || (tw.tsOK && sg.opts.TS && int32(tw.tsRecent-sg.opts.TSVal) < 0)) {
+		// Linux starts the new connection's ISN well past the old one (tcp_tw_isn).
+		sg.isnHint, sg.hasISNHint = tw.sndNxt+65535+2, true
+		s.freeTimewait(tw)
+		return true
+	}
+	if sg.rst() {
+		return false
+	}
+	if sg.ackf() {
+		s.wheel.Schedule(&tw.timer, s.now+int64(timewaitLen))
+	}
+	if !s.oowRateLimited(&tw.oow, sg, stats.TcpExtTCPACKSkippedTimeWait) {
 		s.twAck(tw)
 	}
 	return false

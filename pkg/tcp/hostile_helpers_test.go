@@ -12,6 +12,7 @@ import (
 	"github.com/shardstack/shardstack/internal/simnet"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
 // rawPeer is a hand-written client of the server stack: the test injects its segments
@@ -85,4 +86,50 @@ func injectRaw(t *testing.T, tp *tap, toServer bool, c crafted, raw []byte) {
 	tp.injecting = false
 	require.Equal(t, 1, sent)
 	n.Settle()
+}
+
+// peerConn is the peer's side of a connection it opened by hand.
+type peerConn struct {
+	p      *rawPeer
+	sport  uint16
+	seq    uint32 // the peer's next sequence number (the server's rcv_nxt)
+	ack    uint32 // the server's next sequence number as the peer acknowledges it
+	srv    *tcp.Conn
+	synack seg // the server's SYN-ACK
+}
+
+// connect opens a connection to the seed listener from sport: SYN (with raw options, nil
+// for none), the server's SYN-ACK, the final ACK; it returns the peer's view and the
+// accepted child.
+func (p *rawPeer) connect(l *tcp.Listener, sport uint16, iss uint32, synOpts []byte) *peerConn {
+	t := p.t
+	t.Helper()
+	mark := len(p.got)
+	p.send(crafted{sport: sport, dport: seedPort, seq: iss, flags: fSYN, win: 65535}, synOpts)
+	require.Len(t, p.got, mark+1, "SYN-ACK")
+	sa := p.got[mark]
+	require.Equal(t, fSYNACK, sa.flags)
+	c := &peerConn{p: p, sport: sport, seq: iss + 1, ack: sa.seq + 1, synack: sa}
+	p.send(crafted{sport: sport, dport: seedPort, seq: c.seq, ack: c.ack, flags: fACK, win: 65535}, nil)
+	s, err := l.TryAccept()
+	require.NoError(t, err)
+	c.srv = s
+	return c
+}
+
+// inject sends one segment on the connection with the given flags, numbers and payload.
+func (c *peerConn) inject(flags uint8, seq, ack uint32, payload []byte) {
+	c.p.send(crafted{sport: c.sport, dport: seedPort, seq: seq, ack: ack, flags: flags, win: 65535, payload: payload}, nil)
+}
+
+// flood is how many bogus segments a flooding test sends.
+const flood = 1000
+
+// requireAck checks that s is a pure ACK carrying the server's numbers.
+func requireAck(t *testing.T, s seg, seq, ack uint32, msg string) {
+	t.Helper()
+	require.Equal(t, fACK, s.flags, "%s: %v", msg, s)
+	require.Equal(t, seq, s.seq, "%s: %v", msg, s)
+	require.Equal(t, ack, s.ack, "%s: %v", msg, s)
+	require.Zero(t, s.payload, "%s: %v", msg, s)
 }

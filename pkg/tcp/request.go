@@ -27,11 +27,9 @@ type request struct {
 	numTimeout int  // SYN-ACK timeouts so far (Linux num_timeout)
 	acked      bool // a valid final ACK was dropped (accept queue full, or deferred accept)
 	sentAt     int64
-	lastOOW    int64 // last out-of-window answer (rate limit, tcp_invalid_ratelimit)
+	oow        oowLimit // the last SYN-ACK or ACK sent for a bad segment (tcp_invalid_ratelimit)
 	timer      wheel.Timer
 }
-
-const invalidRatelimit = 500e6 // tcp_invalid_ratelimit, 500 ms
 
 func (s *shard) allocRequest() *request {
 	if n := len(s.reqFree); n > 0 {
@@ -267,15 +265,12 @@ func (s *shard) requestInput(req *request, sg *segment) {
 		s.sendResetFor(sg)
 		return
 	}
-	// A retransmitted SYN: the same SYN-ACK again (rate limited), timer restarted.
-	if sg.flags == header.TCPFlagSYN && sg.seq == req.irs {
-		if s.now-req.lastOOW >= invalidRatelimit || req.lastOOW == 0 {
-			req.lastOOW = s.now
-			if s.rtxSynAck(req) {
-				s.wheel.Schedule(&req.timer, s.now+reqTimeout(req.numTimeout))
-			}
-		} else {
-			s.ctr.Inc(stats.TcpExtTCPACKSkippedSynRecv)
+	// A retransmitted SYN: the same SYN-ACK again (rate limited), timer restarted. Linux
+	// looks at RST, SYN and ACK only, so a SYN with ECE and CWR (ECN setup) counts too.
+	const rsa = header.TCPFlagRST | header.TCPFlagSYN | header.TCPFlagACK
+	if sg.flags&rsa == header.TCPFlagSYN && sg.seq == req.irs {
+		if !s.oowRateLimited(&req.oow, sg, stats.TcpExtTCPACKSkippedSynRecv) && s.rtxSynAck(req) {
+			s.wheel.Schedule(&req.timer, s.now+reqTimeout(req.numTimeout))
 		}
 		return
 	}
@@ -287,11 +282,11 @@ func (s *shard) requestInput(req *request, sg *segment) {
 		}
 		return
 	}
-	// Out of window: an ACK (unless it is a reset), and drop.
+	// Out of window: an ACK (unless it is a reset, and at most one per
+	// tcp_invalid_ratelimit unless it carries data), and drop.
 	rcvNxt := req.irs.Add(1)
 	if !inWindow(sg.seq, sg.end(), rcvNxt, rcvNxt.Add(uint32(s.synWindow()))) {
-		if !sg.rst() && (s.now-req.lastOOW >= invalidRatelimit || req.lastOOW == 0) {
-			req.lastOOW = s.now
+		if !sg.rst() && !s.oowRateLimited(&req.oow, sg, stats.TcpExtTCPACKSkippedSynRecv) {
 			s.requestAck(req)
 		}
 		return
