@@ -114,8 +114,9 @@ type conn struct {
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
-	opened    bool  // OnOpen was delivered (event-driven connections)
-	synStart  int64 // when the first SYN went out (active open)
+	opened    bool     // OnOpen was delivered (event-driven connections)
+	synStart  int64    // when the first SYN went out (active open)
+	guard     ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
 }
 
 // QueueLink lets endpoints sit in a shard's work list.

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,9 @@ type Engine struct {
 	mu        sync.Mutex // serialises listener registration (Listen/Close), never the packet path
 	listeners atomic.Pointer[listenerSet]
 
-	twCount atomic.Int64 // TIME-WAIT entries, against tcp_max_tw_buckets
-	dialRR  atomic.Uint32
+	twCount   atomic.Int64 // TIME-WAIT entries, against tcp_max_tw_buckets
+	dialRR    atomic.Uint32
+	challenge challengeState // the stack-wide challenge-ACK budget (tcp_challenge_ack_limit)
 }
 
 type listenKey struct {
@@ -148,6 +150,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.owner = func(_ hash.Key, h uint64) int { return hash.Shard(h, n) }
 	}
 	e.listeners.Store(newListenerSet(listenerMap{}))
+	e.challenge.second.Store(math.MinInt64) // no second has a budget yet
 	return e, nil
 }
 

@@ -72,6 +72,7 @@ func (s *shard) synSentState(ep *endpoint, sg *segment) {
 	ep.sndUna = sg.ack
 	ep.sndWnd = uint32(sg.wnd) // a SYN's window is never scaled
 	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
+	ep.synAcked() // RFC 5961 §5.2's bounds start (challenge.go)
 	s.established(ep)
 	s.sendAck(ep)
 }
@@ -121,6 +122,7 @@ func (s *shard) synRecvState(ep *endpoint, sg *segment) {
 		ep.sndWnd <<= ep.sndWscale
 	}
 	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
+	ep.synAcked() // RFC 5961 §5.2's bounds start (challenge.go)
 	s.established(ep)
 	if sg.syn() {
 		s.sendAck(ep)
@@ -151,44 +153,43 @@ func (s *shard) acceptable(ep *endpoint, sg *segment) bool {
 // synchronizedState processes a segment for ESTABLISHED through LAST-ACK, following RFC
 // 9293 §3.10.7.4's steps in order.
 func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
-	// First, check the sequence number.
+	// First, check the sequence number. A segment outside the window draws what Linux
+	// sends for it (challenge.go): a rate-limited duplicate ACK, or a challenge ACK for a SYN.
 	if !s.acceptable(ep, sg) {
-		if !sg.rst() {
-			ep.ackNow = true
-		}
+		s.unacceptable(ep, sg)
 		return
 	}
 	// Second, check RST (RFC 5961 §3.2: only an exact match resets; in-window gets a
-	// challenge ACK).
+	// challenge ACK, rate-limited).
 	if sg.rst() {
 		if sg.seq != ep.rcvNxt {
-			s.ctr.Inc(stats.TcpExtTCPChallengeACK)
-			ep.ackNow = true
+			s.challengeAck(ep)
 			return
 		}
-		switch ep.state {
-		case StateClosing, StateLastAck:
-			s.closeEndpoint(ep, errNone)
-		default:
-			s.closeEndpoint(ep, errReset)
-		}
+		s.peerReset(ep)
 		return
 	}
 	// Fourth, check SYN (RFC 5961 §4: a challenge ACK, never a reset).
 	if sg.syn() {
-		s.ctr.Inc(stats.TcpExtTCPChallengeACK)
-		ep.ackNow = true
+		s.synChallenge(ep)
 		return
 	}
-	// Fifth, check ACK.
+	// Fifth, check ACK. RFC 5961 §5.2 as Linux's tcp_ack applies it (challenge.go): an
+	// ACK of data never sent, or older than the peer's largest window, draws a challenge
+	// ACK and drops the segment; an older one within it is ignored but the text is kept.
 	if !sg.ackf() {
 		return
 	}
-	if ep.tsOK && sg.opts.TS && sg.seq.LessThanEq(ep.rcvNxt) {
-		ep.tsRecent = sg.opts.TSVal
-	}
-	if !s.ackInput(ep, sg) {
+	switch s.checkAck(ep, sg) {
+	case ackBad:
 		return
+	case ackNew:
+		if ep.tsOK && sg.opts.TS && sg.seq.LessThanEq(ep.rcvNxt) {
+			ep.tsRecent = sg.opts.TSVal
+		}
+		if !s.ackInput(ep, sg) {
+			return
+		}
 	}
 	switch ep.state {
 	case StateFinWait1:
@@ -229,6 +230,16 @@ func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 	}
 }
 
+// peerReset is an acceptable RST on a synchronized connection (Linux tcp_reset).
+func (s *shard) peerReset(ep *endpoint) {
+	switch ep.state {
+	case StateClosing, StateLastAck:
+		s.closeEndpoint(ep, errNone)
+	default:
+		s.closeEndpoint(ep, errReset)
+	}
+}
+
 // ackInput processes SEG.ACK (RFC 9293 §3.10.7.4 fifth step); false means drop the segment.
 func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	ack := sg.ack
@@ -257,6 +268,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 			ep.timing = false
 		}
 		ep.sndUna = ack
+		ep.guard.bytesAcked += uint64(acked) // Linux tcp_snd_una_update (RFC 5961 §5.2 bound)
 		if ep.sndNxt.LessThan(ack) {
 			ep.sndNxt = ack // the ACK overtook a go-back-N rewind
 		}
@@ -275,6 +287,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	if ep.sndWl1.LessThan(sg.seq) || (ep.sndWl1 == sg.seq && ep.sndWl2.LessThanEq(ack)) {
 		ep.sndWnd = uint32(sg.wnd) << ep.sndWscale
 		ep.sndWl1, ep.sndWl2 = sg.seq, ack
+		ep.noteWindow() // max_window, RFC 5961 §5.2's bound (challenge.go)
 	}
 	return true
 }

@@ -366,6 +366,7 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	}
 	ep.sndWnd = uint32(sg.wnd) << ep.sndWscale
 	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
+	ep.noteWindow() // Linux tcp_create_openreq_child: max_window = snd_wnd, bytes_acked 0
 	ep.cwnd = initialCwnd
 	ep.rto = int64(timeoutInit)
 	if req.numTimeout == 0 && !fromCookie {

@@ -14,12 +14,13 @@ import (
 type secrets struct {
 	isn, ts, port [2]uint64
 	cookie        [2][2]uint64 // Linux syncookie_secret[2]
+	challenge     [2]uint64    // the per-second challenge-ACK budget (get_random_u32_inclusive)
 }
 
 // newSecrets draws the keys from seed (tests, reproducible simulations) or, when seed is 0,
 // from crypto/rand.
 func newSecrets(seed uint64) secrets {
-	var b [80]byte
+	var b [96]byte
 	if seed == 0 {
 		if _, err := rand.Read(b[:]); err != nil {
 			panic("tcp: crypto/rand failed: " + err.Error())
@@ -27,7 +28,7 @@ func newSecrets(seed uint64) secrets {
 	} else {
 		// SplitMix64 expansion of the seed.
 		x := seed
-		for i := 0; i < 10; i++ {
+		for i := 0; i < len(b)/8; i++ {
 			x += 0x9e3779b97f4a7c15
 			z := x
 			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
@@ -37,10 +38,11 @@ func newSecrets(seed uint64) secrets {
 	}
 	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[i*8:]) }
 	return secrets{
-		isn:    [2]uint64{u(0), u(1)},
-		ts:     [2]uint64{u(2), u(3)},
-		port:   [2]uint64{u(4), u(5)},
-		cookie: [2][2]uint64{{u(6), u(7)}, {u(8), u(9)}},
+		isn:       [2]uint64{u(0), u(1)},
+		ts:        [2]uint64{u(2), u(3)},
+		port:      [2]uint64{u(4), u(5)},
+		cookie:    [2][2]uint64{{u(6), u(7)}, {u(8), u(9)}},
+		challenge: [2]uint64{u(10), u(11)},
 	}
 }
 
