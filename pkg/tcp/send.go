@@ -207,15 +207,20 @@ func (s *shard) rtxTimer(ep *endpoint) {
 	s.armRtx(ep)
 }
 
-// windowProbe sends one byte beyond a zero window so the peer's ACK reports when it opens.
+// windowProbe probes a zero window as Linux does when nothing fits in it (tcp_write_wakeup,
+// tcp_xmit_probe_skb): a segment with no data and the sequence number snd_una-1, which the
+// peer can only answer with an ACK that carries its window (TcpExtTCPWinProbe). A probe of
+// one new byte (RFC 9293 §3.8.6.1) would need that byte counted as sent: sent uncounted, a
+// peer whose window had opened took it, and its ACK of the byte, beyond anything this side
+// had sent, started an endless exchange of ACKs.
 func (s *shard) windowProbe(ep *endpoint) {
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
-	pos := ep.snd.tail.Load() + uint64(ep.inflightData())
-	s.emit(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, header.TCPFlagACK,
-		s.rcvWindow(ep), opts, &ep.snd, pos, 1)
+	s.ctr.Inc(stats.TcpExtTCPWinProbe)
+	s.emit(&ep.key, ep.hash, ep.sndUna.Add(^uint32(0)), ep.rcvNxt, header.TCPFlagACK,
+		s.rcvWindow(ep), opts, nil, 0, 0)
 }
 
 // delackTimer sends the ACK a delayed-ACK decision held back.
