@@ -152,27 +152,44 @@ func TestCloseWait_ResetAtFinSeq(t *testing.T) {
 }
 
 // tcp_challenge_ack_limit: the stack-wide budget of challenge ACKs per second, shared by
-// every connection, drawn each second from [limit/2, limit + limit/2 - 1]; with the
-// per-connection limit off (tcp_invalid_ratelimit = 0) it is the only one. Linux counts
-// only the challenge ACKs sent.
+// every connection on every shard (as Linux shares it between CPUs), drawn each second
+// from [limit/2, limit + limit/2 - 1]; with the per-connection limit off
+// (tcp_invalid_ratelimit = 0) it is the only one. Linux counts only the challenge ACKs sent.
 func TestChallengeAckLimit_StackWide(t *testing.T) {
 	const limit = 10
-	n := scenarioNet(t, 1, tcp.Settings{TCPInvalidRatelimit: -1, TCPChallengeAckLimit: limit}, tcp.Settings{})
+	n := scenarioNet(t, 2, tcp.Settings{TCPInvalidRatelimit: -1, TCPChallengeAckLimit: limit}, tcp.Settings{})
 	l := listenSeed(t, n, 8)
 	p := newRawPeer(t, n)
 	a := p.connect(l, 43005, 7000, nil)
-	b := p.connect(l, 43006, 9000, nil)
+	var b *peerConn
+	for sport := uint16(43006); b == nil; sport++ {
+		if c := p.connect(l, sport, 9000, nil); c.srv.Shard() != a.srv.Shard() {
+			b = c
+		}
+	}
 	n.RunUntil(at(10), nil)
 	for second := range 2 {
+		// One connection spends the second's budget, then the other, on the other shard,
+		// finds nothing left.
+		first, other := a, b
+		if second == 1 {
+			first, other = b, a
+		}
 		mark := len(p.got)
 		before := counters(n.Server)[stats.TcpExtTCPChallengeACK]
 		for range flood {
-			a.inject(fSYN, a.seq, 0, nil)
-			b.inject(fSYN, b.seq, 0, nil)
+			first.inject(fSYN, first.seq, 0, nil)
 		}
 		sent := len(p.since(mark))
 		require.GreaterOrEqual(t, sent, limit/2, "second %d", second)
 		require.LessOrEqual(t, sent, limit+limit/2-1, "second %d", second)
+		for _, s := range p.since(mark) {
+			require.Equal(t, first.sport, s.dport)
+		}
+		for range flood {
+			other.inject(fSYN, other.seq, 0, nil)
+		}
+		require.Len(t, p.since(mark), sent, "second %d: the budget is the stack's, not the shard's", second)
 		cnt := counters(n.Server)
 		require.Equal(t, uint64(sent), cnt[stats.TcpExtTCPChallengeACK]-before)
 		require.Zero(t, cnt[stats.TcpExtTCPACKSkippedChallenge])

@@ -25,6 +25,14 @@ func timeWaitPeer(t *testing.T, st tcp.Settings, sport uint16) (*simnet.Net, *ra
 	n := scenarioNet(t, 1, st, tcp.Settings{})
 	l := listenSeed(t, n, 8)
 	p := newRawPeer(t, n)
+	c := p.enterTimeWait(l, sport)
+	return n, p, c, n.Now()
+}
+
+// enterTimeWait opens a connection from sport and closes it, the server first.
+func (p *rawPeer) enterTimeWait(l *tcp.Listener, sport uint16) *peerConn {
+	t, n := p.t, p.n
+	t.Helper()
 	c := p.connect(l, sport, 7000, nil)
 	require.NoError(t, c.srv.Close())
 	n.RunFor(time.Millisecond)
@@ -37,7 +45,7 @@ func timeWaitPeer(t *testing.T, st tcp.Settings, sport uint16) (*simnet.Net, *ra
 	last := p.got[len(p.got)-1]
 	requireAck(t, last, c.ack, c.seq, "the ACK of the peer's FIN")
 	requireTimeWait(t, n, sport, true)
-	return n, p, c, n.Now()
+	return c
 }
 
 // requireTimeWait checks whether the server holds a TIME-WAIT entry for the peer's port.
