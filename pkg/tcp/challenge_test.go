@@ -307,3 +307,28 @@ func TestEstablished_BadAckKeepsTSRecent(t *testing.T) {
 	require.Equal(t, uint32(200), out[0].opts.TSEcr, "ts_recent is still the good segment's")
 	require.Equal(t, tcp.StateEstablished, c.srv.State(), "the FIN was dropped with the segment")
 }
+
+// An orphaned FIN-WAIT-2 (the application closed, the peer acknowledged our FIN and keeps
+// its side open) is a FIN-WAIT-2 timewait sock in Linux, whose skipped out-of-window ACKs
+// count as TcpExtTCPACKSkippedFinWait2.
+func TestFinWait2_OrphanOutOfWindowRateLimited(t *testing.T) {
+	n := scenarioNet(t, 1, tcp.Settings{}, tcp.Settings{})
+	l := listenSeed(t, n, 8)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 43020, 7000, nil)
+	require.NoError(t, c.srv.Close())
+	n.RunFor(time.Millisecond)
+	c.ack++ // the server's FIN
+	c.inject(fACK, c.seq, c.ack, nil)
+	require.Equal(t, tcp.StateFinWait2, serverTable(t, n).byPort[c.sport].State)
+	mark := len(p.got)
+	for range flood {
+		c.inject(fACK, c.seq+100000, c.ack, nil)
+	}
+	out := p.since(mark)
+	require.Len(t, out, 1)
+	requireAck(t, out[0], c.ack, c.seq, "FIN-WAIT-2's ACK")
+	cnt := counters(n.Server)
+	require.Equal(t, uint64(flood-1), cnt[stats.TcpExtTCPACKSkippedFinWait2])
+	require.Zero(t, cnt[stats.TcpExtTCPACKSkippedSeq])
+}
