@@ -267,6 +267,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 		ep.cwnd += max(acked/uint32(max(ep.mss, 1)), 1)
 		if ep.sndUna == ep.sndMax {
 			s.wheel.Cancel(&ep.rtx)
+			ep.snd.trim() // everything sent is acknowledged: its memory goes back
 		} else {
 			s.armRtx(ep)
 		}
