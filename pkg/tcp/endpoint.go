@@ -260,8 +260,10 @@ func (ep *endpoint) post(bits uint32) {
 	ep.pending.Or(bits)
 	if ep.queued.CompareAndSwap(false, true) {
 		ep.sh.work.Push(ep)
-		ep.sh.env.Wake()
 	}
+	// Wake even when ep was queued already: a lazy post may have queued it without waking
+	// the shard. Waking a shard that is not parked costs one atomic load.
+	ep.sh.env.Wake()
 }
 
 // unrefApp drops the application's reference from an application goroutine (or from another
