@@ -117,6 +117,7 @@ type conn struct {
 	inWakes   bool
 	opened    bool  // OnOpen was delivered (event-driven connections)
 	synStart  int64 // when the first SYN went out (active open)
+	receiver
 }
 
 // QueueLink lets endpoints sit in a shard's work list.

@@ -256,8 +256,3 @@ func (s *shard) maybeWindowUpdate(ep *endpoint) {
 func (ep *endpoint) finAcked(ack seqnum.Value) bool {
 	return ep.finEver && ack == ep.sndMax
 }
-
-// trimRcv gives back the receive buffer's memory once the application has read it all.
-func (s *shard) trimRcv(ep *endpoint) {
-	ep.rcv.trim()
-}
