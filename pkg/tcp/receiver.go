@@ -44,14 +44,6 @@ type receiver struct {
 	finPend   bool
 }
 
-// oooEnd is the sequence number past the highest out-of-order byte (rcvNxt when none).
-func (ep *endpoint) oooEnd() seqnum.Value {
-	if ep.nOOO == 0 {
-		return ep.rcvNxt
-	}
-	return ep.ooo[ep.nOOO-1].end
-}
-
 // dataInput takes a segment's payload into the receive buffer (RFC 9293 §3.10.7.4 seventh
 // step; Linux tcp_data_queue).
 func (s *shard) dataInput(ep *endpoint, sg *segment) {
