@@ -80,6 +80,11 @@ const (
 	TcpExtTCPDeferAcceptDrop
 	TcpExtDelayedACKs
 	TcpExtTCPOFODrop
+	TcpExtTCPOFOQueue
+	TcpExtDelayedACKLost
+	TcpExtTCPOFOMerge
+	TcpExtTCPDSACKOldSent
+	TcpExtTCPDSACKOfoSent
 	TcpExtTCPRcvQDrop
 	TcpExtTCPOrigDataSent
 	TcpExtTCPHPHits
@@ -159,6 +164,11 @@ var names = [NumIDs]string{
 	TcpExtTCPDeferAcceptDrop:     "TcpExtTCPDeferAcceptDrop",
 	TcpExtDelayedACKs:            "TcpExtDelayedACKs",
 	TcpExtTCPOFODrop:             "TcpExtTCPOFODrop",
+	TcpExtTCPOFOQueue:            "TcpExtTCPOFOQueue",
+	TcpExtDelayedACKLost:         "TcpExtDelayedACKLost",
+	TcpExtTCPOFOMerge:            "TcpExtTCPOFOMerge",
+	TcpExtTCPDSACKOldSent:        "TcpExtTCPDSACKOldSent",
+	TcpExtTCPDSACKOfoSent:        "TcpExtTCPDSACKOfoSent",
 	TcpExtTCPRcvQDrop:            "TcpExtTCPRcvQDrop",
 	TcpExtTCPOrigDataSent:        "TcpExtTCPOrigDataSent",
 	TcpExtTCPHPHits:              "TcpExtTCPHPHits",

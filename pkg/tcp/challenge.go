@@ -40,7 +40,8 @@ func (ep *endpoint) synAcked() {
 
 // unacceptable answers a segment that failed the sequence check, Linux tcp_validate_incoming
 // step 1: a reset is dropped unless it is at rcv_nxt-1 after the peer's FIN
-// (tcp_reset_check), a SYN draws a challenge ACK, anything else a duplicate ACK, at most one
+// (tcp_reset_check), a SYN draws a challenge ACK, anything else a duplicate ACK
+// (tcp_send_dupack, with its D-SACK and quick-ACK for old data: receiver.go), at most one
 // per tcp_invalid_ratelimit unless the segment carries data or a FIN (TcpExtTCPACKSkippedSeq).
 func (s *shard) unacceptable(ep *endpoint, sg *segment) {
 	switch {
@@ -59,6 +60,7 @@ func (s *shard) unacceptable(ep *endpoint, sg *segment) {
 		}
 		if !s.oowRateLimited(&ep.guard.oow, sg, id) {
 			ep.ackNow = true
+			s.oldDataAgain(ep, sg)
 		}
 	}
 }

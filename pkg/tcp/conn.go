@@ -101,11 +101,18 @@ func (ep *endpoint) tryRead(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	if n := ep.rcv.consume(b); n > 0 {
-		// Tell the shard when the window it advertised has become worth updating.
+	ep.rcv.mu.Lock()
+	n := ep.rcv.consume(b)
+	ep.rcv.mu.Unlock()
+	if n > 0 {
+		// Tell the shard when the window it advertised has become worth updating, and,
+		// without hurrying it, when the buffer is empty, so that it gives its memory back.
 		space := uint32(ep.rcv.space())
 		if adv := ep.advWnd.Load(); space >= 2*adv || (adv < 1024 && space >= 1024) {
 			ep.post(pendWindow)
+		}
+		if ep.rcv.used() == 0 {
+			ep.postLazy(pendTrim)
 		}
 		return n, nil
 	}
@@ -176,7 +183,9 @@ func (ep *endpoint) tryWrite(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	ep.snd.mu.Lock()
 	n := ep.snd.produce(b)
+	ep.snd.mu.Unlock()
 	if n > 0 {
 		ep.post(pendSend)
 	}

@@ -20,6 +20,7 @@ const (
 	pendClose                      // the application closed: FIN after the data (or RST)
 	pendAbort                      // reset now (cancelled Dial, listener closed with the child queued)
 	pendFree                       // every reference is gone: return it to the pool
+	pendTrim                       // the application emptied the receive buffer: give its chunk back
 )
 
 // opword layout: generation in the high 32 bits, a closed bit, and the count of application
@@ -117,6 +118,7 @@ type conn struct {
 	opened    bool     // OnOpen was delivered (event-driven connections)
 	synStart  int64    // when the first SYN went out (active open)
 	guard     ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
+	receiver
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
@@ -153,8 +155,8 @@ func (s *shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
 		ep.opw.Store(1 << 32)
 	}
 	st := &s.eng.settings
-	ep.rcv.reset(st.RcvBuf)
-	ep.snd.reset(st.SndBuf)
+	ep.rcv.reset(s.chunks, st.RcvBuf, true)
+	ep.snd.reset(s.chunks, st.SndBuf, false)
 	ep.refs.Store(2)
 	// A recycled endpoint was left clean by freeEndpoint; only a new one needs these.
 	if !ok {
@@ -175,6 +177,9 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 		g = 1
 	}
 	ep.opw.Store(uint64(g) << 32)
+	// The buffers' chunks go back now: a pooled endpoint holds no buffer memory.
+	ep.rcv.freeAll()
+	ep.snd.freeAll()
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = [4]byte{}, 0, 0, 0
 	ep.events, ep.userData = nil, 0
@@ -243,13 +248,24 @@ func clearU32(a *atomic.Uint32, v uint32) {
 	}
 }
 
+// postLazy hands work to the endpoint's shard without waking it: the shard does it at its
+// next iteration, whatever wakes it (housekeeping that need not be prompt).
+func (ep *endpoint) postLazy(bits uint32) {
+	ep.pending.Or(bits)
+	if ep.queued.CompareAndSwap(false, true) {
+		ep.sh.work.Push(ep)
+	}
+}
+
 // post hands work to the endpoint's shard from any goroutine.
 func (ep *endpoint) post(bits uint32) {
 	ep.pending.Or(bits)
 	if ep.queued.CompareAndSwap(false, true) {
 		ep.sh.work.Push(ep)
-		ep.sh.env.Wake()
 	}
+	// Wake even when ep was queued already: a lazy post may have queued it without waking
+	// the shard. Waking a shard that is not parked costs one atomic load.
+	ep.sh.env.Wake()
 }
 
 // unrefApp drops the application's reference from an application goroutine (or from another
@@ -343,6 +359,9 @@ func (s *shard) handleWork(ep *endpoint, bits uint32) {
 	}
 	if bits&pendWindow != 0 && ep.state.synchronized() {
 		s.maybeWindowUpdate(ep)
+	}
+	if bits&pendTrim != 0 {
+		s.trimRcv(ep)
 	}
 }
 

@@ -224,9 +224,16 @@ func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 			s.dataInput(ep, sg)
 		}
 	}
-	// Eighth, check FIN: it counts only once every byte before it has arrived.
-	if sg.fin() && sg.seq.Add(uint32(len(sg.payload))) == ep.rcvNxt {
-		s.finInput(ep)
+	// Eighth, check FIN: it counts only once every byte before it has arrived; one that
+	// comes beyond a hole waits for the hole to fill.
+	if sg.fin() {
+		switch at := sg.seq.Add(uint32(len(sg.payload))); {
+		case at == ep.rcvNxt:
+			s.finInput(ep)
+		case ep.rcvNxt.LessThan(at) && ep.state.receives():
+			ep.finAt, ep.finPend = at, true
+			ep.ackNow = true
+		}
 	}
 }
 
@@ -279,6 +286,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 		ep.cwnd += max(acked/uint32(max(ep.mss, 1)), 1)
 		if ep.sndUna == ep.sndMax {
 			s.wheel.Cancel(&ep.rtx)
+			ep.snd.trim() // everything sent is acknowledged: its memory goes back
 		} else {
 			s.armRtx(ep)
 		}
@@ -290,42 +298,6 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 		ep.noteWindow() // max_window, RFC 5961 §5.2's bound (challenge.go)
 	}
 	return true
-}
-
-// dataInput delivers in-order payload to the receive ring. Out-of-order segments are
-// dropped and re-acknowledged (the reassembly queue comes with the full data path).
-func (s *shard) dataInput(ep *endpoint, sg *segment) {
-	p := sg.payload
-	seq := sg.seq
-	if seq.LessThan(ep.rcvNxt) {
-		// Trim what we already have.
-		skip := ep.rcvNxt.Sub(seq)
-		if skip >= uint32(len(p)) {
-			ep.ackNow = true
-			return
-		}
-		p = p[skip:]
-		seq = ep.rcvNxt
-	}
-	if seq != ep.rcvNxt {
-		s.ctr.Inc(stats.TcpExtTCPOFODrop)
-		ep.ackNow = true
-		return
-	}
-	n := ep.rcv.produce(p)
-	if n < len(p) {
-		s.ctr.Inc(stats.TcpExtTCPRcvQDrop)
-		ep.ackNow = true
-	}
-	if n == 0 {
-		return
-	}
-	ep.rcvNxt = ep.rcvNxt.Add(uint32(n))
-	s.queueWake(ep, true, false)
-	// A segment the peer's link coalesced (a GSO super-packet from a Linux peer with TSO
-	// over a veth) counts as the full segments it is made of, as Linux counts GRO'd
-	// packets against its receive MSS: two of them are owed an ACK at once.
-	s.scheduleAck(ep, n/int(max(ep.sendMSS(), 1)))
 }
 
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).

@@ -112,6 +112,13 @@ func (s *shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
+	if ep.sackOK && (ep.nOOO > 0 || ep.dsackSet) {
+		if opts == nil {
+			opts = &s.outOpts
+			*opts = header.TCPOptions{WScale: -1}
+		}
+		ep.sackOptions(opts)
+	}
 	wnd := s.rcvWindow(ep)
 	s.emit(&ep.key, ep.hash, seq, ep.rcvNxt, flags, wnd, opts, nil, 0, 0)
 	s.ackSent(ep)

@@ -48,6 +48,7 @@ type shard struct {
 	twFree  []*timewait
 	epFree  *queue.MPMC[*endpoint] // shared with dialing application goroutines
 	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
+	chunks  *chunkPool             // buffer chunks, shared with application goroutines
 
 	work  queue.MPSCList[endpoint, *endpoint]
 	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
@@ -78,6 +79,7 @@ func (e *Engine) newShard(id int, env tcpdrv.Env, w *wheel.Wheel, ctr *stats.Cou
 		tw:      flowtable.New[*timewait](256),
 		epFree:  queue.NewMPMC[*endpoint](1 << 12),
 		epCache: make([]*endpoint, 0, 256),
+		chunks:  newChunkPool(1 << 14),
 	}
 	s.fireFn = s.Fire
 	e.shards[id] = s

@@ -153,29 +153,35 @@ func TestNagle(t *testing.T) {
 		t.Run(map[bool]string{false: "nagle", true: "nodelay"}[noDelay], func(t *testing.T) {
 			for seed := uint64(1); seed <= 8; seed++ { // ISNs anywhere in sequence space
 				n := newNet(t, simnet.Options{StaticARP: true, Seed: seed})
+				// 5 ms each way: the ACK of "one" is on its way when "two" is written.
+				oneWay := func(int, []byte) dpdkshim.Action {
+					return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 5 * time.Millisecond}
+				}
+				n.PortC.SetHook(oneWay)
+				n.PortS.SetHook(oneWay)
 				l, err := n.Server.Listen(":80", 8)
 				require.NoError(t, err)
 				h, err := n.Client.DialAsyncHandle(serverAP, tcp.DialOptions{})
 				require.NoError(t, err)
-				n.RunFor(time.Millisecond)
+				n.RunFor(20 * time.Millisecond)
 				s, err := l.TryAcceptHandle()
 				require.NoError(t, err)
 				require.NoError(t, h.SetNoDelay(noDelay))
-				// The server delays its ACK (40 ms); a lost ACK would hold the second write.
 				_, err = h.TryWrite([]byte("one"))
 				require.NoError(t, err)
 				n.Settle()
 				_, err = h.TryWrite([]byte("two"))
 				require.NoError(t, err)
-				n.Settle()
+				n.RunFor(9 * time.Millisecond) // the ACK of "one" is not back yet
 				data := withPayload(segments(n), true)
 				if noDelay {
 					require.Len(t, data, 2, trace(n))
 				} else {
 					require.Len(t, data, 1, "the second short write waits for the ACK\n%s", trace(n))
-					n.RunFor(50 * time.Millisecond) // the delayed ACK comes, "two" goes
+					n.RunFor(5 * time.Millisecond) // the ACK comes (at once: quick-ACK mode), "two" goes
 					require.Len(t, withPayload(segments(n), true), 2, trace(n))
 				}
+				n.RunFor(20 * time.Millisecond)
 				buf := make([]byte, 16)
 				k, err := s.TryRead(buf)
 				require.NoError(t, err)

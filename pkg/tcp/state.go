@@ -55,3 +55,8 @@ func (s State) synchronized() bool {
 // counted reports whether TcpCurrEstab counts the state (RFC 1213 tcpCurrEstab:
 // ESTABLISHED or CLOSE-WAIT).
 func (s State) counted() bool { return s == StateEstablished || s == StateCloseWait }
+
+// receives reports whether the state still takes the peer's data (its FIN has not come).
+func (s State) receives() bool {
+	return s == StateEstablished || s == StateFinWait1 || s == StateFinWait2
+}

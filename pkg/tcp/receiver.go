@@ -1,0 +1,284 @@
+package tcp
+
+import (
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
+)
+
+// The receiving half of a connection: in-order and out-of-order data into the receive
+// buffer, the SACK and D-SACK blocks that describe what arrived (RFC 2018, RFC 2883), and
+// when to acknowledge (Linux tcp_data_queue, tcp_ofo_queue, __tcp_ack_snd_check).
+//
+// Out-of-order data is written straight into the receive buffer at its place beyond head
+// (byteRing.writeAt), and a short fixed list of the ranges received beyond rcvNxt says where
+// the holes are; when the hole at rcvNxt fills, head moves over everything now contiguous
+// without a copy. The list is bounded (maxOOO ranges): a segment that would need one more
+// range is dropped (TcpExtTCPOFODrop) and the peer sends it again, as Linux prunes its
+// out-of-order queue under memory pressure. Nothing here allocates.
+
+// maxOOO bounds the out-of-order ranges a connection keeps.
+const maxOOO = 16
+
+// maxQuickAcks is TCP_MAX_QUICKACKS: the segments acknowledged at once at the start of a
+// transfer and after an idle spell, before delayed ACKs take over.
+const maxQuickAcks = 16
+
+// seqRange is the sequence numbers [start, end).
+type seqRange struct {
+	start, end seqnum.Value
+}
+
+// receiver is the receiving half's state beyond rcvNxt and rcvAdv (which live with the
+// connection).
+type receiver struct {
+	ooo       [maxOOO]seqRange // ranges received beyond rcvNxt: ascending, disjoint, not adjacent
+	nOOO      uint8
+	oooRecent uint8 // index of the range last changed: the first SACK block (RFC 2018 §4)
+	dsack     seqRange
+	dsackSet  bool // dsack is a duplicate to report in the next ACK's first block (RFC 2883)
+	quick     uint8
+	ato       bool         // data has arrived before (Linux icsk_ack.ato != 0)
+	lastData  int64        // when data last arrived (quick ACKs again after idle)
+	finAt     seqnum.Value // a FIN that arrived out of order counts when rcvNxt reaches it
+	finPend   bool
+}
+
+// dataInput takes a segment's payload into the receive buffer (RFC 9293 §3.10.7.4 seventh
+// step; Linux tcp_data_queue).
+func (s *shard) dataInput(ep *endpoint, sg *segment) {
+	p := sg.payload
+	seq := sg.seq
+	if seq.LessThan(ep.rcvNxt) {
+		// What we already have: report it as a duplicate (D-SACK), keep the rest.
+		skip := ep.rcvNxt.Sub(seq)
+		if skip >= uint32(len(p)) {
+			s.noteDuplicate(ep, seq, seq.Add(uint32(len(p))))
+			ep.ackNow = true
+			return
+		}
+		s.noteDuplicate(ep, seq, ep.rcvNxt)
+		p = p[skip:]
+		seq = ep.rcvNxt
+	}
+	// Keep what fits in the buffer; the rest is over the window we advertised (or the
+	// application has not read), and the peer sends it again.
+	off := seq.Sub(ep.rcvNxt)
+	room := uint32(ep.rcv.space())
+	if off >= room {
+		s.ctr.Inc(stats.TcpExtTCPRcvQDrop)
+		ep.ackNow = true
+		return
+	}
+	if off+uint32(len(p)) > room {
+		s.ctr.Inc(stats.TcpExtTCPRcvQDrop)
+		p = p[:room-off]
+		ep.ackNow = true
+	}
+	if seq != ep.rcvNxt {
+		s.oooInput(ep, seq, p)
+		return
+	}
+	head := ep.rcv.head.Load()
+	ep.rcv.writeAt(head, p)
+	end := seq.Add(uint32(len(p)))
+	filled := ep.nOOO > 0
+	end = s.mergeInOrder(ep, end)
+	n := end.Sub(ep.rcvNxt)
+	ep.rcv.advance(int(n))
+	ep.rcvNxt = end
+	s.queueWake(ep, true, false)
+	if ep.finPend && ep.finAt == ep.rcvNxt {
+		ep.finPend = false
+		s.finInput(ep)
+	}
+	if filled {
+		// A segment that fills a hole is acknowledged at once (Linux: the out-of-order
+		// queue was not empty), so the sender learns quickly.
+		ep.ackNow = true
+		return
+	}
+	s.dataArrived(ep, len(p))
+}
+
+// mergeInOrder takes the out-of-order ranges that the in-order data ending at end now
+// reaches, and returns the new in-order end.
+func (s *shard) mergeInOrder(ep *endpoint, end seqnum.Value) seqnum.Value {
+	i := 0
+	for ; i < int(ep.nOOO) && ep.ooo[i].start.LessThanEq(end); i++ {
+		r := ep.ooo[i]
+		if r.start.LessThan(end) {
+			// The in-order data also carried bytes we held already.
+			s.noteDuplicate(ep, r.start, minSeq(end, r.end))
+		}
+		if end.LessThan(r.end) {
+			end = r.end
+		}
+	}
+	if i > 0 {
+		copy(ep.ooo[:], ep.ooo[i:ep.nOOO])
+		ep.nOOO -= uint8(i)
+		ep.oooRecent = 0
+	}
+	return end
+}
+
+// oooInput keeps data that arrived beyond a hole (Linux tcp_data_queue_ofo), and asks for an
+// immediate ACK, whose SACK blocks tell the sender what arrived.
+func (s *shard) oooInput(ep *endpoint, seq seqnum.Value, p []byte) {
+	end := seq.Add(uint32(len(p)))
+	ep.ackNow = true
+	// Find where the new range goes, and what it touches.
+	i := 0
+	for i < int(ep.nOOO) && ep.ooo[i].end.LessThan(seq) {
+		i++
+	}
+	j := i
+	for j < int(ep.nOOO) && ep.ooo[j].start.LessThanEq(end) {
+		j++
+	}
+	// ooo[i:j] overlap or touch [seq, end).
+	if j == i+1 && ep.ooo[i].start.LessThanEq(seq) && end.LessThanEq(ep.ooo[i].end) {
+		s.noteDuplicate(ep, seq, end) // all of it was here already
+		ep.oooRecent = uint8(i)
+		return
+	}
+	if j == i && ep.nOOO == maxOOO {
+		s.ctr.Inc(stats.TcpExtTCPOFODrop)
+		return
+	}
+	s.ctr.Inc(stats.TcpExtTCPOFOQueue)
+	ep.rcv.writeAt(ep.rcv.head.Load()+uint64(seq.Sub(ep.rcvNxt)), p)
+	merged := seqRange{seq, end}
+	for k := i; k < j; k++ {
+		r := ep.ooo[k]
+		if lo, hi := maxSeq(r.start, seq), minSeq(r.end, end); lo.LessThan(hi) {
+			s.noteDuplicate(ep, lo, hi)
+		}
+		merged.start = minSeq(merged.start, r.start)
+		merged.end = maxSeq(merged.end, r.end)
+	}
+	if j > i {
+		if j-i > 1 {
+			s.ctr.Inc(stats.TcpExtTCPOFOMerge)
+		}
+		ep.ooo[i] = merged
+		copy(ep.ooo[i+1:], ep.ooo[j:ep.nOOO])
+		ep.nOOO -= uint8(j - i - 1)
+	} else {
+		copy(ep.ooo[i+1:ep.nOOO+1], ep.ooo[i:ep.nOOO])
+		ep.ooo[i] = merged
+		ep.nOOO++
+	}
+	ep.oooRecent = uint8(i)
+}
+
+func minSeq(a, b seqnum.Value) seqnum.Value {
+	if a.LessThan(b) {
+		return a
+	}
+	return b
+}
+
+func maxSeq(a, b seqnum.Value) seqnum.Value {
+	if a.LessThan(b) {
+		return b
+	}
+	return a
+}
+
+// noteDuplicate records [start, end) as data received twice, to report in the next ACK's
+// first SACK block (RFC 2883 §4: one D-SACK block per ACK, the first duplicate wins).
+func (s *shard) noteDuplicate(ep *endpoint, start, end seqnum.Value) {
+	if !ep.sackOK || !start.LessThan(end) || ep.dsackSet {
+		return
+	}
+	ep.dsack, ep.dsackSet = seqRange{start, end}, true
+	if start.LessThan(ep.rcvNxt) {
+		s.ctr.Inc(stats.TcpExtTCPDSACKOldSent)
+	} else {
+		s.ctr.Inc(stats.TcpExtTCPDSACKOfoSent)
+	}
+}
+
+// dataArrived decides how in-order data is acknowledged (Linux tcp_event_data_recv and
+// __tcp_ack_snd_check): at once while in quick-ACK mode, which the first data and data after
+// an idle spell longer than the RTO start; otherwise every second full segment at once and
+// the rest within the delayed-ACK time.
+func (s *shard) dataArrived(ep *endpoint, n int) {
+	mss := int(max(ep.sendMSS(), 1))
+	if !ep.ato || s.now-ep.lastData > ep.rto {
+		ep.ato = true
+		ep.enterQuickAck()
+	}
+	ep.lastData = s.now
+	if ep.quick > 0 {
+		ep.quick--
+		ep.ackNow = true
+		return
+	}
+	// A segment the peer's link coalesced (a GSO super-packet) counts as the full segments
+	// it is made of, as Linux counts GRO'd packets against its receive MSS.
+	s.scheduleAck(ep, n/mss)
+}
+
+// trimRcv gives back the receive buffer's memory once the application has read it all and
+// no out-of-order data waits beyond head.
+func (s *shard) trimRcv(ep *endpoint) {
+	if ep.nOOO == 0 {
+		ep.rcv.trim()
+	}
+}
+
+// sackOptions adds the connection's SACK blocks to out (an ACK's options): the pending
+// D-SACK first, then the range last changed, then the others from the highest down, as many
+// as fit beside the other options (RFC 2018 §4, RFC 2883).
+func (ep *endpoint) sackOptions(out *header.TCPOptions) {
+	if !ep.sackOK || (ep.nOOO == 0 && !ep.dsackSet) {
+		return
+	}
+	room := header.MaxSACKBlocks
+	if out.TS {
+		room = 3
+	}
+	out.NumSACK = 0
+	if ep.dsackSet {
+		addSACKBlock(out, ep.dsack, room)
+		ep.dsackSet = false
+	}
+	if ep.nOOO > 0 {
+		addSACKBlock(out, ep.ooo[ep.oooRecent], room)
+		for i := int(ep.nOOO) - 1; i >= 0; i-- {
+			if i != int(ep.oooRecent) {
+				addSACKBlock(out, ep.ooo[i], room)
+			}
+		}
+	}
+}
+
+// addSACKBlock appends a SACK block to o while it holds fewer than room.
+func addSACKBlock(o *header.TCPOptions, r seqRange, room int) {
+	if o.NumSACK < room {
+		o.SACK[o.NumSACK] = header.SACKBlock{Start: uint32(r.start), End: uint32(r.end)}
+		o.NumSACK++
+	}
+}
+
+// oldDataAgain handles data that arrives again wholly below rcvNxt, answered with a
+// duplicate ACK (Linux tcp_send_dupack): our ACK was probably lost, so quick ACKs resume
+// (TcpExtDelayedACKLost), and the ACK reports the duplicate with D-SACK.
+func (s *shard) oldDataAgain(ep *endpoint, sg *segment) {
+	if len(sg.payload) == 0 || !sg.seq.LessThan(ep.rcvNxt) {
+		return
+	}
+	s.ctr.Inc(stats.TcpExtDelayedACKLost)
+	ep.enterQuickAck()
+	s.noteDuplicate(ep, sg.seq, minSeq(sg.seq.Add(uint32(len(sg.payload))), ep.rcvNxt))
+}
+
+// enterQuickAck starts quick-ACK mode (Linux tcp_incr_quickack): as many immediate ACKs as
+// half the receive buffer holds in full segments, at least two, at most 16.
+func (ep *endpoint) enterQuickAck() {
+	mss := int(max(ep.sendMSS(), 1))
+	ep.quick = uint8(max(min(ep.rcv.capacity()/(2*mss), maxQuickAcks), 2))
+}

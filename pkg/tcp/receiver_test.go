@@ -1,0 +1,191 @@
+package tcp_test
+
+import (
+	"crypto/sha256"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+// established returns a connection from the client and the server's side of it.
+func established(t *testing.T, n *simnet.Net) (c, s *tcp.Conn) {
+	t.Helper()
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	c = dial(t, n)
+	n.RunFor(time.Millisecond)
+	require.Equal(t, tcp.StateEstablished, c.State())
+	s, err = l.TryAccept()
+	require.NoError(t, err)
+	return c, s
+}
+
+func readAll(t *testing.T, n *simnet.Net, c *tcp.Conn, want int) []byte {
+	t.Helper()
+	out := make([]byte, 0, want)
+	buf := make([]byte, 65536)
+	for round := 0; len(out) < want; round++ {
+		require.Less(t, round, 1000, "only %d of %d bytes arrived", len(out), want)
+		k, err := c.TryRead(buf)
+		if err != nil {
+			require.ErrorIs(t, err, tcp.ErrWouldBlock)
+			n.RunFor(10 * time.Millisecond)
+			continue
+		}
+		out = append(out, buf[:k]...)
+	}
+	return out
+}
+
+// Receiver_OutOfOrderKept: with the second of five segments lost, the receiver keeps the
+// three that follow it, acknowledges each at once with SACK blocks that describe them, and
+// when the hole fills takes everything at once; what the sender sends again beyond the hole
+// is reported as a duplicate (D-SACK). Every byte reaches the application, in order.
+func TestReceiver_OutOfOrderKept(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	data := make([]byte, 5*1448)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	dataSegs := 0
+	var lostSeq uint32
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) == 0 {
+			return false
+		}
+		dataSegs++
+		if dataSegs == 2 {
+			lostSeq = th.Seq()
+			return true
+		}
+		return false
+	})
+	_, err := c.TryWrite(data)
+	require.NoError(t, err)
+	n.Settle()
+	acks := filter(segments(n), false, header.TCPFlagACK)
+	require.GreaterOrEqual(t, len(acks), 4, trace(n))
+	// The ACKs after the hole all acknowledge up to it and SACK what came beyond.
+	var sacked []header.SACKBlock
+	for _, a := range acks {
+		if a.opts.NumSACK > 0 {
+			require.Equal(t, lostSeq, a.ack, "a duplicate ACK at the hole")
+			sacked = append(sacked, a.opts.SACK[0])
+		}
+	}
+	require.Len(t, sacked, 3, "one immediate ACK per out-of-order segment\n%s", trace(n))
+	require.Equal(t, lostSeq+1448, sacked[0].Start)
+	require.Equal(t, lostSeq+2*1448, sacked[0].End)
+	require.Equal(t, lostSeq+1448, sacked[2].Start, "the range grows as segments arrive")
+	require.Equal(t, lostSeq+4*1448, sacked[2].End)
+	sc := counters(n.Server)
+	require.Equal(t, uint64(3), sc[stats.TcpExtTCPOFOQueue])
+	got := readAll(t, n, s, len(data))
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	// The retransmission filled the hole and nothing else: no duplicate to report.
+	require.Zero(t, counters(n.Server)[stats.TcpExtTCPDSACKOldSent])
+
+	// A segment that comes again is acknowledged with a D-SACK block naming it (RFC 2883
+	// §4.1.1), first, below the cumulative ACK.
+	segs := withPayload(segments(n), true)
+	first := segs[0]
+	n.PortC.SetHook(nil)
+	tp := newTap(n)
+	n.ResetFrames()
+	tp.inject(t, crafted{sport: first.sport, dport: 80, seq: first.seq, ack: first.ack,
+		flags: header.TCPFlagACK, win: 1024, payload: data[:100], opts: &header.TCPOptions{WScale: -1, TS: true, TSVal: first.opts.TSVal, TSEcr: first.opts.TSEcr}})
+	acks = filter(segments(n), false, header.TCPFlagACK)
+	require.Len(t, acks, 1, trace(n))
+	require.Equal(t, 1, acks[0].opts.NumSACK)
+	require.Equal(t, header.SACKBlock{Start: first.seq, End: first.seq + 100}, acks[0].opts.SACK[0])
+	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPDSACKOldSent])
+}
+
+// Without SACK the same loss gives duplicate ACKs with no SACK option, and the data still
+// arrives whole.
+func TestReceiver_OutOfOrderWithoutSACK(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ClientTCP: tcp.Settings{TCPSackOff: true}})
+	c, s := established(t, n)
+	data := make([]byte, 4*1448)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	k := 0
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) > 0 {
+			k++
+			return k == 1
+		}
+		return false
+	})
+	_, err := c.TryWrite(data)
+	require.NoError(t, err)
+	n.Settle()
+	for _, a := range filter(segments(n), false, header.TCPFlagACK) {
+		require.Zero(t, a.opts.NumSACK)
+	}
+	require.Equal(t, data, readAll(t, n, s, len(data)))
+}
+
+// A FIN that arrives beyond a hole counts once the hole fills: the application reads all the
+// data, then EOF.
+func TestReceiver_FINBeyondHole(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	data := make([]byte, 3*1448)
+	k := 0
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) > 0 {
+			k++
+			return k == 1
+		}
+		return false
+	})
+	_, err := c.TryWrite(data)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	n.Settle()
+	require.Equal(t, tcp.StateEstablished, s.State(), "the FIN waits behind the hole")
+	require.Equal(t, data, readAll(t, n, s, len(data)))
+	buf := make([]byte, 8)
+	for round := 0; ; round++ {
+		require.Less(t, round, 100)
+		_, err = s.TryRead(buf)
+		if err != tcp.ErrWouldBlock {
+			break
+		}
+		n.RunFor(10 * time.Millisecond)
+	}
+	require.ErrorIs(t, err, io.EOF)
+	require.Equal(t, tcp.StateCloseWait, s.State())
+}
+
+// The first data segments are acknowledged at once (Linux's quick-ACK mode), then every
+// second full segment, and a lone one within the delayed-ACK time.
+func TestReceiver_QuickAcks(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, _ := established(t, n)
+	n.ResetFrames()
+	for i := 0; i < 8; i++ {
+		_, err := c.TryWrite([]byte("x"))
+		require.NoError(t, err)
+		n.Settle()
+	}
+	segs := segments(n)
+	var immediate int
+	for i, sg := range segs {
+		if sg.toServer && sg.payload > 0 && i+1 < len(segs) && !segs[i+1].toServer && segs[i+1].t == sg.t {
+			immediate++
+		}
+	}
+	// 16 KiB of buffer holds 5 full segments in half of it: five quick ACKs.
+	require.Equal(t, 5, immediate, trace(n))
+}
