@@ -1,6 +1,13 @@
 package fuzz
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
 
 // issue names a bug in pkg/ that a target of this package found and that is not fixed yet.
 type issue int
@@ -39,4 +46,39 @@ func skipIfKnown(t *testing.T, id issue) {
 	if reason, open := knownIssues[id]; open {
 		t.Skip("knownIssue: " + reason)
 	}
+}
+
+// TestKnownIssue_AckOfUnsentData: the peer acknowledges five bytes more than the stack
+// sent, and, as RFC 9293 §3.10.7.4 has it, answers every segment it cannot accept with an
+// ACK carrying the acknowledgment it last gave. pkg/tcp answers each such ACK with an ACK of
+// its own (ackInput: "it acknowledges something not yet sent"), which the peer cannot accept
+// either. Linux drops an ACK of unsent data in ESTABLISHED without a word (tcp_ack returns
+// SKB_DROP_REASON_TCP_ACK_UNSENT_DATA), and rate-limits the answers it does give to
+// out-of-window segments (tcp_invalid_ratelimit), so the exchange ends at once.
+func TestKnownIssue_AckOfUnsentData(t *testing.T) {
+	skipIfKnown(t, issueAckUnsentLoop)
+	r := newConnRig(t, passive)
+	defer r.st.Close()
+	r.play(handshake(synAll).write(wr100).ack())
+	r.p.reflex = true
+	r.play(prog{}.seg(fACK, seqNxt, ackPlus5, wKeep, len0, optTS))
+	require.LessOrEqual(t, r.burst, 2, "the stack and a peer that re-ACKs what it cannot accept must not ping-pong")
+	r.finish()
+}
+
+// TestKnownIssue_ZeroWindowForever: the peer offers a zero window and then says nothing
+// more. With tcp_retries2=3 Linux gives up after three unanswered probes (tcp_probe_timer,
+// within seconds at these RTOs) and reports ETIMEDOUT; pkg/tcp's rtxTimer sends a probe
+// every RTO (backing off to 120 s) for ever.
+func TestKnownIssue_ZeroWindowForever(t *testing.T) {
+	skipIfKnown(t, issueZeroWindowForever)
+	r := newConnRig(t, with(passive, func(c *connConfig) { c.shortRetries = true }))
+	defer r.st.Close()
+	r.play(prog{}.syn(issSame, synAll, wMax).seg(fACK, seqNxt, ackAll, wZero, len0, optTS).accept(0).write(wr1000))
+	r.p.silent = true
+	r.advance(10 * time.Minute)
+	c := r.conns[0]
+	require.Equal(t, tcp.StateClosed, c.h.State(), "still probing after 10 minutes")
+	require.ErrorIs(t, c.h.Err(), tcp.ErrTimedOut)
+	require.Empty(t, r.st.Sockets())
 }
