@@ -25,6 +25,7 @@ const goldenFile = "../pkg/header/testdata/linux-tcp.pcap"
 type golden struct {
 	frames, arps, ipv4s, tcpOpts [][]byte
 	tcps                         []tcpSeed
+	synPort                      uint16 // where the first SYN goes
 }
 
 type tcpSeed struct {
@@ -65,6 +66,9 @@ func loadGolden(f *testing.F) golden {
 			tcp, err := header.ParseTCP(ip.Payload())
 			require.NoError(f, err)
 			g.tcps = append(g.tcps, tcpSeed{tcp, addr(ip.Src()), addr(ip.Dst())})
+			if tcp.Flags() == header.TCPFlagSYN && g.synPort == 0 {
+				g.synPort = tcp.DstPort()
+			}
 			g.tcpOpts = append(g.tcpOpts, tcp.Options())
 		}
 	}
