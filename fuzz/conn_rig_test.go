@@ -166,9 +166,15 @@ func (r *connRig) note(format string, args ...any) {
 	r.addTrace(traceEntry{t: r.vc.Now(), note: fmt.Sprintf(format, args...)})
 }
 
+// addTrace keeps the first traceHead entries and the latest ones, up to traceMax in all:
+// how a failing input began and how it ended.
 func (r *connRig) addTrace(e traceEntry) {
-	if len(r.trace) >= 400 {
-		r.trace = append(r.trace[:0], r.trace[200:]...)
+	const traceHead, traceMax = 120, 600
+	if len(r.trace) >= traceMax {
+		keep := r.trace[len(r.trace)-(traceMax-traceHead)/2:]
+		r.trace[traceHead] = traceEntry{t: keep[0].t, note: "..."}
+		n := copy(r.trace[traceHead+1:], keep)
+		r.trace = r.trace[:traceHead+1+n]
 	}
 	r.trace = append(r.trace, e)
 }

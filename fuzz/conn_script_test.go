@@ -349,11 +349,11 @@ func (r *connRig) resend() {
 	}
 	from := p.sndUna
 	data := p.sndNxt.Sub(from)
-	if p.finSent && data > 0 {
-		data--
+	if data == 0 || data > 1<<30 {
+		return // all acknowledged, or the stack acknowledged beyond SND.NXT
 	}
-	if data > 1<<30 {
-		return // the stack acknowledged beyond SND.NXT: nothing to resend
+	if p.finSent {
+		data-- // the FIN is not a byte of the stream
 	}
 	s := p.ackSeg(r.nowMs())
 	s.seq = from
