@@ -95,6 +95,8 @@ func cut(b []byte) [][]byte {
 	return append(out, flipped)
 }
 
+// FuzzEthernet parses arbitrary frames, rebuilds the Ethernet header from its fields and
+// walks on down through ARP, IPv4 and TCP as a shard would.
 func FuzzEthernet(f *testing.F) {
 	g := loadGolden(f)
 	for _, fr := range g.frames {
@@ -127,6 +129,7 @@ func FuzzEthernet(f *testing.F) {
 	})
 }
 
+// FuzzARP parses arbitrary ARP payloads and requires what it accepts to encode back unchanged.
 func FuzzARP(f *testing.F) {
 	g := loadGolden(f)
 	for _, a := range g.arps {
@@ -149,6 +152,8 @@ func checkARP(t *testing.T, b []byte) {
 	require.Equal(t, b[:header.ARPLen], out)
 }
 
+// FuzzIPv4 parses arbitrary IPv4 datagrams, rebuilds the fixed header from the fields and
+// checks a TCP payload too.
 func FuzzIPv4(f *testing.F) {
 	g := loadGolden(f)
 	for _, p := range g.ipv4s {
@@ -218,6 +223,8 @@ func checkIPv6(t *testing.T, b []byte) {
 	_, _ = ip.TrafficClass(), ip.FlowLabel()
 }
 
+// FuzzTCP parses arbitrary TCP segments between arbitrary addresses and rebuilds each one
+// it accepts from its fields, options and checksum included.
 func FuzzTCP(f *testing.F) {
 	g := loadGolden(f)
 	for _, s := range g.tcps {
@@ -276,6 +283,8 @@ func checkTCP(t *testing.T, b []byte, src, dst [4]byte) {
 	}
 }
 
+// FuzzTCPOptions parses arbitrary option lists: each is rejected with ErrBadOption or
+// survives an encode round trip.
 func FuzzTCPOptions(f *testing.F) {
 	g := loadGolden(f)
 	seen := map[string]bool{}
