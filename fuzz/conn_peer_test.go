@@ -119,16 +119,12 @@ type peer struct {
 }
 
 // newIncarnation starts the peer's side of a new connection on the flow: the stack has
-// acknowledged the SYN with sequence number iss.
-func (p *peer) newIncarnation(iss seqnum.Value) {
+// acknowledged the SYN with sequence number iss, which offered opts.
+func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 	p.iss, p.synced = iss, true
 	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
 	p.sent = spans{{0, 1}}
-	for _, s := range p.syns {
-		if s.seq == iss {
-			p.opts = s
-		}
-	}
+	p.opts = synSent{iss, opts}
 }
 
 // negotiate records what the stack's SYN or SYN-ACK (options so) agreed to, against the

@@ -498,9 +498,21 @@ func (r *connRig) checkFlow(s *tseg) {
 				}
 			}
 			r.check(o != nil, "acknowledges a SYN the peer never sent (ack %d)", s.ack)
-			if !p.synced || p.iss != o.seq {
-				p.newIncarnation(o.seq)
+			// The options in force are those of the SYN that made the request (or the
+			// cookie, or the active side's connection): the one just sent, if that is what
+			// is answered. A retransmitted SYN-ACK keeps the request's; an active side's
+			// connection keeps what it took from the first.
+			opts := o.opts
+			if in != nil && in.syn() && in.seq == o.seq {
+				opts = in.opts
+			}
+			retrans := r.ctr[stats.TcpExtTCPSynRetrans] > r.prev[stats.TcpExtTCPSynRetrans]
+			switch {
+			case !p.synced || p.iss != o.seq:
+				p.newIncarnation(o.seq, opts)
 				r.note("the stack acknowledged the peer's SYN %d", o.seq)
+			case s.syn() && !r.cfg.active && !retrans:
+				p.opts.opts = opts // a new request, or a cookie, for the same ISN
 			}
 			if !s.syn() {
 				// The active side's handshake ACK: the options are the stack's SYN's.
