@@ -40,6 +40,7 @@ type incarnation struct {
 	// keeps no state, so Linux (cookie_v4_check) and pkg/tcp trust that sequence number, and
 	// one a few bytes off still passes, with a neighbouring MSS.
 	rcvBase uint32
+	mss     int // the most payload a segment may carry, timestamps included
 }
 
 func (i *incarnation) written() uint32 {
@@ -315,7 +316,7 @@ func (r *connRig) afterPoll() {
 	if opens > 0 {
 		in := r.lastIn
 		r.check(opens == 1 && in != nil && in.ackf(), "%d children made by one poll (input %v)", opens, in)
-		inc := &incarnation{iss: in.ack.Add(^uint32(0)), ts: r.reqTS}
+		inc := &incarnation{iss: in.ack.Add(^uint32(0)), ts: r.reqTS, mss: r.p.mss}
 		if cookie {
 			// A cookie's child takes its options from the ACK (Linux cookie_v4_check), and
 			// its IRS from the ACK's sequence number.
@@ -325,6 +326,13 @@ func (r *connRig) afterPoll() {
 			p.edgeUnknown = in.opts.TS && (!so.TS || in.opts.TSEcr != so.TSVal)
 			irs := in.seq.Add(^uint32(0))
 			inc.rcvBase = irs.Sub(p.iss)
+			// A cookie carries one of Linux's msstab values, 536 at least (the least any
+			// IPv4 host takes, RFC 9293 §3.7.1), and an ACK a few numbers off decodes a
+			// neighbouring one.
+			inc.mss = max(inc.mss, 536)
+			if inc.rcvBase != 0 {
+				inc.mss = 1460
+			}
 			if p.iss.LessThan(irs) {
 				// The ACK said the peer's stream goes on from there.
 				p.sent.add(0, inc.rcvBase+1)
@@ -392,8 +400,9 @@ func (r *connRig) onFrame(b []byte) {
 		r.newActiveFlow(s)
 	}
 	flow := r.onFlow(s)
-	newData := flow && s.syn() || flow && len(s.payload) > 0 && r.p.sKnown &&
-		r.p.sHigh.LessThan(s.dataSeq().Add(uint32(len(s.payload))))
+	// New data: a SYN with a new ISN, or bytes past the highest the stack sent before.
+	newData := flow && s.syn() && (!r.p.sKnown || s.seq != r.p.sISS) ||
+		flow && len(s.payload) > 0 && r.p.sKnown && r.p.sHigh.LessThan(s.dataSeq().Add(uint32(len(s.payload))))
 	if !newData {
 		r.burst++
 		if r.burst > burstCap {
@@ -444,7 +453,7 @@ func (r *connRig) boundedOutput() {
 func (r *connRig) newActiveFlow(s *tseg) {
 	ac := r.dialing
 	r.dialing = nil
-	inc := &incarnation{iss: s.seq, conn: ac}
+	inc := &incarnation{iss: s.seq, conn: ac, mss: 1460}
 	ac.inc = inc
 	r.cur, r.request = inc, false
 	p := &r.p
@@ -518,7 +527,7 @@ func (r *connRig) checkFlow(s *tseg) {
 				// The active side's handshake ACK: the options are the stack's SYN's.
 				p.negotiate(&p.sOpts)
 				if r.cur != nil {
-					r.cur.ts = p.ts
+					r.cur.ts, r.cur.mss = p.ts, p.mss
 				}
 			}
 		} else {
@@ -537,7 +546,7 @@ func (r *connRig) checkFlow(s *tseg) {
 		r.check(r.cur != nil && s.seq == r.cur.iss, "a simultaneous open's SYN-ACK must carry the SYN's ISN")
 		p.sOpts = s.opts
 		p.negotiate(&s.opts)
-		r.cur.ts = p.ts
+		r.cur.ts, r.cur.mss = p.ts, p.mss
 		return
 	case s.syn():
 		// A listener answering a SYN: a request's SYN-ACK or a cookie.
@@ -595,7 +604,7 @@ func (r *connRig) checkFlow(s *tseg) {
 	}
 	r.check(s.opts.TS == inc.ts, "timestamps %v on a connection that agreed to %v: %s", s.opts.TS, inc.ts, s)
 	if n > 0 {
-		room := p.mss
+		room := inc.mss
 		if inc.ts {
 			room -= 12
 		}
