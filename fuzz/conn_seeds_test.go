@@ -376,6 +376,7 @@ func connSeeds() []connSeed {
 		seg(fACK|fRST, seqFar, ackAll, wKeep, len0, optNoTS).synack(synAll, issSame, ackAll), exchange, together)
 	add("active-simultaneous-ack", active, prog{}.dial(dialHandle).syn(issSame, synNoTS, wMax).seg(fACK, seqNxt, ackPlus1, wKeep, len0, optNoTS).
 		ack().wait(w1s).write(wr100).ack(), peerFirst)
+	add("active-simultaneous-close", active, prog{}.dial(dialHandle).syn(issSame, synBare, wMax).close().ack().wait(w3s))
 	add("active-simultaneous-timeout", with(active, func(c *connConfig) { c.shortRetries = true }),
 		prog{}.dial(dialHandle).syn(issSame, synAll, wMax).wait(w1s).wait(w3s).wait(w15s).wait(w61s).close())
 	add("active-fixed-port", active, prog{}.dial(dialFixed).synack(synAll, issSame, ackAll), exchange, closeFirst[:len(closeFirst)-2],

@@ -15,6 +15,7 @@ type issue int
 const (
 	issueAckUnsentLoop issue = iota + 1
 	issueZeroWindowForever
+	issueCloseInSynRecv
 )
 
 // knownIssues is the one list of open bugs the targets step around. When pkg/ fixes one,
@@ -28,6 +29,11 @@ var knownIssues = map[issue]string{
 	issueZeroWindowForever: "pkg/tcp probes a zero window for ever: a peer that stops answering never " +
 		"makes it give up (Linux tcp_probe_timer aborts after tcp_retries2 unanswered probes, " +
 		"tcp_orphan_retries once the socket is closed)",
+	issueCloseInSynRecv: "pkg/tcp's appClose moves a simultaneous open's SYN-RECV to FIN-WAIT-1 with its SYN " +
+		"unacknowledged, and the synchronized states take the SYN for a byte of data: the ACK of the SYN " +
+		"releases a byte of the empty send ring (Send-Q -1) and the stack sends 536 bytes the application " +
+		"never wrote, whatever the recycled ring holds; a timeout instead goes back to SND.UNA and sends the " +
+		"FIN with the SYN's sequence number (Linux retransmits the SYN-ACK and puts the FIN at ISS+1)",
 }
 
 // knownIssue reports whether id is still open; a rig that steps around it notes the fact.
@@ -81,4 +87,40 @@ func TestKnownIssue_ZeroWindowForever(t *testing.T) {
 	require.Equal(t, tcp.StateClosed, c.h.State(), "still probing after 10 minutes")
 	require.ErrorIs(t, c.h.Err(), tcp.ErrTimedOut)
 	require.Empty(t, r.st.Sockets())
+}
+
+// TestKnownIssue_CloseInSynRecv: the stack dials, the peer's SYN crosses its SYN
+// (simultaneous open, SYN-RECV), the application closes, the peer acknowledges the stack's
+// SYN-ACK. The stack must then send its FIN at ISS+1 and no data: the application wrote
+// none. pkg/tcp sends 536 bytes from its empty send ring, and left alone instead it sends
+// the FIN at ISS.
+func TestKnownIssue_CloseInSynRecv(t *testing.T) {
+	skipIfKnown(t, issueCloseInSynRecv)
+	for _, ackFirst := range []bool{true, false} {
+		name := "timeout"
+		if ackFirst {
+			name = "ack"
+		}
+		t.Run(name, func(t *testing.T) { closeInSynRecv(t, ackFirst) })
+	}
+}
+
+func closeInSynRecv(t *testing.T, ackFirst bool) {
+	r := newConnRig(t, active)
+	defer r.st.Close()
+	r.play(prog{}.dial(dialHandle).syn(issSame, synBare, wMax))
+	c := r.conns[0]
+	require.Equal(t, tcp.StateSynRecv, c.h.State())
+	require.NoError(t, c.h.Close())
+	c.closed = true
+	r.settle()
+	if ackFirst {
+		r.play(prog{}.ack()) // the rig fails on a byte the application did not write
+	} else {
+		r.advance(2 * time.Second) // the rig fails on a FIN below ISS+1
+	}
+	for _, row := range r.st.Sockets() {
+		require.GreaterOrEqual(t, row.SendQ, 0, "Send-Q of %v", row.State)
+	}
+	r.finish()
 }
