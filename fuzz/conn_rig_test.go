@@ -219,8 +219,8 @@ func (r *connRig) nowMs() uint32 { return uint32(r.vc.Now() / 1e6) }
 
 // send puts one of the peer's segments on the wire; the next poll processes it.
 func (r *connRig) send(s *tseg) {
-	r.p.recordSent(s)
 	r.inject(s)
+	r.p.recordSent(s)
 }
 
 // inject puts a segment from the peer's address on the wire without the peer's model
@@ -228,6 +228,10 @@ func (r *connRig) send(s *tseg) {
 func (r *connRig) inject(s *tseg) {
 	r.ipID++
 	frame := encodeFrame(s, r.ps.MAC(), r.pp.MAC(), fuzzPeer.As4(), fuzzServer.Addr().As4(), r.ipID)
+	if s.rawOpts != nil {
+		// What was offered is what the receiver reads (on an error, it drops the segment).
+		_ = header.ParseTCPOptions(s.rawOpts, &s.opts)
+	}
 	r.addTrace(traceEntry{t: r.vc.Now(), s: s})
 	p := r.pp.Pool(0).Get()
 	require.NotNil(r.t, p, "the peer's pool ran dry")
