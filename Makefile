@@ -3,9 +3,10 @@ GO        ?= go
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzTCP FuzzTCPOptions FuzzReceivePath
+FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzTCP FuzzTCPOptions FuzzReceivePath FuzzConnection
+FUZZCOVER ?= fuzzcover.out
 
-.PHONY: test demo bench fuzz lint profile fmtcheck vet clean
+.PHONY: test demo bench fuzz fuzzcover lint profile fmtcheck vet clean
 
 ## test: gofmt check, go vet, every test under the race detector (fuzz targets run their seed corpus)
 test: fmtcheck vet
@@ -30,6 +31,12 @@ bench:
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./fuzz/run.sh $(FUZZ_TARGETS)
 
+## fuzzcover: how much of pkg/tcp the fuzz targets' seed corpora reach (what make test runs of them)
+fuzzcover:
+	$(GO) test -count=1 -coverpkg=./pkg/tcp/ -coverprofile=$(FUZZCOVER) ./fuzz/
+	@$(GO) tool cover -func=$(FUZZCOVER) | tail -1
+	@echo "per function: go tool cover -func=$(FUZZCOVER); in a browser: go tool cover -html=$(FUZZCOVER)"
+
 ## lint: gofmt, go vet and staticcheck (installed from the Go module proxy)
 lint: fmtcheck vet
 	$(GO) run $(STATICCHECK) ./...
@@ -41,4 +48,4 @@ profile:
 	@echo "go tool pprof -top bench/bench.test bench/cpu.pprof"
 
 clean:
-	rm -f bench/*.pprof bench/bench.test
+	rm -f bench/*.pprof bench/bench.test $(FUZZCOVER)

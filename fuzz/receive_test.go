@@ -2,12 +2,14 @@ package fuzz
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/simnet"
 	"github.com/shardstack/shardstack/pkg/clock"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -21,7 +23,11 @@ var (
 	fuzzPeer   = netip.MustParseAddr("198.18.0.2")
 )
 
-// receiveRig is a server stack (manual, virtual clock) with a listener on port 80, fed
+// capturePort is the port the golden capture's client connects to; FuzzReceivePath listens
+// on it so that the captured SYNs reach the listener (loadGolden checks the capture).
+const capturePort = 8080
+
+// receiveRig is a server stack (manual, virtual clock) with a listener on capturePort, fed
 // frames from the other end of an in-memory pair.
 type receiveRig struct {
 	vc   *clock.Virtual
@@ -29,6 +35,10 @@ type receiveRig struct {
 	peer *dpdkshim.MemPort
 	l    *tcp.Listener
 	smac header.MAC
+	rx   []*dpdkshim.Packet
+	// The ISNs of each client port's connection: the one the capture's server chose (from
+	// its SYN-ACKs in the input) and the one the stack chose (from the SYN-ACKs it sent).
+	captureISS, stackISS map[uint16]uint32
 }
 
 // newRig builds a rig whose settings come from the first byte of the input: profile,
@@ -49,17 +59,55 @@ func newRig(t testing.TB, sel byte) *receiveRig {
 		StaticNeighbours: map[netip.Addr][6]byte{fuzzPeer: pc.MAC()},
 	})
 	require.NoError(t, err)
-	l, err := srv.Listen(":80", int(sel>>4&7))
+	l, err := srv.Listen(fmt.Sprintf(":%d", capturePort), int(sel>>4&7))
 	require.NoError(t, err)
-	return &receiveRig{vc: vc, srv: srv, peer: pc, l: l, smac: ps.MAC()}
+	return &receiveRig{vc: vc, srv: srv, peer: pc, l: l, smac: ps.MAC(), rx: make([]*dpdkshim.Packet, 64),
+		captureISS: map[uint16]uint32{}, stackISS: map[uint16]uint32{}}
+}
+
+// drain takes what the stack sent off the wire, noting the ISNs of its SYN-ACKs.
+func (r *receiveRig) drain() {
+	for q := 0; q < r.peer.NumQueues(); q++ {
+		for n := r.peer.RxBurst(q, r.rx); n > 0; n = r.peer.RxBurst(q, r.rx) {
+			for _, p := range r.rx[:n] {
+				if t, ok := simnet.TCPOf(p.Data()); ok && t.SrcPort() == capturePort && t.Flags()&synAck == synAck {
+					r.stackISS[t.DstPort()] = t.Seq()
+				}
+				p.Free()
+			}
+		}
+	}
+}
+
+const synAck = header.TCPFlagSYN | header.TCPFlagACK
+
+// rebase notes the ISN of a captured SYN-ACK, and moves a captured client segment's
+// acknowledgment from the capture's server ISN onto the one the stack chose, so that the
+// captured handshake completes against the stack and the rest of the connection follows.
+func (r *receiveRig) rebase(t header.TCP) {
+	switch {
+	case t.SrcPort() == capturePort && t.Flags()&synAck == synAck:
+		r.captureISS[t.DstPort()] = t.Seq()
+	case t.DstPort() == capturePort && t.Flags()&header.TCPFlagACK != 0:
+		c, ok1 := r.captureISS[t.SrcPort()]
+		s, ok2 := r.stackISS[t.SrcPort()]
+		if ok1 && ok2 {
+			t.SetAck(t.Ack() - c + s)
+		}
+	}
 }
 
 // inject sends one frame to the server. With fix set it first aims the frame at the
 // server (MACs, IPv4 addresses) and repairs the IPv4 and TCP checksums, so that the fuzzer
-// reaches the TCP state machine instead of stopping at the checksum.
-func (r *receiveRig) inject(frame []byte, fix bool) bool {
+// reaches the TCP state machine instead of stopping at the checksum; with rebase set too,
+// it moves a captured acknowledgment onto the stack's ISN (receiveRig.rebase).
+func (r *receiveRig) inject(frame []byte, fix, rebase bool) bool {
 	if fix {
-		fixup(frame, r.smac, r.peer.MAC())
+		var rb func(header.TCP)
+		if rebase {
+			rb = r.rebase
+		}
+		fixup(frame, r.smac, r.peer.MAC(), rb)
 	}
 	p := r.peer.Pool(0).Get()
 	if p == nil || !p.SetData(frame) {
@@ -75,7 +123,7 @@ func (r *receiveRig) inject(frame []byte, fix bool) bool {
 	return true
 }
 
-func fixup(frame []byte, dst, src header.MAC) {
+func fixup(frame []byte, dst, src header.MAC, rebase func(header.TCP)) {
 	eth, err := header.ParseEthernet(frame)
 	if err != nil {
 		return
@@ -100,6 +148,9 @@ func fixup(frame []byte, dst, src header.MAC) {
 		return
 	}
 	if t, err := header.ParseTCP(ip.Payload()); err == nil {
+		if rebase != nil {
+			rebase(t)
+		}
 		t.SetChecksumIPv4(ip.Src(), ip.Dst())
 	}
 }
@@ -185,19 +236,30 @@ func (r *receiveRig) invariants(t *testing.T, before, after *stats.Counters) {
 
 // FuzzReceivePath feeds arbitrary frames to a stack with a listener, under both profiles
 // and every tcp_syncookies setting, with the virtual clock moving between frames. Input:
-// one settings byte, then records of [flags, clock step, length(2), frame].
+// one settings byte, then records of [flags, clock step, length(2), frame]; flags 1 aims
+// the frame at the stack and fixes its checksums, 2 has the application accept and close,
+// 4 (with 1) rebases a captured acknowledgment onto the stack's ISN.
 func FuzzReceivePath(f *testing.F) {
 	g := loadGolden(f)
+	require.Equal(f, uint16(capturePort), g.synPort, "the capture's client connects elsewhere")
 	for i, fr := range g.frames {
 		rec := record(byte(i%2), byte(i), fr)
 		f.Add(append([]byte{byte(i * 37)}, rec...))
 	}
-	// A whole handshake from the capture in one input.
-	var all []byte
-	for _, fr := range g.frames[:12] {
-		all = append(all, record(1, 3, fr)...)
+	// Whole connections from the capture in one input: the first as it was sent (its ACK
+	// is for Linux's ISN, so the stack resets it), then all of them with their ACKs rebased
+	// onto the stack's ISNs, the application leaving them be or accepting and closing.
+	var all, rebased, closing []byte
+	for i, fr := range g.frames {
+		if i < 12 {
+			all = append(all, record(1, 3, fr)...)
+		}
+		rebased = append(rebased, record(5, 3, fr)...)
+		closing = append(closing, record(7, 3, fr)...)
 	}
 	f.Add(append([]byte{0x35}, all...))
+	f.Add(append([]byte{0x35}, rebased...))
+	f.Add(append([]byte{0x30}, closing...))
 	f.Add([]byte{0})
 	f.Add([]byte{1, 1, 0, 0, 3, 1, 2, 3})
 
@@ -216,8 +278,9 @@ func FuzzReceivePath(f *testing.F) {
 			n = min(n, len(data))
 			frame := append([]byte(nil), data[:n]...)
 			data = data[n:]
-			sent := r.inject(frame, flags&1 != 0)
+			sent := r.inject(frame, flags&1 != 0, flags&4 != 0)
 			r.srv.Poll()
+			r.drain()
 			after := r.srv.Counters()
 			if sent {
 				r.check(t, &before, &after, frame)
@@ -226,6 +289,7 @@ func FuzzReceivePath(f *testing.F) {
 			// retransmission, expiry, TIME-WAIT) fire between frames.
 			r.vc.Advance(time.Duration(step) * time.Duration(step) * 2 * time.Millisecond)
 			r.srv.Poll()
+			r.drain()
 			before = r.srv.Counters()
 			if flags&2 != 0 {
 				// Sometimes the application accepts and closes what is queued.
@@ -237,6 +301,7 @@ func FuzzReceivePath(f *testing.F) {
 					h.Close()
 				}
 				r.srv.Poll()
+				r.drain()
 			}
 			after = r.srv.Counters()
 			r.invariants(t, &before, &after)

@@ -1,0 +1,329 @@
+package fuzz
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/seqnum"
+)
+
+// patPeer is the byte the peer sends at offset o of its stream, and patApp the byte the
+// stack's application writes at offset o of its own: functions of the offset alone, so that
+// a retransmission, an overlap or a segment at any fuzzed sequence number carries the bytes
+// a real sender would have had there, and whatever a receiver delivers can be checked.
+func patPeer(o uint32) byte { return byte(o*31 + o>>8 + 7) }
+
+func patApp(o uint32) byte { return byte(o*17 + o>>9 + 0x5a) }
+
+// span is a half-open range [lo, hi) of offsets in a sequence space.
+type span struct{ lo, hi uint32 }
+
+// spans is a sorted set of disjoint, non-adjacent spans: what the peer has put on the wire,
+// as offsets from its ISS (0 is the SYN).
+type spans []span
+
+// add records n offsets from lo, read as signed: what lies before offset 0 (a segment that
+// starts before the ISS) or 2^31 or more past it (the wrap-around and far-away segments) is
+// not sequence space the peer could have meant, and is left out.
+func (s *spans) add(from, n uint32) {
+	start := int64(int32(from))
+	end := min(start+int64(n), 1<<31)
+	start = max(start, 0)
+	if end <= start {
+		return
+	}
+	lo, hi := uint32(start), uint32(end)
+	out := (*s)[:0:0]
+	placed := false
+	for _, x := range *s {
+		switch {
+		case x.hi < lo:
+			out = append(out, x)
+		case hi < x.lo:
+			if !placed {
+				out = append(out, span{lo, hi})
+				placed = true
+			}
+			out = append(out, x)
+		default:
+			lo, hi = min(lo, x.lo), max(hi, x.hi)
+		}
+	}
+	if !placed {
+		out = append(out, span{lo, hi})
+	}
+	*s = out
+}
+
+// prefix is the end of the contiguous run from offset 0: the most any receiver could have
+// acknowledged.
+func (s spans) prefix() uint32 {
+	if len(s) == 0 || s[0].lo != 0 {
+		return 0
+	}
+	return s[0].hi
+}
+
+// synSent is a SYN (or SYN-ACK) the peer sent: its sequence number and options.
+type synSent struct {
+	seq  seqnum.Value
+	opts header.TCPOptions
+}
+
+// peer is the scripted end of FuzzConnection's flow. It does not run TCP: the script says
+// what it sends, with sequence and acknowledgment numbers taken from the state below, and
+// it keeps that state from what it sent and what the stack sent back. Its view of the
+// stack's sequence space is what a receiver learns from the wire.
+type peer struct {
+	port, sport uint16 // the peer's port and the stack's
+
+	// The peer's own sequence space.
+	iss     seqnum.Value // the ISS of the SYN the stack acknowledged
+	synced  bool         // the stack has acknowledged one of the peer's SYNs
+	syns    []synSent    // SYNs sent, newest last (a few)
+	sndNxt  seqnum.Value // the next new sequence number
+	sent    spans        // what the peer has sent, as offsets from iss
+	finSent bool
+	sndUna  seqnum.Value // the highest acknowledgment the stack sent
+	ackLo   seqnum.Value // the lowest acknowledgment the stack may send (ISS+1, but see rcvBase)
+	wnd     uint16       // the window field the peer advertises
+	opts    synSent      // the SYN whose options are in force
+	ws      uint8        // the peer's window shift, when both sides offered scaling
+	ts      bool         // timestamps negotiated
+	sack    bool         // SACK negotiated
+	mss     int          // the largest payload the stack may send (the peer's MSS)
+	tsBase  uint32
+	ackPt   seqnum.Value // the acknowledgment the peer last sent
+
+	// The stack's sequence space as the peer sees it.
+	sISS   seqnum.Value
+	sKnown bool
+	rcvNxt seqnum.Value // the next in-order byte of the stack's
+	sHigh  seqnum.Value // the end of the highest segment the stack sent
+	sWS    uint8        // the stack's window shift
+	sWnd   uint32       // the stack's last window, scaled
+	sTSval uint32
+	sOpts  header.TCPOptions // the options of the stack's last SYN or SYN-ACK
+	edge   uint32            // the right edge of the largest window the peer offered, as an offset from sISS
+	ackMax uint32            // the largest acknowledgment the peer gave, as an offset from sISS
+	// edgeUnknown: the stack may scale the peer's windows by a shift the peer cannot know
+	// (a SYN cookie decoded from a timestamp echo the script changed), so edge bounds nothing.
+	edgeUnknown bool
+
+	reflex bool // answer like an RFC 9293 TCP: ACK what arrives, ACK what cannot be accepted
+	coop   bool // the final phase: finish the close
+	silent bool // the final phase: ignore everything
+	lose   int  // frames of the flow still to lose (never seen by the peer)
+}
+
+// newIncarnation starts the peer's side of a new connection on the flow: the stack has
+// acknowledged the SYN with sequence number iss, which offered opts.
+func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
+	p.iss, p.synced = iss, true
+	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
+	p.sent = spans{{0, 1}}
+	p.opts = synSent{iss, opts}
+}
+
+// negotiate records what the stack's SYN or SYN-ACK (options so) agreed to, against the
+// peer's offer.
+func (p *peer) negotiate(so *header.TCPOptions) {
+	o := &p.opts.opts
+	p.ts = o.TS && so.TS
+	p.sack = o.SACKPermitted && so.SACKPermitted
+	p.ws, p.sWS = 0, 0
+	if o.WScale >= 0 && so.WScale >= 0 {
+		p.ws = uint8(min(o.WScale, 14))
+		p.sWS = uint8(min(so.WScale, 14))
+	}
+	p.mss = peerMSSOf(o)
+}
+
+// peerMSSOf is the MSS the stack may use towards a peer that offered o, as pkg/tcp applies
+// the RFC default and Linux's floor.
+func peerMSSOf(o *header.TCPOptions) int {
+	m := int(o.MSS)
+	if m == 0 {
+		m = header.TCPDefaultMSS
+	}
+	return min(max(m, 88), 1460)
+}
+
+// stackSyn starts the peer's view of a new stack sequence space at a SYN or SYN-ACK.
+func (p *peer) stackSyn(seq seqnum.Value) {
+	p.sISS, p.sKnown = seq, true
+	p.rcvNxt, p.sHigh, p.edge, p.ackMax, p.edgeUnknown = seq.Add(1), seq.Add(1), 0, 1, false
+	p.ackPt = p.rcvNxt
+}
+
+// offset is a sequence number of the peer's as an offset from its ISS.
+func (p *peer) offset(v seqnum.Value) uint32 { return v.Sub(p.iss) }
+
+// rcvWindow is the peer's receive window in bytes.
+func (p *peer) rcvWindow() uint32 { return uint32(p.wnd) << p.ws }
+
+// recordSent notes a segment the peer put on the wire: the sequence space it covers, the
+// window it offered the stack and the acknowledgment it gave.
+func (p *peer) recordSent(s *tseg) {
+	if s.syn() && !s.ackf() || s.syn() && s.ackf() && !p.synced {
+		p.syns = append(p.syns, synSent{s.seq, s.opts})
+		if len(p.syns) > 16 {
+			p.syns = p.syns[1:]
+		}
+	}
+	if p.synced && !s.syn() {
+		p.sent.add(p.offset(s.seq), s.seqLen())
+		if s.seq == p.sndNxt {
+			p.sndNxt = s.end()
+			if s.fin() {
+				p.finSent = true
+			}
+		}
+	}
+	if s.ackf() && !s.rst() {
+		p.ackPt = s.ack
+		if p.sKnown {
+			// The stack applies a window from its own SND.UNA; a segment that
+			// acknowledges more than the stack sent is dropped by it, window and all.
+			// Its SND.UNA is at most the largest acknowledgment it accepted.
+			a := s.ack.Sub(p.sISS)
+			if high := p.sHigh.Sub(p.sISS); a <= high {
+				p.ackMax = max(p.ackMax, a)
+				w := uint32(s.wnd)
+				if !s.syn() {
+					w <<= p.ws
+				}
+				p.edge = max(p.edge, p.ackMax+w)
+			}
+		}
+	}
+}
+
+// acceptable is RFC 9293 §3.10.7.4's test, from the peer's side: does a segment of the
+// stack's fall in the window the peer last advertised?
+func (p *peer) acceptable(s *tseg) bool {
+	n := s.seqLen()
+	w := p.rcvWindow()
+	switch {
+	case n == 0 && w == 0:
+		return s.seq == p.ackPt
+	case n == 0:
+		return s.seq.InWindow(p.ackPt, w)
+	case w == 0:
+		return false
+	default:
+		return s.seq.InWindow(p.ackPt, w) || s.seq.Add(n-1).InWindow(p.ackPt, w)
+	}
+}
+
+// receive takes in a segment of the stack's: in-order data within the peer's window, and a
+// FIN after it. It reports whether anything new arrived.
+func (p *peer) receive(s *tseg) bool {
+	if !p.sKnown || s.rst() {
+		return false
+	}
+	if end := s.end(); p.sHigh.LessThan(end) && end.Sub(p.sISS) < 1<<31 {
+		p.sHigh = end
+	}
+	start := s.dataSeq()
+	end := start.Add(uint32(len(s.payload)))
+	limit := p.ackPt.Add(p.rcvWindow())
+	got := false
+	if start.LessThanEq(p.rcvNxt) && p.rcvNxt.LessThan(end) {
+		to := end
+		if limit.LessThan(to) {
+			to = limit
+		}
+		if p.rcvNxt.LessThan(to) {
+			p.rcvNxt, got = to, true
+		}
+	}
+	if s.fin() && end == p.rcvNxt {
+		p.rcvNxt, got = p.rcvNxt.Add(1), true
+	}
+	return got
+}
+
+// tsOpts fills the timestamp option of a segment the peer sends, if negotiated.
+func (p *peer) tsOpts(o *header.TCPOptions, nowMs uint32) {
+	if p.ts {
+		o.TS, o.TSVal, o.TSEcr = true, p.tsBase+nowMs, p.sTSval
+	}
+}
+
+// ackSeg is the peer's plain ACK: everything received, at SND.NXT.
+func (p *peer) ackSeg(nowMs uint32) *tseg {
+	s := &tseg{sport: p.port, dport: p.sport, seq: p.sndNxt, ack: p.rcvNxt,
+		flags: header.TCPFlagACK, wnd: p.wnd, opts: header.TCPOptions{WScale: -1}}
+	p.tsOpts(&s.opts, nowMs)
+	return s
+}
+
+// dataSeg is n bytes of the peer's stream from seq, with the right content.
+func (p *peer) dataSeg(seq seqnum.Value, n int, nowMs uint32) *tseg {
+	s := p.ackSeg(nowMs)
+	s.seq = seq
+	s.flags |= header.TCPFlagPSH
+	s.payload = p.bytesAt(seq, n)
+	return s
+}
+
+// bytesAt is the peer's stream content for n bytes from sequence number seq.
+func (p *peer) bytesAt(seq seqnum.Value, n int) []byte {
+	b := make([]byte, n)
+	o := seq.Sub(p.iss.Add(1))
+	for i := range b {
+		b[i] = patPeer(o + uint32(i))
+	}
+	return b
+}
+
+// reflexTo is the peer's answer to a segment of the stack's when it acts as a TCP (the
+// reflex setting, and the final phase): complete a handshake the stack answered, ACK new
+// data at once, and ACK a segment that is not acceptable in the window the peer advertised
+// (RFC 9293 §3.10.7.4: "If an incoming segment is not acceptable, an acknowledgment should
+// be sent in reply"), with the acknowledgment the peer last gave. A peer that got confused
+// about what it received keeps sending that same acknowledgment, as a TCP would.
+func (p *peer) reflexTo(s *tseg, got bool, nowMs uint32) *tseg {
+	switch {
+	case s.rst():
+		return nil
+	case s.syn() && !s.ackf():
+		return nil // the script answers the stack's SYN (opSynAck)
+	case s.syn():
+		if p.synced && s.ack == p.iss.Add(1) {
+			return p.ackSeg(nowMs)
+		}
+		return nil
+	case got:
+		return p.ackSeg(nowMs)
+	case !p.acceptable(s):
+		a := p.ackSeg(nowMs)
+		a.ack = p.ackPt
+		return a
+	}
+	return nil
+}
+
+// TestSpans pins down what the peer counts as sent: merged runs, signed offsets clipped at
+// the ISS, nothing from the far half of the sequence space.
+func TestSpans(t *testing.T) {
+	var s spans
+	s.add(0, 1)
+	s.add(5, 5)
+	require.Equal(t, uint32(1), s.prefix())
+	s.add(1, 4)
+	require.Equal(t, spans{{0, 10}}, s)
+	s.add(^uint32(3), 20) // from offset -4: only [0, 16) is the peer's
+	require.Equal(t, spans{{0, 16}}, s)
+	s.add(1<<31+5, 10) // the far half
+	s.add(20, 0)
+	require.Equal(t, spans{{0, 16}}, s)
+	s.add(30, 10)
+	s.add(18, 4)
+	require.Equal(t, spans{{0, 16}, {18, 22}, {30, 40}}, s)
+	s.add(16, 14)
+	require.Equal(t, spans{{0, 40}}, s)
+}
