@@ -80,7 +80,7 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	}
 	m := newImpairment(shards, 7, c.dropPerMille, c.delayPerMille, lossDelay)
 	p.cport.SetHook(m.hook)
-	c0 := p.counters()
+	c0, rx0 := p.counters(), p.recv.Received()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
@@ -92,10 +92,10 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 			drops, delays, _ := m.totals()
 			c1 := p.counters()
 			d := c1.Diff(&c0)
-			b.Fatalf("%s, run %d of %d: %d of %d flows complete after %v (deadline %v); %.2f of %.2f MiB written by the senders, %.2f MiB received; "+
+			b.Fatalf("%s, run %d of %d: %d of %d flows complete after %v (deadline %v); %.2f of %.2f MiB written by the senders, %.2f MiB received over all runs so far; "+
 				"%d retransmissions, %d frames dropped, %d delayed over all runs so far; first error: %v",
 				c.name, i+1, b.N, res.Completed, w.Flows(), res.Elapsed.Round(time.Millisecond), *lossDeadline,
-				mib(res.Written), mib(w.Total()), mib(p.recv.Received()), d.Value(stats.TcpRetransSegs), drops, delays, res.Err)
+				mib(res.Written), mib(w.Total()), mib(p.recv.Received()-rx0), d.Value(stats.TcpRetransSegs), drops, delays, res.Err)
 		}
 	}
 	b.StopTimer()

@@ -5,8 +5,9 @@
 # from a sender namespace to a receiver namespace through a third, the wire: a Linux
 # bridge between two veths. TSO, GSO and GRO are off on every veth end, and an nftables
 # rule on the wire's port towards the receiver drops N per mille of the data segments, at
-# N = 0, 10 and 50 (0%, 1%, 5%). It prints a side-by-side table: median ms per run, the
-# ratio to the same stack's lossless run, retransmissions per run and drops per run.
+# N = 0, 10 and 50 (0%, 1%, 5%). Each sender makes one small unmeasured run first (its
+# drops, a few at most, are in the drop count). It prints a side-by-side table: median ms
+# per run, the ratio to the same stack's lossless run, retransmissions and drops per run.
 #
 #   bench/loss/run.sh [runs per cell, default 3]
 #   LEVELS="0 10 50" DEADLINE=60s FLOWS=10 BYTES=1048576 bench/loss/run.sh 3

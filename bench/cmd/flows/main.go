@@ -239,6 +239,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runs := fs.Int("runs", 3, "runs, one after another")
 	deadline := fs.Duration("deadline", 60*time.Second, "a run not done by then fails")
 	label := fs.String("label", "", "a label for the output")
+	warmup := fs.Bool("warmup", true, "one unmeasured run of 1 flow x 64 KiB first (ARP, the bridge's tables, the first SYN)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return errors.Join(errUsage, err)
@@ -266,6 +267,15 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return d.DialContext(ctx, "tcp", ap.String())
 	}
 	rep := report{Label: *label, Stack: e.stackName(), Link: e.spec, Flows: *nflows, Bytes: *nbytes}
+	if *warmup {
+		ww, _ := flows.New(1, 64<<10, 1, true)
+		wctx, cancel := context.WithTimeout(ctx, *deadline)
+		res := ww.Run(wctx, dial)
+		cancel()
+		if res.Err != nil {
+			return fmt.Errorf("warm-up run: %w", res.Err)
+		}
+	}
 	r0, err := e.retrans()
 	if err != nil {
 		return err
