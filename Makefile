@@ -6,7 +6,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzTCP FuzzTCPOptions FuzzReceivePath FuzzConnection
 FUZZCOVER ?= fuzzcover.out
 
-.PHONY: test demo bench fuzz fuzzcover lint profile fmtcheck vet clean
+.PHONY: test demo bench fuzz fuzzcover lint profile profile-loss fmtcheck vet clean
 
 ## test: gofmt check, go vet, every test under the race detector (fuzz targets run their seed corpus)
 test: fmtcheck vet
@@ -46,6 +46,13 @@ profile:
 	$(GO) test -run '^$$' -bench 'BenchmarkServerHandshake$$' -benchtime 3s \
 		-cpuprofile bench/cpu.pprof -memprofile bench/mem.pprof -o bench/bench.test ./bench/
 	@echo "go tool pprof -top bench/bench.test bench/cpu.pprof"
+
+## profile-loss: CPU profile of BenchmarkLoss at LOSS (1%, 5%, or 0%) data loss, 10 flows x 1 MiB (bench/loss.pprof)
+LOSS ?= 1%
+profile-loss:
+	$(GO) test -run '^$$' -bench 'BenchmarkLoss$$/loss=$(LOSS)$$' -benchtime 3x \
+		-cpuprofile bench/loss.pprof -o bench/bench.test ./bench/
+	@echo "go tool pprof -top bench/bench.test bench/loss.pprof"
 
 clean:
 	rm -f bench/*.pprof bench/bench.test $(FUZZCOVER)
