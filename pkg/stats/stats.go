@@ -98,6 +98,19 @@ const (
 	TcpExtTCPACKSkippedTimeWait  // likewise for a TIME-WAIT entry
 	TcpExtTCPACKSkippedChallenge // a challenge ACK was not sent (tcp_invalid_ratelimit)
 	TcpExtTCPWinProbe            // zero-window probes sent
+	TcpExtTCPSackRecovery        // recoveries begun with SACK
+	TcpExtTCPRenoRecovery        // recoveries begun by duplicate ACKs (no SACK)
+	TcpExtTCPFastRetrans         // segments resent in fast recovery
+	TcpExtTCPSlowStartRetrans    // segments resent after a retransmission timeout
+	TcpExtTCPLostRetransmit      // retransmissions found lost again
+	TcpExtTCPLossProbes          // tail loss probes sent
+	TcpExtTCPLossProbeRecovery   // losses a tail loss probe repaired
+	TcpExtTCPFullUndo            // recoveries undone whole (the retransmissions proved unneeded)
+	TcpExtTCPDSACKUndo           // recoveries undone by D-SACKs
+	TcpExtTCPLossUndo            // retransmission timeouts undone (spurious)
+	TcpExtTCPDSACKRecv           // D-SACK blocks received
+	TcpExtTCPSACKReorder         // reordering found through SACK
+	TcpExtTCPTSReorder           // reordering found through undo
 
 	// NumIDs is the number of counters.
 	NumIDs
@@ -182,6 +195,19 @@ var names = [NumIDs]string{
 	TcpExtTCPACKSkippedTimeWait:  "TcpExtTCPACKSkippedTimeWait",
 	TcpExtTCPACKSkippedChallenge: "TcpExtTCPACKSkippedChallenge",
 	TcpExtTCPWinProbe:            "TcpExtTCPWinProbe",
+	TcpExtTCPSackRecovery:        "TcpExtTCPSackRecovery",
+	TcpExtTCPRenoRecovery:        "TcpExtTCPRenoRecovery",
+	TcpExtTCPFastRetrans:         "TcpExtTCPFastRetrans",
+	TcpExtTCPSlowStartRetrans:    "TcpExtTCPSlowStartRetrans",
+	TcpExtTCPLostRetransmit:      "TcpExtTCPLostRetransmit",
+	TcpExtTCPLossProbes:          "TcpExtTCPLossProbes",
+	TcpExtTCPLossProbeRecovery:   "TcpExtTCPLossProbeRecovery",
+	TcpExtTCPFullUndo:            "TcpExtTCPFullUndo",
+	TcpExtTCPDSACKUndo:           "TcpExtTCPDSACKUndo",
+	TcpExtTCPLossUndo:            "TcpExtTCPLossUndo",
+	TcpExtTCPDSACKRecv:           "TcpExtTCPDSACKRecv",
+	TcpExtTCPSACKReorder:         "TcpExtTCPSACKReorder",
+	TcpExtTCPTSReorder:           "TcpExtTCPTSReorder",
 }
 
 // Name returns the Linux name of a counter.

@@ -98,7 +98,7 @@ func (s *shard) cookieSynAck(l *Listener, sg *segment) {
 	}
 	out := s.synOptions(s.advMSS(l), ws, sack, ts, tsVal, o.TSVal)
 	if s.emit(&sg.key, sg.hash, seqnum.Value(iss), sg.seq.Add(1),
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), out, nil, 0, 0) {
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(l)), ts), out, nil, 0, 0) {
 		s.ctr.Inc(stats.TcpExtSyncookiesSent)
 		l.lastOverflow.Store(s.now)
 		l.cookiesActive.Store(true)

@@ -61,10 +61,11 @@ type endpoint struct {
 	dialLocalPort          uint16
 	synCnt                 uint8 // TCP_SYNCNT of a Dial (0: tcp_syn_retries)
 
-	rdMu, wrMu sync.Mutex  // one Read and one Write at a time (deadline timers)
-	events     Events      // run-to-completion callbacks instead of waking goroutines
-	userData   uint64      // the application's own (Handle.SetUserData)
-	wantWr     atomic.Bool // TryWrite ran out of room: OnWritable is wanted
+	rdMu, wrMu sync.Mutex    // one Read and one Write at a time (deadline timers)
+	events     Events        // run-to-completion callbacks instead of waking goroutines
+	userData   uint64        // the application's own (Handle.SetUserData)
+	wantWr     atomic.Bool   // TryWrite ran out of room: OnWritable is wanted
+	bufLocks   atomic.Uint32 // SetReadBuffer / SetWriteBuffer fixed a size (bufsize.go)
 
 	// ---- the shard's ----
 	sh  *shard
@@ -104,14 +105,13 @@ type conn struct {
 	rttvar    int64
 	retries   int // consecutive retransmissions of the same data (or SYN)
 	rttSeq    seqnum.Value
-	rttStart  int64  // when rttSeq was sent
-	timing    bool   // a segment is being timed (Karn: not after a retransmission)
-	finQueued bool   // the application closed: FIN goes after the data
-	finSent   bool   // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
-	finEver   bool   // a FIN was sent: sndMax includes it
-	ackNow    bool   // an ACK must go out at the end of this input
-	delack    int    // segments received since the last ACK we sent
-	cwnd      uint32 // congestion window in segments (RFC 5681, minimal: slow start only)
+	rttStart  int64 // when rttSeq was sent
+	timing    bool  // a segment is being timed (Karn: not after a retransmission)
+	finQueued bool  // the application closed: FIN goes after the data
+	finSent   bool  // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
+	finEver   bool  // a FIN was sent: sndMax includes it
+	ackNow    bool  // an ACK must go out at the end of this input
+	delack    int   // segments received since the last ACK we sent
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
@@ -119,6 +119,7 @@ type conn struct {
 	synStart  int64    // when the first SYN went out (active open)
 	guard     ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
 	receiver
+	sender
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
@@ -154,9 +155,9 @@ func (s *shard) initEndpoint(ep *endpoint, ok bool) *endpoint {
 		ep.ack.Kind, ep.ack.Owner = timerDelack, ep
 		ep.opw.Store(1 << 32)
 	}
-	st := &s.eng.settings
-	ep.rcv.reset(s.chunks, st.RcvBuf, true)
-	ep.snd.reset(s.chunks, st.SndBuf, false)
+	rcv, snd := s.initialBuffers(ep)
+	ep.rcv.reset(s.chunks, rcv, true)
+	ep.snd.reset(s.chunks, snd, false)
 	ep.refs.Store(2)
 	// A recycled endpoint was left clean by freeEndpoint; only a new one needs these.
 	if !ok {
@@ -180,12 +181,14 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 	// The buffers' chunks go back now: a pooled endpoint holds no buffer memory.
 	ep.rcv.freeAll()
 	ep.snd.freeAll()
+	ep.sb.release()
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = [4]byte{}, 0, 0, 0
 	ep.events, ep.userData = nil, 0
 	if ep.wantWr.Load() {
 		ep.wantWr.Store(false)
 	}
+	clearU32(&ep.bufLocks, 0)
 	// Clear what the last connection set, with a store only where something was set (an
 	// atomic store costs an exchange; a load is a plain move).
 	clearU32(&ep.pub, uint32(StateClosed))
@@ -382,6 +385,7 @@ func (s *shard) closeEndpoint(ep *endpoint, errc int32) {
 func (s *shard) release(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
+	ep.sb.release()
 	if ep.inTable {
 		s.est.Delete(&ep.key, ep.hash)
 		ep.inTable = false

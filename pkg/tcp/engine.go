@@ -57,6 +57,7 @@ type Engine struct {
 	routable func([4]byte) bool
 	owner    func(hash.Key, uint64) int
 	txCsum   bool
+	ccAlgo   uint8 // tcp_congestion_control (sender.go ccTable)
 	shards   []*shard
 
 	mu        sync.Mutex // serialises listener registration (Listen/Close), never the packet path
@@ -139,6 +140,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		txCsum:   cfg.TxCsum,
 		shards:   make([]*shard, cfg.Shards),
 	}
+	e.ccAlgo, _ = ccIndex(e.settings.TCPCongestionControl)
 	if e.local == nil {
 		e.local = func(a [4]byte) bool { return a == cfg.Addr }
 	}

@@ -14,6 +14,7 @@ var (
 	ErrTimedOut          = &Error{"connection timed out", syscall.ETIMEDOUT}
 	ErrAddrInUse         = &Error{"address already in use", syscall.EADDRINUSE}
 	ErrAddrNotAvail      = &Error{"cannot assign requested address", syscall.EADDRNOTAVAIL}
+	errBufferSize        = &Error{"invalid argument", syscall.EINVAL}
 	ErrNetUnreachable    = &Error{"network is unreachable", syscall.ENETUNREACH}
 	ErrNotConnected      = &Error{"socket is not connected", syscall.ENOTCONN}
 	ErrBrokenPipe        = &Error{"broken pipe", syscall.EPIPE}

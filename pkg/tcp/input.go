@@ -86,7 +86,7 @@ func (s *shard) established(ep *endpoint) {
 	}
 	ep.timing = false
 	ep.retries = 0
-	ep.cwnd = initialCwnd
+	s.initSender(ep)
 	s.wheel.Cancel(&ep.rtx)
 	s.setState(ep, StateEstablished)
 	s.queueWake(ep, true, true)
@@ -96,7 +96,7 @@ func (s *shard) established(ep *endpoint) {
 // or ACK of our SYN-ACK completes the handshake.
 func (s *shard) synRecvState(ep *endpoint, sg *segment) {
 	if sg.rst() {
-		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow()), 1)) {
+		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow(s.eng.mss, ep.tsOK)), 1)) {
 			s.closeEndpoint(ep, errRefused)
 		}
 		return
@@ -245,59 +245,6 @@ func (s *shard) peerReset(ep *endpoint) {
 	default:
 		s.closeEndpoint(ep, errReset)
 	}
-}
-
-// ackInput processes SEG.ACK (RFC 9293 §3.10.7.4 fifth step); false means drop the segment.
-func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
-	ack := sg.ack
-	if ep.sndMax.LessThan(ack) {
-		// It acknowledges something not yet sent.
-		ep.ackNow = true
-		return false
-	}
-	if ep.sndUna.LessThan(ack) {
-		acked := ack.Sub(ep.sndUna)
-		finAcked := ep.finAcked(ack)
-		data := acked
-		if finAcked {
-			data--
-		}
-		if data > 0 {
-			ep.snd.release(int(data))
-			s.queueWake(ep, false, true)
-		}
-		// Round-trip time: timestamps when the peer echoes ours, else the timed segment.
-		if ep.tsOK && sg.opts.TS && sg.opts.TSEcr != 0 {
-			s.rttSample(ep, int64(tsNow(s.now)-(sg.opts.TSEcr-ep.tsOff))*1e6)
-			ep.timing = false
-		} else if ep.timing && ep.rttSeq.LessThan(ack) {
-			s.rttSample(ep, s.now-ep.rttStart)
-			ep.timing = false
-		}
-		ep.sndUna = ack
-		ep.guard.bytesAcked += uint64(acked) // Linux tcp_snd_una_update (RFC 5961 §5.2 bound)
-		if ep.sndNxt.LessThan(ack) {
-			ep.sndNxt = ack // the ACK overtook a go-back-N rewind
-		}
-		if finAcked {
-			ep.finSent = true
-		}
-		ep.retries = 0
-		ep.cwnd += max(acked/uint32(max(ep.mss, 1)), 1)
-		if ep.sndUna == ep.sndMax {
-			s.wheel.Cancel(&ep.rtx)
-			ep.snd.trim() // everything sent is acknowledged: its memory goes back
-		} else {
-			s.armRtx(ep)
-		}
-	}
-	// Window update (RFC 9293 §3.10.7.4: only from a segment newer than the last one used).
-	if ep.sndWl1.LessThan(sg.seq) || (ep.sndWl1 == sg.seq && ep.sndWl2.LessThanEq(ack)) {
-		ep.sndWnd = uint32(sg.wnd) << ep.sndWscale
-		ep.sndWl1, ep.sndWl2 = sg.seq, ack
-		ep.noteWindow() // max_window, RFC 5961 §5.2's bound (challenge.go)
-	}
-	return true
 }
 
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).

@@ -89,7 +89,7 @@ func TestMalformedOptions_SYNAnsweredDataDelivered(t *testing.T) {
 				require.Equal(t, uint32(100), sa.opts.TSEcr)
 			}
 			if c.want.ws {
-				require.Equal(t, int8(0), sa.opts.WScale, "our shift for a 16 KiB buffer")
+				require.Equal(t, int8(7), sa.opts.WScale, "our shift, from tcp_rmem's 6 MiB maximum as Linux chooses it")
 			} else {
 				require.Equal(t, int8(-1), sa.opts.WScale)
 			}

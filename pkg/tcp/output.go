@@ -143,21 +143,6 @@ func (s *shard) synOptions(mss uint16, wscale int8, sack, ts bool, tsVal, tsEcr 
 	return out
 }
 
-// ourWScale is the window scale we offer: the smallest shift that lets the receive buffer
-// be advertised (Linux tcp_select_initial_window does the same from its rmem limit).
-func (s *shard) ourWScale() uint8 {
-	var ws uint8
-	for (s.eng.settings.RcvBuf>>ws) > 0xffff && ws < maxWScale {
-		ws++
-	}
-	return ws
-}
-
-// synWindow is the window of a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
-func (s *shard) synWindow() uint16 {
-	return uint16(min(s.eng.settings.RcvBuf, 0xffff))
-}
-
 // sendSyn sends (or resends) the SYN of an active open.
 func (s *shard) sendSyn(ep *endpoint) bool {
 	st := &s.eng.settings
@@ -166,7 +151,7 @@ func (s *shard) sendSyn(ep *endpoint) bool {
 		ws = int8(s.ourWScale())
 	}
 	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
-	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(), opts, nil, 0, 0)
+	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(s.eng.mss, false), opts, nil, 0, 0)
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).
@@ -177,6 +162,6 @@ func (s *shard) sendSynAckEndpoint(ep *endpoint) {
 	}
 	opts := s.synOptions(uint16(s.eng.mss), ws, ep.sackOK, ep.tsOK, tsNow(s.now)+ep.tsOff, ep.tsRecent)
 	s.emit(&ep.key, ep.hash, ep.iss, ep.rcvNxt,
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(s.eng.mss, ep.tsOK), opts, nil, 0, 0)
 	s.ackSent(ep)
 }

@@ -42,6 +42,12 @@ type receiver struct {
 	lastData  int64        // when data last arrived (quick ACKs again after idle)
 	finAt     seqnum.Value // a FIN that arrived out of order counts when rcvNxt reaches it
 	finPend   bool
+
+	// Receive-buffer autotuning (bufsize.go, Linux rcvq_space and rcv_rtt_est).
+	rcvRTT       int64
+	rcvSpace     int64  // bytes the application read in the last measured round trip
+	rcvSpaceSeq  uint64 // the ring's tail when the round began
+	rcvSpaceTime int64
 }
 
 // dataInput takes a segment's payload into the receive buffer (RFC 9293 §3.10.7.4 seventh
@@ -79,6 +85,10 @@ func (s *shard) dataInput(ep *endpoint, sg *segment) {
 		s.oooInput(ep, seq, p)
 		return
 	}
+	if ep.tsOK && sg.opts.TS {
+		s.rcvRTTSample(ep, sg.opts.TSEcr)
+	}
+	s.rcvSpaceAdjust(ep)
 	head := ep.rcv.head.Load()
 	ep.rcv.writeAt(head, p)
 	end := seq.Add(uint32(len(p)))

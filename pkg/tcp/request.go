@@ -172,7 +172,7 @@ func (s *shard) sendSynAck(req *request) bool {
 	}
 	opts := s.synOptions(s.advMSS(req.l), ws, req.sackOK, req.tsOK, tsNow(s.now)+req.tsOff, req.tsRecent)
 	return s.emit(&req.key, req.hash, req.iss, req.irs.Add(1),
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l)), req.tsOK), opts, nil, 0, 0)
 }
 
 // requestTimer is Linux reqsk_timer_handler (and 3.12's inet_csk_reqsk_queue_prune for one
@@ -285,7 +285,7 @@ func (s *shard) requestInput(req *request, sg *segment) {
 	// Out of window: an ACK (unless it is a reset, and at most one per
 	// tcp_invalid_ratelimit unless it carries data), and drop.
 	rcvNxt := req.irs.Add(1)
-	if !inWindow(sg.seq, sg.end(), rcvNxt, rcvNxt.Add(uint32(s.synWindow()))) {
+	if !inWindow(sg.seq, sg.end(), rcvNxt, rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l)), req.tsOK)))) {
 		if !sg.rst() && !s.oowRateLimited(&req.oow, sg, stats.TcpExtTCPACKSkippedSynRecv) {
 			s.requestAck(req)
 		}
@@ -341,7 +341,7 @@ func (s *shard) requestAck(req *request) {
 		opts = s.tsOptions(req.tsOff, req.tsRecent)
 	}
 	s.emit(&req.key, req.hash, req.iss.Add(1), req.irs.Add(1),
-		header.TCPFlagACK, s.synWindow(), opts, nil, 0, 0)
+		header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l)), req.tsOK), opts, nil, 0, 0)
 }
 
 // createOpenreqChild makes the connection a valid final ACK completes (Linux
@@ -357,7 +357,7 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	ep.sndUna = req.iss.Add(1)
 	ep.sndNxt, ep.sndMax, ep.sndSml = ep.sndUna, ep.sndUna, ep.sndUna
 	ep.rcvNxt = req.irs.Add(1)
-	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow()))
+	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l)), req.tsOK)))
 	ep.mss = min(req.mss, s.advMSS(l))
 	ep.sackOK, ep.tsOK = req.sackOK, req.tsOK
 	ep.tsRecent, ep.tsOff = req.tsRecent, req.tsOff
@@ -367,12 +367,12 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	ep.sndWnd = uint32(sg.wnd) << ep.sndWscale
 	ep.sndWl1, ep.sndWl2 = sg.seq, sg.ack
 	ep.noteWindow() // Linux tcp_create_openreq_child: max_window = snd_wnd, bytes_acked 0
-	ep.cwnd = initialCwnd
 	ep.rto = int64(timeoutInit)
 	if req.numTimeout == 0 && !fromCookie {
 		// Linux tcp_synack_rtt_meas: the SYN-ACK was not retransmitted, so its RTT is clean.
 		s.rttSample(ep, s.now-req.sentAt)
 	}
+	s.initSender(ep)
 	ep.listener = l
 	s.est.Put(&ep.key, ep.hash, ep)
 	ep.inTable = true

@@ -84,9 +84,24 @@ type Settings struct {
 	// TCPRFC1337 (tcp_rfc1337, default off): TIME-WAIT ignores every RST (RFC 1337's remedy
 	// for TIME-WAIT assassination) instead of ending on an RST at its rcv_nxt.
 	TCPRFC1337 bool
-	// RcvBuf and SndBuf are each connection's receive and send buffer in bytes (default
-	// 16 KiB each: enough for request/response traffic; the full data path grows them).
+	// TCPRmem and TCPWmem (tcp_rmem, tcp_wmem: min, default, max in bytes; Linux's
+	// defaults 4096 131072 6291456 and 4096 16384 4194304). A connection's receive buffer
+	// starts at the default and grows to the max with what the application reads per
+	// round trip (Linux tcp_rcv_space_adjust); its send buffer grows with the congestion
+	// window (tcp_sndbuf_expand). As in Linux with tcp_adv_win_scale 1, the window a
+	// receive buffer of N bytes advertises is N/2: here that is the data it holds, since a
+	// buffer here has no per-packet overhead. Memory is spent only while data waits.
+	TCPRmem, TCPWmem [3]int
+	// RcvBuf and SndBuf, when set, fix every connection's receive and send buffer at that
+	// many bytes of data, as SO_RCVBUF and SO_SNDBUF set on each socket do (no autotuning;
+	// Handle.SetReadBuffer and SetWriteBuffer do the same per connection).
 	RcvBuf, SndBuf int
+	// TCPCongestionControl (tcp_congestion_control): "cubic" (the default, with HyStart++)
+	// or "reno".
+	TCPCongestionControl string
+	// TCPSlowStartAfterIdle (tcp_slow_start_after_idle, default 1): the congestion window
+	// of a connection idle for an RTO restarts towards the initial window. Use -1 for 0.
+	TCPSlowStartAfterIdle int
 }
 
 // SyncookiesOff is the TCPSyncookies value for tcp_syncookies=0.
@@ -94,16 +109,14 @@ const SyncookiesOff = -1
 
 // Linux's fixed constants (include/net/tcp.h).
 const (
-	timeoutInit   = time.Second            // TCP_TIMEOUT_INIT
-	rtoMax        = 120 * time.Second      // TCP_RTO_MAX
-	rtoMin        = 200 * time.Millisecond // TCP_RTO_MIN
-	timewaitLen   = 60 * time.Second       // TCP_TIMEWAIT_LEN
-	delackMin     = 40 * time.Millisecond  // TCP_DELACK_MIN
-	cookieValid   = 2 * time.Minute        // TCP_SYNCOOKIE_VALID
-	defaultMSS    = 536                    // RFC 9293 §3.7.1 default when no MSS option
-	maxWScale     = 14                     // RFC 7323 §2.3
-	defaultRcvBuf = 16 << 10
-	defaultSndBuf = 16 << 10
+	timeoutInit = time.Second            // TCP_TIMEOUT_INIT
+	rtoMax      = 120 * time.Second      // TCP_RTO_MAX
+	rtoMin      = 200 * time.Millisecond // TCP_RTO_MIN
+	timewaitLen = 60 * time.Second       // TCP_TIMEWAIT_LEN
+	delackMin   = 40 * time.Millisecond  // TCP_DELACK_MIN
+	cookieValid = 2 * time.Minute        // TCP_SYNCOOKIE_VALID
+	defaultMSS  = 536                    // RFC 9293 §3.7.1 default when no MSS option
+	maxWScale   = 14                     // RFC 7323 §2.3
 
 	defaultInvalidRatelimit = 500 * time.Millisecond // HZ/2 (tcp_sk_init)
 	challengeAckUnlimited   = math.MaxInt32          // INT_MAX: Linux's default, no stack-wide limit
@@ -159,11 +172,17 @@ func (s Settings) withDefaults() Settings {
 	case s.TCPChallengeAckLimit < 0:
 		s.TCPChallengeAckLimit = 0
 	}
-	if s.RcvBuf <= 0 {
-		s.RcvBuf = defaultRcvBuf
+	if s.TCPRmem == [3]int{} {
+		s.TCPRmem = [3]int{4096, 131072, 6291456}
 	}
-	if s.SndBuf <= 0 {
-		s.SndBuf = defaultSndBuf
+	if s.TCPWmem == [3]int{} {
+		s.TCPWmem = [3]int{4096, 16384, 4194304}
+	}
+	if s.TCPCongestionControl == "" {
+		s.TCPCongestionControl = "cubic"
+	}
+	if s.TCPSlowStartAfterIdle == 0 {
+		s.TCPSlowStartAfterIdle = 1
 	}
 	return s
 }
@@ -178,6 +197,17 @@ func (s Settings) Validate() error {
 	}
 	if s.TCPChallengeAckLimit > challengeAckUnlimited {
 		return fmt.Errorf("tcp: tcp_challenge_ack_limit %d is above INT_MAX", s.TCPChallengeAckLimit)
+	}
+	if _, ok := ccIndex(s.TCPCongestionControl); !ok {
+		return fmt.Errorf("tcp: unknown tcp_congestion_control %q (cubic, reno)", s.TCPCongestionControl)
+	}
+	for _, m := range [][3]int{s.TCPRmem, s.TCPWmem} {
+		if m != [3]int{} && (m[0] <= 0 || m[0] > m[1] || m[1] > m[2]) {
+			return fmt.Errorf("tcp: bad buffer sizes %d %d %d (min <= default <= max)", m[0], m[1], m[2])
+		}
+	}
+	if s.RcvBuf < 0 || s.SndBuf < 0 {
+		return fmt.Errorf("tcp: negative buffer size")
 	}
 	r := s.IPLocalPortRange
 	if r != [2]uint16{} && (r[0] == 0 || r[0] > r[1]) {

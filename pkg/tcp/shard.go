@@ -49,6 +49,7 @@ type shard struct {
 	epFree  *queue.MPMC[*endpoint] // shared with dialing application goroutines
 	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
 	chunks  *chunkPool             // buffer chunks, shared with application goroutines
+	segs    segPools               // scoreboard rings (sender.go)
 
 	work  queue.MPSCList[endpoint, *endpoint]
 	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
