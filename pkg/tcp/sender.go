@@ -89,8 +89,8 @@ type sender struct {
 	rackOrder uint32 // and its place in the order of transmissions
 	rackEnd   seqnum.Value
 	xmitCount uint32 // transmissions so far: orders segments sent in one clock tick
-	rackRTT  int64
-	rackNew  bool // RACK's state advanced with this ACK
+	rackRTT   int64
+	rackNew   bool // RACK's state advanced with this ACK
 
 	lastAck  int64 // when an acceptable ACK last arrived (Linux rcv_tstamp)
 	lastSend int64 // when data last went out (slow start after idle)
