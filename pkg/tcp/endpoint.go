@@ -103,9 +103,8 @@ type conn struct {
 	rto       int64 // current retransmission timeout (ns)
 	srtt      int64
 	rttvar    int64
-	retries   int // consecutive retransmissions of the same data (or SYN)
-	rttSeq    seqnum.Value
-	rttStart  int64 // when rttSeq was sent
+	retries   int   // consecutive retransmissions of the same data (or SYN)
+	rttStart  int64 // when the SYN being timed was sent
 	timing    bool  // a segment is being timed (Karn: not after a retransmission)
 	finQueued bool  // the application closed: FIN goes after the data
 	finSent   bool  // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)

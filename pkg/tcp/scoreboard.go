@@ -29,7 +29,6 @@ type txSeg struct {
 }
 
 func (g *txSeg) has(f uint8) bool { return g.flags&f != 0 }
-func (g *txSeg) len() uint32      { return g.end.Sub(g.start) }
 
 // scoreboard is the ring of segments in flight.
 type scoreboard struct {
