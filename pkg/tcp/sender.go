@@ -81,7 +81,7 @@ type sender struct {
 
 	undoSet       bool
 	undoMarker    seqnum.Value
-	undoRetrans   int32
+	undoRetrans   int32  // retransmissions not yet proved unneeded (-1: none made)
 	retransStamp  uint32 // our timestamp of the episode's first retransmission (0: none)
 	priorSsthresh uint32
 
@@ -499,7 +499,10 @@ func (s *shard) recoveryStep(ep *endpoint, sg *segment, advanced bool, priorUna 
 				ep.caState = caOpen
 			}
 		}
-		if ep.caState == caOpen && ep.undoSet && !ep.sndUna.LessThan(ep.highSeq) {
+		if ep.caState <= caDisorder && ep.undoSet && ep.undoRetrans == 0 {
+			// Every retransmission of the last episode was D-SACKed, after it ended
+			// (Linux tcp_try_undo_dsack in the Open and Disorder states).
+			s.undo(ep, stats.TcpExtTCPDSACKUndo)
 			ep.undoSet = false
 		}
 	case caRecovery:
@@ -507,14 +510,14 @@ func (s *shard) recoveryStep(ep *endpoint, sg *segment, advanced bool, priorUna 
 			// Recovery is over (RFC 6675 §5; Linux tcp_try_undo_recovery, tcp_end_cwnd_reduction).
 			if s.mayUndo(ep, sg) {
 				s.undo(ep, stats.TcpExtTCPFullUndo)
+				ep.undoSet = false
 			} else {
 				ep.cc.cwnd = max(ep.cc.ssthresh, 1)
 			}
 			ep.caState = caOpen
-			ep.undoSet = false
 			return
 		}
-		if ep.undoSet && ep.undoRetrans == 0 && ep.retransStamp != 0 {
+		if ep.undoSet && ep.undoRetrans == 0 {
 			// Every retransmission was D-SACKed: none was needed (Linux tcp_try_undo_dsack).
 			s.undo(ep, stats.TcpExtTCPDSACKUndo)
 			ep.undoSet = false
@@ -535,7 +538,6 @@ func (s *shard) recoveryStep(ep *endpoint, sg *segment, advanced bool, priorUna 
 		}
 		if !ep.sndUna.LessThan(ep.highSeq) {
 			ep.caState = caOpen
-			ep.undoSet = false
 		}
 	}
 }
@@ -571,7 +573,7 @@ func (ep *endpoint) currentSsthresh() uint32 {
 func (s *shard) initUndo(ep *endpoint) {
 	ep.undoSet = true
 	ep.undoMarker = ep.sndUna
-	ep.undoRetrans = 0
+	ep.undoRetrans = -1
 	ep.retransStamp = 0
 }
 
@@ -603,7 +605,7 @@ func (s *shard) mayUndo(ep *endpoint, sg *segment) bool {
 	if !ep.undoSet {
 		return false
 	}
-	if ep.undoRetrans == 0 && ep.retransStamp != 0 {
+	if ep.undoRetrans == 0 {
 		return true
 	}
 	return ep.tsOK && sg.opts.TS && sg.opts.TSEcr != 0 && ep.retransStamp != 0 &&
@@ -749,7 +751,7 @@ func (s *shard) retransmitted(ep *endpoint) {
 		ep.retransStamp = tsNow(s.now) + ep.tsOff
 	}
 	if ep.undoSet {
-		ep.undoRetrans++
+		ep.undoRetrans = max(ep.undoRetrans, 0) + 1
 	}
 }
 

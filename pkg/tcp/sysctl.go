@@ -95,6 +95,43 @@ var sysctls = map[string]struct {
 			return nil
 		},
 	},
+	"net.ipv4.tcp_congestion_control": {
+		get: func(s *Settings) string { return s.withDefaults().TCPCongestionControl },
+		set: func(s *Settings, v string) error {
+			if _, ok := ccIndex(v); !ok || v == "" {
+				return fmt.Errorf("tcp: unknown tcp_congestion_control %q (cubic, reno)", v)
+			}
+			s.TCPCongestionControl = v
+			return nil
+		},
+	},
+	"net.ipv4.tcp_available_congestion_control": {
+		get: func(*Settings) string { return "reno cubic" },
+		set: func(*Settings, string) error {
+			return fmt.Errorf("tcp: tcp_available_congestion_control is read-only")
+		},
+	},
+	"net.ipv4.tcp_slow_start_after_idle": {
+		get: func(s *Settings) string {
+			if s.withDefaults().TCPSlowStartAfterIdle < 0 {
+				return "0"
+			}
+			return "1"
+		},
+		set: func(s *Settings, v string) error {
+			switch v {
+			case "0":
+				s.TCPSlowStartAfterIdle = -1
+			case "1":
+				s.TCPSlowStartAfterIdle = 1
+			default:
+				return fmt.Errorf("tcp: tcp_slow_start_after_idle must be 0 or 1, not %q", v)
+			}
+			return nil
+		},
+	},
+	"net.ipv4.tcp_rmem": tripleKnob(func(s *Settings) *[3]int { return &s.TCPRmem }),
+	"net.ipv4.tcp_wmem": tripleKnob(func(s *Settings) *[3]int { return &s.TCPWmem }),
 	"net.ipv4.ip_local_port_range": {
 		get: func(s *Settings) string {
 			r := s.withDefaults().IPLocalPortRange
@@ -114,6 +151,42 @@ var sysctls = map[string]struct {
 			return nil
 		},
 	},
+}
+
+// tripleKnob is a "min default max" sysctl (tcp_rmem, tcp_wmem).
+func tripleKnob(field func(*Settings) *[3]int) struct {
+	get func(s *Settings) string
+	set func(s *Settings, v string) error
+} {
+	return struct {
+		get func(s *Settings) string
+		set func(s *Settings, v string) error
+	}{
+		get: func(s *Settings) string {
+			d := s.withDefaults()
+			m := *field(&d)
+			return fmt.Sprintf("%d\t%d\t%d", m[0], m[1], m[2])
+		},
+		set: func(s *Settings, v string) error {
+			f := strings.Fields(v)
+			var m [3]int
+			if len(f) != 3 {
+				return fmt.Errorf("tcp: want three sizes (min default max), got %q", v)
+			}
+			for i := range f {
+				n, err := strconv.Atoi(f[i])
+				if err != nil || n <= 0 {
+					return fmt.Errorf("tcp: bad size %q", f[i])
+				}
+				m[i] = n
+			}
+			if m[0] > m[1] || m[1] > m[2] {
+				return fmt.Errorf("tcp: sizes %q must be min <= default <= max", v)
+			}
+			*field(s) = m
+			return nil
+		},
+	}
 }
 
 func intKnob(field func(*Settings) *int, minimum int) struct {

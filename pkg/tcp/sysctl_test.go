@@ -28,6 +28,12 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"net.ipv4.tcp_invalid_ratelimit":   "500",
 		"net.ipv4.tcp_challenge_ack_limit": "2147483647",
 		"net.ipv4.tcp_rfc1337":             "0",
+		// Linux's defaults, as a fresh Linux prints them.
+		"net.ipv4.tcp_congestion_control":           "cubic",
+		"net.ipv4.tcp_available_congestion_control": "reno cubic",
+		"net.ipv4.tcp_slow_start_after_idle":        "1",
+		"net.ipv4.tcp_rmem":                         "4096\t131072\t6291456",
+		"net.ipv4.tcp_wmem":                         "4096\t16384\t4194304",
 	}
 	require.Len(t, Sysctls(), len(want))
 	for name, v := range want {
@@ -36,6 +42,8 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		require.Equal(t, v, got, name)
 	}
 	for name, v := range map[string]string{
+		"tcp_congestion_control": "reno", "tcp_slow_start_after_idle": "0",
+		"tcp_rmem":       "4096\t87380\t1048576",
 		"tcp_syncookies": "0", "tcp_abort_on_overflow": "1",
 		"tcp_timestamps": "0", "tcp_sack": "0", "net/ipv4/tcp_window_scaling": "0",
 		"somaxconn": "128", "ip_local_port_range": "40000 40100", "tcp_syn_linear_timeouts": "0",

@@ -1,0 +1,312 @@
+package tcp_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/header"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
+)
+
+// pattern is n bytes that differ along the stream.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>9)
+	}
+	return b
+}
+
+// delayBoth delays every frame by d each way (a 2d round trip), dropping the client's data
+// segments drop says to.
+func delayBoth(n *simnet.Net, d time.Duration, drop func(th header.TCP) bool) {
+	n.PortC.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		if th, ok := simnet.TCPOf(f); ok && drop != nil && len(th.Payload()) > 0 && drop(th) {
+			return dpdkshim.Action{Kind: dpdkshim.Drop}
+		}
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: d}
+	})
+	n.PortS.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: d}
+	})
+}
+
+// transfer writes data from c and reads it at s until all arrived or limit passes on the
+// virtual clock; it returns what arrived and the virtual time taken.
+func transfer(t *testing.T, n *simnet.Net, c, s *tcp.Conn, data []byte, limit time.Duration) ([]byte, time.Duration) {
+	t.Helper()
+	start := n.Clock.Now()
+	got := make([]byte, 0, len(data))
+	buf := make([]byte, 1<<20)
+	sent := 0
+	for len(got) < len(data) {
+		require.Less(t, n.Clock.Now()-start, int64(limit), "%d of %d bytes after %v", len(got), len(data), limit)
+		for sent < len(data) {
+			k, err := c.TryWrite(data[sent:])
+			sent += k // a partial write returns ErrWouldBlock with what it took
+			if err != nil {
+				require.ErrorIs(t, err, tcp.ErrWouldBlock)
+				break
+			}
+		}
+		for {
+			k, err := s.TryRead(buf)
+			if err != nil {
+				require.ErrorIs(t, err, tcp.ErrWouldBlock)
+				break
+			}
+			got = append(got, buf[:k]...)
+		}
+		n.RunFor(time.Millisecond)
+	}
+	return got, time.Duration(n.Clock.Now() - start)
+}
+
+// One segment lost in the middle of a window is repaired by SACK-based fast recovery within
+// a round trip or two: no retransmission timeout, one retransmission, and the data whole.
+func TestSender_SackFastRecovery(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	var lost uint32
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		if k == 3 {
+			lost = th.Seq()
+		}
+		return k == 3
+	})
+	data := pattern(20 * 1448)
+	got, took := transfer(t, n, c, s, data, 2*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	cc := counters(n.Client)
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts], "no retransmission timeout")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPSackRecovery])
+	require.Equal(t, uint64(1), cc[stats.TcpRetransSegs], "only the lost segment is resent")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPFastRetrans])
+	require.Less(t, took, 100*time.Millisecond, "repaired in round trips of 10 ms, not an RTO")
+	var resent int
+	for _, sg := range withPayload(segments(n), true) {
+		if sg.seq == lost {
+			resent++
+		}
+	}
+	require.Equal(t, 1, resent, "the capture holds what crossed: the one retransmission")
+}
+
+// Without SACK, three duplicate ACKs start a fast retransmit and NewReno recovery (RFC 6582):
+// two segments lost in one window are both repaired without a timeout, the second on the
+// partial ACK.
+func TestSender_NewRenoWithoutSACK(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ClientTCP: tcp.Settings{TCPSackOff: true}})
+	c, s := established(t, n)
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k == 2 || k == 5
+	})
+	data := pattern(20 * 1448)
+	got, took := transfer(t, n, c, s, data, 2*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	cc := counters(n.Client)
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPRenoRecovery])
+	require.Equal(t, uint64(2), cc[stats.TcpRetransSegs])
+	require.Less(t, took, 150*time.Millisecond)
+}
+
+// A lost last segment has no later segment to reveal it: the tail loss probe (RFC 8985 §7)
+// resends it about two round trips later, long before the retransmission timeout.
+func TestSender_TailLossProbe(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	// Warm the RTT estimate up with one exchange.
+	delayBoth(n, 5*time.Millisecond, nil)
+	got, _ := transfer(t, n, c, s, pattern(1448), time.Second)
+	require.Len(t, got, 1448)
+	n.ResetFrames()
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k == 4 // the last of four
+	})
+	data := pattern(4 * 1448)
+	start := n.Clock.Now()
+	got, _ = transfer(t, n, c, s, data, 2*time.Second)
+	require.Equal(t, data, got)
+	cc := counters(n.Client)
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossProbes])
+	// The capture holds what crossed: three segments, then the probe, which resends the
+	// lost fourth.
+	segs := withPayload(segments(n), true)
+	require.Len(t, segs, 4, trace(n))
+	probe := segs[3]
+	require.Equal(t, segs[2].seq+1448, probe.seq, "the probe resends the last segment")
+	// PTO = 2*SRTT + 2 ms with more than one segment in flight: well under the RTO.
+	require.Less(t, probe.t-start, int64(100*time.Millisecond), trace(n))
+}
+
+// When everything in flight is lost, the retransmission timeout fires at the RTO (with
+// Linux's 200 ms floor), resends from snd_una with a window of one segment, and backs off
+// exponentially: 200, 400, 800 ms.
+func TestSender_RTOBackoff(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ClientTCP: tcp.Settings{TCPSackOff: true}})
+	c, s := established(t, n)
+	blackhole := true
+	type sent struct {
+		seq uint32
+		at  int64
+	}
+	var out []sent
+	delayBoth(n, 0, func(th header.TCP) bool {
+		out = append(out, sent{th.Seq(), n.Now()})
+		return blackhole
+	})
+	_, err := c.TryWrite(pattern(3 * 1448))
+	require.NoError(t, err)
+	start := n.Clock.Now()
+	n.RunFor(1500 * time.Millisecond)
+	require.Len(t, out, 3+3)
+	var at []int64
+	for _, o := range out[3:] {
+		require.Equal(t, out[0].seq, o.seq, "each timeout resends the first unacknowledged segment")
+		at = append(at, (o.at-start)/int64(time.Millisecond))
+	}
+	require.Equal(t, []int64{200, 600, 1400}, at, "RTO 200 ms (Linux's floor), doubling")
+	require.Equal(t, uint64(3), counters(n.Client)[stats.TcpExtTCPTimeouts])
+	blackhole = false
+	require.Equal(t, pattern(3*1448), readAll(t, n, s, 3*1448))
+}
+
+// Reordering that makes the sender resend needlessly is found by the D-SACK the receiver
+// sends for the second copy, and the window reduction is undone (Linux TCPDSACKUndo or
+// TCPFullUndo), so a reordering path does not halve the window.
+func TestSender_SpuriousRetransmissionUndone(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	k := 0
+	n.PortC.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		if th, ok := simnet.TCPOf(f); ok && len(th.Payload()) > 0 {
+			k++
+			if k == 3 {
+				return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 8 * time.Millisecond}
+			}
+		}
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 2 * time.Millisecond}
+	})
+	n.PortS.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 2 * time.Millisecond}
+	})
+	data := pattern(30 * 1448)
+	got, _ := transfer(t, n, c, s, data, 2*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	cc := counters(n.Client)
+	require.GreaterOrEqual(t, cc[stats.TcpRetransSegs], uint64(1), "the delayed segment looked lost")
+	require.GreaterOrEqual(t, cc[stats.TcpExtTCPDSACKRecv], uint64(1), "the receiver reported the duplicate")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPDSACKUndo]+cc[stats.TcpExtTCPFullUndo], "and the reduction was undone")
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+}
+
+// A peer that shrinks its window to zero with data in flight is probed by the
+// retransmissions, and the connection lives as long as the peer answers (Linux
+// tcp_retransmit_timer: not timed out while ACKs come; RFC 9293 §3.8.6.2.1), far beyond
+// tcp_retries2 timeouts; a peer that falls silent is given up on TCP_RTO_MAX after its last
+// ACK. Once the window opens the data arrives whole.
+func TestSender_ZeroWindowWithDataInFlight(t *testing.T) {
+	for _, silent := range []bool{false, true} {
+		n := newNet(t, simnet.Options{StaticARP: true, ServerTCP: tcp.Settings{TCPRetries2: 3}})
+		l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+		require.NoError(t, err)
+		p := newRawPeer(t, n)
+		c := p.connect(l, 40001, 1000, nil)
+		mark := len(p.got)
+		data := pattern(2 * 536) // the raw peer announced no MSS: 536
+		_, err = c.srv.TryWrite(data)
+		require.NoError(t, err)
+		n.Settle()
+		require.Len(t, p.since(mark), 2, "two segments in flight")
+		// The peer acknowledges nothing and shrinks its window to zero.
+		zero := crafted{sport: c.sport, dport: seedPort, seq: c.seq, ack: c.ack, flags: fACK, win: 0}
+		p.send(zero, nil)
+		start := n.Now()
+		seen, probes := len(p.got), 0
+		for n.Now()-start < int64(10*time.Minute) && c.srv.State() == tcp.StateEstablished {
+			n.RunFor(100 * time.Millisecond)
+			if len(p.got) > seen {
+				probes += len(p.got) - seen
+				seen = len(p.got)
+				if !silent || n.Now()-start < int64(time.Minute) {
+					p.send(zero, nil) // still closed
+				}
+			}
+		}
+		cc := counters(n.Server)
+		if silent {
+			require.Equal(t, tcp.StateClosed, c.srv.State(), "given up on after the peer fell silent")
+			require.Equal(t, uint64(1), cc[stats.TcpExtTCPAbortOnTimeout])
+			continue
+		}
+		require.Equal(t, tcp.StateEstablished, c.srv.State(), "alive after %d probes, tcp_retries2=3", probes)
+		t.Logf("%d probes answered in %v", probes, time.Duration(n.Now()-start))
+		require.Greater(t, probes, 3)
+		require.Zero(t, cc[stats.TcpExtTCPAbortOnTimeout])
+		// The window opens; the peer acknowledges what it receives from now on.
+		open := zero
+		open.win = 65535
+		p.send(open, nil)
+		var got []byte
+		for i := 0; i < 600 && len(got) < len(data); i++ {
+			n.RunFor(time.Second)
+			for _, sg := range p.since(seen) {
+				if sg.payload > 0 && sg.seq == c.ack {
+					got = append(got, data[len(got):len(got)+sg.payload]...)
+					c.ack += uint32(sg.payload)
+				}
+			}
+			seen = len(p.got)
+			open.ack = c.ack
+			p.send(open, nil)
+		}
+		require.Equal(t, len(data), len(got), "everything arrived once the window opened")
+	}
+}
+
+// With default settings, one flow over a 20 ms round trip reaches at least 50 MB/s
+// in-process: the receive buffer grows with what the application reads (tcp_rmem's 64 KiB
+// window would give 3 MB/s) and the send buffer with the congestion window.
+func TestSender_BufferAutotuningFillsA20msPath(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, NoCapture: true,
+		Pool: dpdkshim.PoolConfig{Size: 8192, Max: 32768, BufSize: 2048}})
+	c, s := established(t, n)
+	delayBoth(n, 10*time.Millisecond, nil)
+	data := pattern(64 << 20)
+	got, took := transfer(t, n, c, s, data, 20*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	// Measure the steady state: the second half of the transfer.
+	rate := float64(len(data)) / took.Seconds() / 1e6
+	t.Logf("64 MiB in %v of virtual time: %.1f MB/s overall", took, rate)
+	require.GreaterOrEqual(t, rate, 50.0)
+	require.Zero(t, counters(n.Client)[stats.TcpRetransSegs], "no loss on this path")
+}
+
+// Reno can be chosen (tcp_congestion_control), and an unknown algorithm is refused.
+func TestSender_CongestionControlSetting(t *testing.T) {
+	var st tcp.Settings
+	require.NoError(t, st.Set("net.ipv4.tcp_congestion_control", "reno"))
+	require.Equal(t, "reno", st.TCPCongestionControl)
+	require.Error(t, st.Set("net.ipv4.tcp_congestion_control", "bbr"))
+	n := newNet(t, simnet.Options{StaticARP: true, ClientTCP: st, ServerTCP: st})
+	c, s := established(t, n)
+	delayBoth(n, 5*time.Millisecond, nil)
+	data := pattern(1 << 20)
+	got, _ := transfer(t, n, c, s, data, 5*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+}
