@@ -175,7 +175,10 @@ func (p *peer) recordSent(s *tseg) {
 	}
 	if p.synced && !s.syn() {
 		p.sent.add(p.offset(s.seq), s.seqLen())
-		if s.seq == p.sndNxt {
+		// The FIN ends the peer's stream: what it sends after it (a hostile script can) is
+		// sequence space on the wire, but no part of the stream it retransmits or waits to
+		// see acknowledged.
+		if s.seq == p.sndNxt && !p.finSent {
 			p.sndNxt = s.end()
 			if s.fin() {
 				p.finSent = true

@@ -573,11 +573,16 @@ func (r *connRig) finish() {
 			r.burst = 0
 			if p.synced && p.sKnown {
 				r.resend()
-				if !p.finSent && p.sndUna == p.sndNxt {
+				switch {
+				case !p.finSent && p.sndUna == p.sndNxt:
 					s := p.ackSeg(r.nowMs())
 					s.flags |= header.TCPFlagFIN
 					r.send(s)
-				} else {
+				case i == 0 || p.sndUna != p.sndNxt:
+					// The window update, then an ACK beside each retransmission. A TCP
+					// whose FIN is acknowledged sends nothing unprompted (its reflex
+					// still answers): every ACK would restart the stack's TIME-WAIT, as
+					// it restarts Linux's (tcp_timewait_state_process).
 					r.send(p.ackSeg(r.nowMs()))
 				}
 			}
