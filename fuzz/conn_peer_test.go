@@ -57,6 +57,16 @@ func (s *spans) add(from, n uint32) {
 	*s = out
 }
 
+// covers reports whether one span holds all of [lo, lo+n).
+func (s spans) covers(lo, n uint32) bool {
+	for _, x := range s {
+		if x.lo <= lo && uint64(lo)+uint64(n) <= uint64(x.hi) {
+			return true
+		}
+	}
+	return false
+}
+
 // prefix is the end of the contiguous run from offset 0: the most any receiver could have
 // acknowledged.
 func (s spans) prefix() uint32 {
@@ -85,6 +95,7 @@ type peer struct {
 	syns    []synSent    // SYNs sent, newest last (a few)
 	sndNxt  seqnum.Value // the next new sequence number
 	sent    spans        // what the peer has sent, as offsets from iss
+	wire    spans        // the payload bytes the peer has put on the wire, as wireOff offsets
 	finSent bool
 	sndUna  seqnum.Value // the highest acknowledgment the stack sent
 	ackLo   seqnum.Value // the lowest acknowledgment the stack may send (ISS+1, but see rcvBase)
@@ -124,7 +135,19 @@ func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 	p.iss, p.synced = iss, true
 	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
 	p.sent = spans{{0, 1}}
+	p.wire = nil
 	p.opts = synSent{iss, opts}
+}
+
+// wireOff is a sequence number of the peer's as an offset into wire: from 2^31 - 2^20
+// before the ISS, so that wire holds the payload of any segment the peer sent from there
+// to 2^20 past it (more than a script sends), and sequence numbers far below the stream
+// (which a receiver may still report as duplicates) too.
+func (p *peer) wireOff(v seqnum.Value) uint32 { return v.Sub(p.iss) + (1<<31 - 1<<20) }
+
+// onWire reports whether the peer sent every byte of [lo, hi) as payload.
+func (p *peer) onWire(lo, hi seqnum.Value) bool {
+	return lo.LessThan(hi) && p.wire.covers(p.wireOff(lo), hi.Sub(lo))
 }
 
 // negotiate records what the stack's SYN or SYN-ACK (options so) agreed to, against the
@@ -173,6 +196,9 @@ func (p *peer) recordSent(s *tseg) {
 			p.syns = p.syns[1:]
 		}
 	}
+	if p.synced && !s.rst() && len(s.payload) > 0 {
+		p.wire.add(p.wireOff(s.dataSeq()), uint32(len(s.payload)))
+	}
 	if p.synced && !s.syn() {
 		p.sent.add(p.offset(s.seq), s.seqLen())
 		// The FIN ends the peer's stream: what it sends after it (a hostile script can) is
@@ -183,6 +209,12 @@ func (p *peer) recordSent(s *tseg) {
 			if s.fin() {
 				p.finSent = true
 			}
+		}
+		if top := p.iss.Add(p.sent.prefix()); !p.finSent && p.sndNxt.LessThan(top) {
+			// Bytes the peer sent elsewhere now continue its stream (a segment across
+			// SND.NXT, or one filling the hole below data it sent ahead): a receiver reads
+			// them in order, so the peer's next byte, or its FIN, goes after them.
+			p.sndNxt = top
 		}
 	}
 	if s.ackf() && !s.rst() {

@@ -483,7 +483,48 @@ func (r *connRig) checkShape(s *tseg) {
 	} else {
 		r.check(s.opts.MSS == 0 && s.opts.WScale < 0 && !s.opts.SACKPermitted, "SYN-only options on %s", s)
 	}
-	r.check(s.opts.NumSACK == 0, "SACK blocks from a stack that never receives out of order: %s", s)
+	r.check(s.opts.NumSACK == 0 || r.onFlow(s), "SACK blocks on a segment of no connection's: %s", s)
+}
+
+// checkSACK holds a segment's SACK blocks (RFC 2018, RFC 2883) to what the peer sent. Only
+// a synchronized connection that agreed to SACK sends them, on an ACK. A block describes
+// payload the peer put on the wire. The first may be a D-SACK: a duplicate below the
+// cumulative ACK, or one inside the block after it (RFC 2883 §4); every other block is
+// data held above the ACK, with a hole at the ACK before it, and no two of them overlap or
+// touch (the receiver merges what is contiguous).
+func (r *connRig) checkSACK(s *tseg) {
+	o := &s.opts
+	if o.NumSACK == 0 {
+		return
+	}
+	p := &r.p
+	// A cookie decoded from a timestamp echo the script changed may carry a SACK-permitted
+	// bit the peer cannot know (see edgeUnknown).
+	r.check(p.synced && (p.sack || p.edgeUnknown) && s.ackf() && !s.syn() && !s.rst(), "SACK blocks on %s (SACK agreed: %v)", s, p.sack)
+	block := func(i int) (seqnum.Value, seqnum.Value) {
+		return seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
+	}
+	first := 0 // the first block that reports data held above the ACK
+	if lo, hi := block(0); lo.LessThan(s.ack) {
+		r.check(hi.LessThanEq(s.ack), "a D-SACK %d..%d across the ACK %d: %s", lo, hi, s.ack, s)
+		first = 1
+	} else if o.NumSACK > 1 {
+		if lo1, hi1 := block(1); lo1.LessThanEq(lo) && hi.LessThanEq(hi1) {
+			first = 1 // a D-SACK inside the next block, checked as a block next
+		}
+	}
+	for i := 0; i < int(o.NumSACK); i++ {
+		lo, hi := block(i)
+		r.check(p.onWire(lo, hi), "SACK block %d %d..%d of bytes the peer never sent: %s", i, lo, hi, s)
+		if i < first {
+			continue
+		}
+		r.check(s.ack.LessThan(lo), "SACK block %d %d..%d not above the ACK: %s", i, lo, hi, s)
+		for j := first; j < i; j++ {
+			lj, hj := block(j)
+			r.check(hi.LessThan(lj) || hj.LessThan(lo), "SACK blocks %d and %d overlap or touch: %s", j, i, s)
+		}
+	}
 }
 
 // checkFlow checks a segment of the peer's flow against what the two sides have sent:
@@ -540,6 +581,8 @@ func (r *connRig) checkFlow(s *tseg) {
 				int32(p.offset(s.ack)), p.sent.prefix(), s.ack, p.iss)
 		}
 	}
+
+	r.checkSACK(s)
 
 	// Then the sequence number.
 	switch {
