@@ -116,9 +116,10 @@ type peer struct {
 	sWS    uint8        // the stack's window shift
 	sWnd   uint32       // the stack's last window, scaled
 	sTSval uint32
-	sOpts  header.TCPOptions // the options of the stack's last SYN or SYN-ACK
-	edge   uint32            // the right edge of the largest window the peer offered, as an offset from sISS
-	ackMax uint32            // the largest acknowledgment the peer gave, as an offset from sISS
+	sOpts  header.TCPOptions     // the options of the stack's last SYN or SYN-ACK
+	edge   uint32                // the right edge of the largest window the peer offered, as an offset from sISS
+	ackMax uint32                // the largest acknowledgment the peer gave, as an offset from sISS
+	acks   map[seqnum.Value]bool // every acknowledgment the peer gave in this sequence space
 	// edgeUnknown: the stack may scale the peer's windows by a shift the peer cannot know
 	// (a SYN cookie decoded from a timestamp echo the script changed), so edge bounds nothing.
 	edgeUnknown bool
@@ -179,6 +180,7 @@ func (p *peer) stackSyn(seq seqnum.Value) {
 	p.sISS, p.sKnown = seq, true
 	p.rcvNxt, p.sHigh, p.edge, p.ackMax, p.edgeUnknown = seq.Add(1), seq.Add(1), 0, 1, false
 	p.ackPt = p.rcvNxt
+	p.acks = map[seqnum.Value]bool{}
 }
 
 // offset is a sequence number of the peer's as an offset from its ISS.
@@ -220,6 +222,7 @@ func (p *peer) recordSent(s *tseg) {
 	if s.ackf() && !s.rst() {
 		p.ackPt = s.ack
 		if p.sKnown {
+			p.acks[s.ack] = true
 			// The stack applies a window from its own SND.UNA; a segment that
 			// acknowledges more than the stack sent is dropped by it, window and all.
 			// Its SND.UNA is at most the largest acknowledgment it accepted.
