@@ -225,12 +225,14 @@ func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 		}
 	}
 	// Eighth, check FIN: it counts only once every byte before it has arrived; one that
-	// comes beyond a hole waits for the hole to fill.
-	if sg.fin() {
+	// comes beyond a hole waits for the hole to fill. After the peer's FIN (CLOSE-WAIT,
+	// CLOSING, LAST-ACK) nothing is at rcv_nxt any more: another FIN there is ignored, as
+	// Linux ignores whatever lies at or after rcv_nxt in those states.
+	if sg.fin() && ep.state.receives() {
 		switch at := sg.seq.Add(uint32(len(sg.payload))); {
 		case at == ep.rcvNxt:
 			s.finInput(ep)
-		case ep.rcvNxt.LessThan(at) && ep.state.receives():
+		case ep.rcvNxt.LessThan(at):
 			ep.finAt, ep.finPend = at, true
 			ep.ackNow = true
 		}
