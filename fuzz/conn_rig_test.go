@@ -340,8 +340,10 @@ func (r *connRig) afterPoll() {
 			if p.iss.LessThan(irs) {
 				// The ACK said the peer's stream goes on from there.
 				p.sent.add(0, inc.rcvBase+1)
-				if p.sndNxt.LessThan(in.seq) {
-					p.sndNxt = in.seq
+				if p.sndNxt.LessThanEq(in.seq) {
+					// The child's stream starts at the ACK: a FIN the peer sent below it
+					// belonged to an earlier child, and ended nothing of this one.
+					p.sndNxt, p.finSent = in.end(), in.fin()
 				}
 			} else if irs.LessThan(p.iss) {
 				p.ackLo = irs.Add(1)
