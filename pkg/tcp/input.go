@@ -305,6 +305,9 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).
 func (s *shard) finInput(ep *endpoint) {
 	ep.rcvNxt = ep.rcvNxt.Add(1)
+	// Out-of-order data held beyond the FIN is past the end of the stream: Linux's tcp_fin
+	// purges it and resets the SACK state (tcp_sack_reset), so no SACK block describes it.
+	ep.nOOO, ep.oooRecent, ep.dsackSet = 0, 0, false
 	ep.eof.Store(true)
 	s.queueWake(ep, true, false)
 	switch ep.state {
