@@ -96,6 +96,7 @@ type peer struct {
 	sndNxt  seqnum.Value // the next new sequence number
 	sent    spans        // what the peer has sent, as offsets from iss
 	wire    spans        // the payload bytes the peer has put on the wire, as wireOff offsets
+	payload []seqRange   // the payload of each segment the peer sent (the latest maxPayloads)
 	finSent bool
 	sndUna  seqnum.Value // the highest acknowledgment the stack sent
 	ackLo   seqnum.Value // the lowest acknowledgment the stack may send (ISS+1, but see rcvBase)
@@ -136,7 +137,7 @@ func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 	p.iss, p.synced = iss, true
 	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
 	p.sent = spans{{0, 1}}
-	p.wire = nil
+	p.wire, p.payload = nil, nil
 	p.opts = synSent{iss, opts}
 }
 
@@ -145,6 +146,30 @@ func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 // to 2^20 past it (more than a script sends), and sequence numbers far below the stream
 // (which a receiver may still report as duplicates) too.
 func (p *peer) wireOff(v seqnum.Value) uint32 { return v.Sub(p.iss) + (1<<31 - 1<<20) }
+
+// seqRange is n sequence numbers from start.
+type seqRange struct {
+	start seqnum.Value
+	n     uint32
+}
+
+// maxPayloads bounds the segments peer.payload remembers: more than a script sends.
+const maxPayloads = 4096
+
+// inOneSegment reports whether [lo, hi) lies within the payload of one segment the peer
+// sent, wherever in the sequence space (a receiver's duplicate is part of one segment it got).
+func (p *peer) inOneSegment(lo, hi seqnum.Value) bool {
+	n := hi.Sub(lo)
+	if n == 0 || n >= 1<<31 {
+		return false
+	}
+	for _, r := range p.payload {
+		if off := lo.Sub(r.start); off < r.n && n <= r.n-off {
+			return true
+		}
+	}
+	return false
+}
 
 // onWire reports whether the peer sent every byte of [lo, hi) as payload.
 func (p *peer) onWire(lo, hi seqnum.Value) bool {
@@ -200,6 +225,10 @@ func (p *peer) recordSent(s *tseg) {
 	}
 	if p.synced && !s.rst() && len(s.payload) > 0 {
 		p.wire.add(p.wireOff(s.dataSeq()), uint32(len(s.payload)))
+		if len(p.payload) == maxPayloads {
+			p.payload = append(p.payload[:0], p.payload[1:]...)
+		}
+		p.payload = append(p.payload, seqRange{s.dataSeq(), uint32(len(s.payload))})
 	}
 	if p.synced && !s.syn() {
 		p.sent.add(p.offset(s.seq), s.seqLen())

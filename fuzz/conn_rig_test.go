@@ -489,11 +489,11 @@ func (r *connRig) checkShape(s *tseg) {
 }
 
 // checkSACK holds a segment's SACK blocks (RFC 2018, RFC 2883) to what the peer sent. Only
-// a synchronized connection that agreed to SACK sends them, on an ACK. A block describes
-// payload the peer put on the wire. The first may be a D-SACK: a duplicate below the
-// cumulative ACK, or one inside the block after it (RFC 2883 §4); every other block is
-// data held above the ACK, with a hole at the ACK before it, and no two of them overlap or
-// touch (the receiver merges what is contiguous).
+// a synchronized connection that agreed to SACK sends them, on an ACK. The first may be a
+// D-SACK: a duplicate below the cumulative ACK, or one inside the block after it (RFC 2883
+// §4), and either way part of one segment the peer sent. Every other block describes
+// payload the peer put on the wire, held above the ACK with a hole at the ACK before it,
+// and no two of them overlap or touch (the receiver merges what is contiguous).
 func (r *connRig) checkSACK(s *tseg) {
 	o := &s.opts
 	if o.NumSACK == 0 {
@@ -517,10 +517,13 @@ func (r *connRig) checkSACK(s *tseg) {
 	}
 	for i := 0; i < int(o.NumSACK); i++ {
 		lo, hi := block(i)
-		r.check(p.onWire(lo, hi), "SACK block %d %d..%d of bytes the peer never sent: %s", i, lo, hi, s)
 		if i < first {
+			// A duplicate is part of one segment the receiver got (even one 2^31 away,
+			// which before(seq, rcv_nxt) takes for old, in Linux too).
+			r.check(p.inOneSegment(lo, hi), "a D-SACK %d..%d of no segment the peer sent: %s", lo, hi, s)
 			continue
 		}
+		r.check(p.onWire(lo, hi), "SACK block %d %d..%d of bytes the peer never sent: %s", i, lo, hi, s)
 		r.check(s.ack.LessThan(lo), "SACK block %d %d..%d not above the ACK: %s", i, lo, hi, s)
 		for j := first; j < i; j++ {
 			lj, hj := block(j)
