@@ -104,6 +104,8 @@ type connRig struct {
 	trace   []traceEntry
 	known   map[issue]int
 	seen    map[tcp.State]bool // the states the flow's connection was seen in
+	// finalProbes is TcpExtTCPWinProbe when the final phase began.
+	finalProbes uint64
 }
 
 func newConnRig(t testing.TB, cfg connConfig) *connRig {
