@@ -408,9 +408,12 @@ func (r *connRig) onFrame(b []byte) {
 		r.newActiveFlow(s)
 	}
 	flow := r.onFlow(s)
-	// New data: a SYN with a new ISN, or bytes past the highest the stack sent before.
+	// New data: a SYN with a new ISN, or bytes past the highest the stack sent before, or
+	// past what the peer last acknowledged (a retransmission the peer's ACKs clock out, a
+	// byte at a time into a one-byte window, makes progress too).
+	end := s.dataSeq().Add(uint32(len(s.payload)))
 	newData := flow && s.syn() && (!r.p.sKnown || s.seq != r.p.sISS) ||
-		flow && len(s.payload) > 0 && r.p.sKnown && r.p.sHigh.LessThan(s.dataSeq().Add(uint32(len(s.payload))))
+		flow && len(s.payload) > 0 && r.p.sKnown && (r.p.sHigh.LessThan(end) || r.p.ackPt.LessThan(end))
 	if !newData {
 		r.burst++
 		if r.burst > burstCap {
