@@ -57,6 +57,16 @@ func (s *spans) add(from, n uint32) {
 	*s = out
 }
 
+// covers reports whether one span holds all of [lo, lo+n).
+func (s spans) covers(lo, n uint32) bool {
+	for _, x := range s {
+		if x.lo <= lo && uint64(lo)+uint64(n) <= uint64(x.hi) {
+			return true
+		}
+	}
+	return false
+}
+
 // prefix is the end of the contiguous run from offset 0: the most any receiver could have
 // acknowledged.
 func (s spans) prefix() uint32 {
@@ -85,6 +95,8 @@ type peer struct {
 	syns    []synSent    // SYNs sent, newest last (a few)
 	sndNxt  seqnum.Value // the next new sequence number
 	sent    spans        // what the peer has sent, as offsets from iss
+	wire    spans        // the payload bytes the peer has put on the wire, as wireOff offsets
+	payload []seqRange   // the payload of each segment the peer sent (the latest maxPayloads)
 	finSent bool
 	sndUna  seqnum.Value // the highest acknowledgment the stack sent
 	ackLo   seqnum.Value // the lowest acknowledgment the stack may send (ISS+1, but see rcvBase)
@@ -105,9 +117,10 @@ type peer struct {
 	sWS    uint8        // the stack's window shift
 	sWnd   uint32       // the stack's last window, scaled
 	sTSval uint32
-	sOpts  header.TCPOptions // the options of the stack's last SYN or SYN-ACK
-	edge   uint32            // the right edge of the largest window the peer offered, as an offset from sISS
-	ackMax uint32            // the largest acknowledgment the peer gave, as an offset from sISS
+	sOpts  header.TCPOptions     // the options of the stack's last SYN or SYN-ACK
+	edge   uint32                // the right edge of the largest window the peer offered, as an offset from sISS
+	ackMax uint32                // the largest acknowledgment the peer gave, as an offset from sISS
+	acks   map[seqnum.Value]bool // every acknowledgment the peer gave in this sequence space
 	// edgeUnknown: the stack may scale the peer's windows by a shift the peer cannot know
 	// (a SYN cookie decoded from a timestamp echo the script changed), so edge bounds nothing.
 	edgeUnknown bool
@@ -124,7 +137,43 @@ func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 	p.iss, p.synced = iss, true
 	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
 	p.sent = spans{{0, 1}}
+	p.wire, p.payload = nil, nil
 	p.opts = synSent{iss, opts}
+}
+
+// wireOff is a sequence number of the peer's as an offset into wire: from 2^31 - 2^20
+// before the ISS, so that wire holds the payload of any segment the peer sent from there
+// to 2^20 past it (more than a script sends), and sequence numbers far below the stream
+// (which a receiver may still report as duplicates) too.
+func (p *peer) wireOff(v seqnum.Value) uint32 { return v.Sub(p.iss) + (1<<31 - 1<<20) }
+
+// seqRange is n sequence numbers from start.
+type seqRange struct {
+	start seqnum.Value
+	n     uint32
+}
+
+// maxPayloads bounds the segments peer.payload remembers: more than a script sends.
+const maxPayloads = 4096
+
+// inOneSegment reports whether [lo, hi) lies within the payload of one segment the peer
+// sent, wherever in the sequence space (a receiver's duplicate is part of one segment it got).
+func (p *peer) inOneSegment(lo, hi seqnum.Value) bool {
+	n := hi.Sub(lo)
+	if n == 0 || n >= 1<<31 {
+		return false
+	}
+	for _, r := range p.payload {
+		if off := lo.Sub(r.start); off < r.n && n <= r.n-off {
+			return true
+		}
+	}
+	return false
+}
+
+// onWire reports whether the peer sent every byte of [lo, hi) as payload.
+func (p *peer) onWire(lo, hi seqnum.Value) bool {
+	return lo.LessThan(hi) && p.wire.covers(p.wireOff(lo), hi.Sub(lo))
 }
 
 // negotiate records what the stack's SYN or SYN-ACK (options so) agreed to, against the
@@ -156,6 +205,7 @@ func (p *peer) stackSyn(seq seqnum.Value) {
 	p.sISS, p.sKnown = seq, true
 	p.rcvNxt, p.sHigh, p.edge, p.ackMax, p.edgeUnknown = seq.Add(1), seq.Add(1), 0, 1, false
 	p.ackPt = p.rcvNxt
+	p.acks = map[seqnum.Value]bool{}
 }
 
 // offset is a sequence number of the peer's as an offset from its ISS.
@@ -173,18 +223,35 @@ func (p *peer) recordSent(s *tseg) {
 			p.syns = p.syns[1:]
 		}
 	}
+	if p.synced && !s.rst() && len(s.payload) > 0 {
+		p.wire.add(p.wireOff(s.dataSeq()), uint32(len(s.payload)))
+		if len(p.payload) == maxPayloads {
+			p.payload = append(p.payload[:0], p.payload[1:]...)
+		}
+		p.payload = append(p.payload, seqRange{s.dataSeq(), uint32(len(s.payload))})
+	}
 	if p.synced && !s.syn() {
 		p.sent.add(p.offset(s.seq), s.seqLen())
-		if s.seq == p.sndNxt {
+		// The FIN ends the peer's stream: what it sends after it (a hostile script can) is
+		// sequence space on the wire, but no part of the stream it retransmits or waits to
+		// see acknowledged.
+		if s.seq == p.sndNxt && !p.finSent {
 			p.sndNxt = s.end()
 			if s.fin() {
 				p.finSent = true
 			}
 		}
+		if top := p.iss.Add(p.sent.prefix()); !p.finSent && p.sndNxt.LessThan(top) {
+			// Bytes the peer sent elsewhere now continue its stream (a segment across
+			// SND.NXT, or one filling the hole below data it sent ahead): a receiver reads
+			// them in order, so the peer's next byte, or its FIN, goes after them.
+			p.sndNxt = top
+		}
 	}
 	if s.ackf() && !s.rst() {
 		p.ackPt = s.ack
 		if p.sKnown {
+			p.acks[s.ack] = true
 			// The stack applies a window from its own SND.UNA; a segment that
 			// acknowledges more than the stack sent is dropped by it, window and all.
 			// Its SND.UNA is at most the largest acknowledgment it accepted.

@@ -104,6 +104,8 @@ type connRig struct {
 	trace   []traceEntry
 	known   map[issue]int
 	seen    map[tcp.State]bool // the states the flow's connection was seen in
+	// finalProbes is TcpExtTCPWinProbe when the final phase began.
+	finalProbes uint64
 }
 
 func newConnRig(t testing.TB, cfg connConfig) *connRig {
@@ -340,8 +342,10 @@ func (r *connRig) afterPoll() {
 			if p.iss.LessThan(irs) {
 				// The ACK said the peer's stream goes on from there.
 				p.sent.add(0, inc.rcvBase+1)
-				if p.sndNxt.LessThan(in.seq) {
-					p.sndNxt = in.seq
+				if p.sndNxt.LessThanEq(in.seq) {
+					// The child's stream starts at the ACK: a FIN the peer sent below it
+					// belonged to an earlier child, and ended nothing of this one.
+					p.sndNxt, p.finSent = in.end(), in.fin()
 				}
 			} else if irs.LessThan(p.iss) {
 				p.ackLo = irs.Add(1)
@@ -404,9 +408,12 @@ func (r *connRig) onFrame(b []byte) {
 		r.newActiveFlow(s)
 	}
 	flow := r.onFlow(s)
-	// New data: a SYN with a new ISN, or bytes past the highest the stack sent before.
+	// New data: a SYN with a new ISN, or bytes past the highest the stack sent before, or
+	// past what the peer last acknowledged (a retransmission the peer's ACKs clock out, a
+	// byte at a time into a one-byte window, makes progress too).
+	end := s.dataSeq().Add(uint32(len(s.payload)))
 	newData := flow && s.syn() && (!r.p.sKnown || s.seq != r.p.sISS) ||
-		flow && len(s.payload) > 0 && r.p.sKnown && r.p.sHigh.LessThan(s.dataSeq().Add(uint32(len(s.payload))))
+		flow && len(s.payload) > 0 && r.p.sKnown && (r.p.sHigh.LessThan(end) || r.p.ackPt.LessThan(end))
 	if !newData {
 		r.burst++
 		if r.burst > burstCap {
@@ -483,7 +490,51 @@ func (r *connRig) checkShape(s *tseg) {
 	} else {
 		r.check(s.opts.MSS == 0 && s.opts.WScale < 0 && !s.opts.SACKPermitted, "SYN-only options on %s", s)
 	}
-	r.check(s.opts.NumSACK == 0, "SACK blocks from a stack that never receives out of order: %s", s)
+	r.check(s.opts.NumSACK == 0 || r.onFlow(s), "SACK blocks on a segment of no connection's: %s", s)
+}
+
+// checkSACK holds a segment's SACK blocks (RFC 2018, RFC 2883) to what the peer sent. Only
+// a synchronized connection that agreed to SACK sends them, on an ACK. The first may be a
+// D-SACK: a duplicate below the cumulative ACK, or one inside the block after it (RFC 2883
+// §4), and either way part of one segment the peer sent. Every other block describes
+// payload the peer put on the wire, held above the ACK with a hole at the ACK before it,
+// and no two of them overlap or touch (the receiver merges what is contiguous).
+func (r *connRig) checkSACK(s *tseg) {
+	o := &s.opts
+	if o.NumSACK == 0 {
+		return
+	}
+	p := &r.p
+	// A cookie decoded from a timestamp echo the script changed may carry a SACK-permitted
+	// bit the peer cannot know (see edgeUnknown).
+	r.check(p.synced && (p.sack || p.edgeUnknown) && s.ackf() && !s.syn() && !s.rst(), "SACK blocks on %s (SACK agreed: %v)", s, p.sack)
+	block := func(i int) (seqnum.Value, seqnum.Value) {
+		return seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
+	}
+	first := 0 // the first block that reports data held above the ACK
+	if lo, hi := block(0); lo.LessThan(s.ack) {
+		r.check(hi.LessThanEq(s.ack), "a D-SACK %d..%d across the ACK %d: %s", lo, hi, s.ack, s)
+		first = 1
+	} else if o.NumSACK > 1 {
+		if lo1, hi1 := block(1); lo1.LessThanEq(lo) && hi.LessThanEq(hi1) {
+			first = 1 // a D-SACK inside the next block, checked as a block next
+		}
+	}
+	for i := 0; i < int(o.NumSACK); i++ {
+		lo, hi := block(i)
+		if i < first {
+			// A duplicate is part of one segment the receiver got (even one 2^31 away,
+			// which before(seq, rcv_nxt) takes for old, in Linux too).
+			r.check(p.inOneSegment(lo, hi), "a D-SACK %d..%d of no segment the peer sent: %s", lo, hi, s)
+			continue
+		}
+		r.check(p.onWire(lo, hi), "SACK block %d %d..%d of bytes the peer never sent: %s", i, lo, hi, s)
+		r.check(s.ack.LessThan(lo), "SACK block %d %d..%d not above the ACK: %s", i, lo, hi, s)
+		for j := first; j < i; j++ {
+			lj, hj := block(j)
+			r.check(hi.LessThan(lj) || hj.LessThan(lo), "SACK blocks %d and %d overlap or touch: %s", j, i, s)
+		}
+	}
 }
 
 // checkFlow checks a segment of the peer's flow against what the two sides have sent:
@@ -541,6 +592,8 @@ func (r *connRig) checkFlow(s *tseg) {
 		}
 	}
 
+	r.checkSACK(s)
+
 	// Then the sequence number.
 	switch {
 	case s.syn() && !s.ackf():
@@ -594,7 +647,9 @@ func (r *connRig) checkFlow(s *tseg) {
 	}
 	off := s.seq.Sub(inc.iss.Add(1))
 	n := uint32(len(s.payload))
-	r.check(off <= w+fin && (n == 0 || off+n <= w), "sequence %d..%d of a stream the application wrote %d bytes of (fin %d)", int32(off), int32(off+n), w, fin)
+	if !r.windowProbe(s, w) {
+		r.check(off <= w+fin && (n == 0 || off+n <= w), "sequence %d..%d of a stream the application wrote %d bytes of (fin %d)", int32(off), int32(off+n), w, fin)
+	}
 	if s.fin() {
 		r.check(inc.closed() && off+n == w, "a FIN at %d of a stream of %d that the application closed: %v", off+n, w, inc.closed())
 	}
@@ -618,6 +673,21 @@ func (r *connRig) checkFlow(s *tseg) {
 			r.check(end <= p.edge+1, "data up to %d beyond the peer's window, which never reached past %d", end, p.edge)
 		}
 	}
+}
+
+// windowProbe reports whether s is a zero-window probe as Linux's tcp_xmit_probe_skb sends
+// it (pkg/tcp windowProbe): in a poll that counted one (TcpExtTCPWinProbe), a bare ACK
+// with no data whose sequence number is SND.UNA-1, so that the peer can only answer it with
+// an ACK that carries its window. It goes out only when everything sent is acknowledged and
+// data waits, so SND.UNA is an acknowledgment the peer gave, at or past the end of every
+// segment of the stack's the peer saw, and short of what the application wrote (w bytes).
+func (r *connRig) windowProbe(s *tseg, w uint32) bool {
+	p := &r.p
+	if r.ctr[stats.TcpExtTCPWinProbe] == r.prev[stats.TcpExtTCPWinProbe] || s.flags != header.TCPFlagACK || len(s.payload) > 0 {
+		return false
+	}
+	una := s.seq.Add(1)
+	return p.acks[una] && p.sHigh.LessThanEq(una) && una.Sub(r.cur.iss.Add(1)) < w
 }
 
 // cookieSent reports whether the last poll sent a SYN cookie.

@@ -323,6 +323,21 @@ func connSeeds() []connSeed {
 		seg(fACK, seqNxt, ackAll, wKeep, lenWnd, optTS). // fills the receive buffer
 		seg(fACK, seqNxt, ackAll, wKeep, len100, optTS). // into a closed window
 		read(rd1000).read(rdAll|rd64k).ack().rst(seqUna|0x80), prog{}.wait(w1s))
+	// The receiver's holes: SACK blocks for what lies beyond them, D-SACK for what came twice.
+	add("sack-holes", passive, handshake(synAll), prog{}.
+		seg(fACK, seqPlus9, ackAll, wKeep, len100, optTS). // out of order: one block
+		seg(fACK, seqPlus9, ackAll, wKeep, len100, optTS). // again: a D-SACK inside it
+		seg(fACK, 0x0b, ackAll, wKeep, len100, optTS).     // a second range: two blocks
+		seg(fACK, 0x2b, ackAll, wKeep, len100, optTS).     // a third
+		seg(fACK, 0x1b, ackAll, wKeep, len100, optTS).     // a fourth: three blocks fit beside timestamps
+		data(len100).                                      // fills the first hole: a D-SACK below the ACK
+		seg(fACK, 0x4a, ackAll, wKeep, len100, optTS).     // partly old
+		seg(fACK, seqBelow, ackAll, wKeep, len100, optTS). // wholly old (tcp_send_dupack)
+		resend().read(rdAll|rd64k).ack(), closeFirst)
+	add("sack-holes-3.12", linux312(passive), handshake(synAll), prog{}.
+		seg(fACK, 0x0b, ackAll, wKeep, len1000, optNoTS).
+		seg(fACK, 0x0b, ackAll, wKeep, len100, optNoTS).
+		data(len1000).data(len100).resend().read(rdAll|rd64k), peerFirst)
 	add("established-wrap", passive, prog{}.syn(issWrap, synAll, wMax).ack().accept(0),
 		exchange, exchange, exchange, closeFirst)
 	add("close-unread-resets", passive, handshake(synAll), prog{}.data(len100).close().wait(w1s))

@@ -563,6 +563,7 @@ func (r *connRig) finish() {
 		require.ErrorIs(r.t, r.l.Close(), tcp.ErrClosed)
 	}
 	r.settle()
+	r.finalProbes = r.st.Counters()[stats.TcpExtTCPWinProbe]
 	p := &r.p
 	if r.cfg.silentEnd {
 		p.silent = true
@@ -573,11 +574,16 @@ func (r *connRig) finish() {
 			r.burst = 0
 			if p.synced && p.sKnown {
 				r.resend()
-				if !p.finSent && p.sndUna == p.sndNxt {
+				switch {
+				case !p.finSent && p.sndUna == p.sndNxt:
 					s := p.ackSeg(r.nowMs())
 					s.flags |= header.TCPFlagFIN
 					r.send(s)
-				} else {
+				case i == 0 || p.sndUna != p.sndNxt:
+					// The window update, then an ACK beside each retransmission. A TCP
+					// whose FIN is acknowledged sends nothing unprompted (its reflex
+					// still answers): every ACK would restart the stack's TIME-WAIT, as
+					// it restarts Linux's (tcp_timewait_state_process).
 					r.send(p.ackSeg(r.nowMs()))
 				}
 			}
@@ -600,12 +606,18 @@ func (r *connRig) finish() {
 func (r *connRig) empty() bool { return len(r.st.Sockets()) == 0 }
 
 // zeroWindowForever reports the known issue of connections that probe a zero window for
-// ever (it returns true when that is all that is left).
+// ever (it returns true when that is all that is left): the peer fell silent with its
+// window closed, or the connections, orphans all by now, went on probing through the final
+// phase although the peer answered, because its answers could not open the window (a
+// segment the script sent beyond the peer's SND.NXT had moved the stack's SND.WL1 past
+// them, RFC 9293's window-update rule and Linux's tcp_may_update_window alike). Linux
+// aborts such an orphan after tcp_orphan_retries backoffs (tcp_probe_timer).
 func (r *connRig) zeroWindowForever(rows []tcp.SocketRow) bool {
 	for _, row := range rows {
 		if row.SendQ == 0 || row.State == tcp.StateTimeWait || row.State == tcp.StateSynRecv {
 			return false
 		}
 	}
-	return r.p.silent && r.p.wnd == 0 && knownIssue(r, issueZeroWindowForever)
+	probing := r.st.Counters()[stats.TcpExtTCPWinProbe] > r.finalProbes
+	return (r.p.silent && r.p.wnd == 0 || probing) && knownIssue(r, issueZeroWindowForever)
 }

@@ -22,10 +22,6 @@ const (
 // delete its line: the fuzz targets then enforce the invariant it broke again, and the
 // regression test that reproduces it stops skipping.
 var knownIssues = map[issue]string{
-	issueAckUnsentLoop: "pkg/tcp answers every ACK of data it never sent with an ACK (RFC 9293's rule, " +
-		"without Linux's tcp_invalid_ratelimit or its silent drop in ESTABLISHED), so a peer that " +
-		"likewise re-ACKs an unacceptable segment with the same acknowledgment ping-pongs with it " +
-		"forever in one instant (two shardstack stacks do the same)",
 	issueZeroWindowForever: "pkg/tcp probes a zero window for ever: a peer that stops answering never " +
 		"makes it give up (Linux tcp_probe_timer aborts after tcp_retries2 unanswered probes, " +
 		"tcp_orphan_retries once the socket is closed)",

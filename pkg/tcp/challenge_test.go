@@ -337,3 +337,34 @@ func TestFinWait2_OrphanOutOfWindowRateLimited(t *testing.T) {
 	require.Equal(t, uint64(flood-1), cnt[stats.TcpExtTCPACKSkippedFinWait2])
 	require.Zero(t, cnt[stats.TcpExtTCPACKSkippedSeq])
 }
+
+// Nothing follows the peer's FIN: once it is in (CLOSE-WAIT, then LAST-ACK), a second FIN
+// at rcv_nxt, one past the first, is no FIN of the stream, and Linux ignores what lies at or
+// after rcv_nxt in those states (tcp_rcv_state_process). Taking it moved rcv_nxt past the
+// peer's FIN, so the peer's own ACK of our FIN, at FIN+1, fell below rcv_nxt and was
+// dropped as old: LAST-ACK retransmitted its FIN until tcp_retries2 ran out.
+func TestCloseWait_FinAfterFinIgnored(t *testing.T) {
+	n := scenarioNet(t, 1, tcp.Settings{}, tcp.Settings{})
+	l := listenSeed(t, n, 8)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 43007, 7000, nil)
+	c.inject(fFINACK, c.seq, c.ack, nil)
+	c.seq++
+	require.Equal(t, tcp.StateCloseWait, c.srv.State())
+	c.inject(fFINACK, c.seq, c.ack, nil) // a FIN after the FIN
+	mark := len(p.got)
+	require.NoError(t, c.srv.Close())
+	n.Settle()
+	rows := n.Server.Sockets()
+	require.Len(t, rows, 2)
+	require.Equal(t, tcp.StateLastAck, rows[1].State, "%v", rows)
+	c.inject(fFINACK, c.seq, c.ack, nil) // and another, in LAST-ACK
+	out := p.since(mark)
+	require.NotEmpty(t, out)
+	require.Equal(t, fFINACK, out[0].flags, "our FIN: %v", out[0])
+	for _, s := range out {
+		require.Equal(t, c.seq, s.ack, "acknowledges past the peer's FIN: %v", s)
+	}
+	c.inject(fACK, c.seq, c.ack+1, nil) // the peer acknowledges our FIN
+	require.Len(t, n.Server.Sockets(), 1, "only the listener is left: %v", n.Server.Sockets())
+}

@@ -225,12 +225,14 @@ func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 		}
 	}
 	// Eighth, check FIN: it counts only once every byte before it has arrived; one that
-	// comes beyond a hole waits for the hole to fill.
-	if sg.fin() {
+	// comes beyond a hole waits for the hole to fill. After the peer's FIN (CLOSE-WAIT,
+	// CLOSING, LAST-ACK) nothing is at rcv_nxt any more: another FIN there is ignored, as
+	// Linux ignores whatever lies at or after rcv_nxt in those states.
+	if sg.fin() && ep.state.receives() {
 		switch at := sg.seq.Add(uint32(len(sg.payload))); {
 		case at == ep.rcvNxt:
 			s.finInput(ep)
-		case ep.rcvNxt.LessThan(at) && ep.state.receives():
+		case ep.rcvNxt.LessThan(at):
 			ep.finAt, ep.finPend = at, true
 			ep.ackNow = true
 		}
@@ -250,6 +252,9 @@ func (s *shard) peerReset(ep *endpoint) {
 // finInput handles the peer's FIN (RFC 9293 §3.10.7.4 eighth step, Linux tcp_fin).
 func (s *shard) finInput(ep *endpoint) {
 	ep.rcvNxt = ep.rcvNxt.Add(1)
+	// Out-of-order data held beyond the FIN is past the end of the stream: Linux's tcp_fin
+	// purges it and resets the SACK state (tcp_sack_reset), so no SACK block describes it.
+	ep.nOOO, ep.oooRecent, ep.dsackSet = 0, 0, false
 	ep.eof.Store(true)
 	s.queueWake(ep, true, false)
 	switch ep.state {

@@ -192,3 +192,32 @@ func TestReceiver_QuickAcks(t *testing.T) {
 	// 64 KiB (tcp_rmem's default) gives 16, all eight here.
 	require.Equal(t, 8, immediate, trace(n))
 }
+
+// Receiver_FinDropsOutOfOrder: data held beyond a hole that the peer's FIN then closes the
+// stream before lies past the end of the stream. Linux's tcp_fin purges the out-of-order
+// queue and resets the SACK state ("we have something out-of-order _after_ FIN ... For
+// now drop them"); SACK blocks for it would describe bytes above a FIN, beside an ACK
+// that covers the FIN.
+func TestReceiver_FinDropsOutOfOrder(t *testing.T) {
+	n := scenarioNet(t, 1, tcp.Settings{}, tcp.Settings{})
+	l := listenSeed(t, n, 8)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 43008, 7000, []byte{1, 1, 4, 2}) // SACK-permitted
+	mark := len(p.got)
+	c.inject(fACK, c.seq+1, c.ack, []byte{1}) // beyond a one-byte hole
+	out := p.since(mark)
+	require.Len(t, out, 1)
+	require.Equal(t, 1, out[0].opts.NumSACK, "%v", out[0])
+	c.inject(fFINACK, c.seq, c.ack, nil) // the FIN fills the hole: the stream ends there
+	n.RunFor(time.Second)                // its ACK is delayed (CLOSE-WAIT's pingpong)
+	out = p.since(mark + 1)
+	require.NotEmpty(t, out)
+	for _, s := range out {
+		require.Equal(t, c.seq+1, s.ack, "%v", s)
+		require.Zero(t, s.opts.NumSACK, "SACK blocks past the FIN: %v", s)
+	}
+	require.Equal(t, tcp.StateCloseWait, c.srv.State())
+	b := make([]byte, 16)
+	_, err := c.srv.TryRead(b)
+	require.ErrorIs(t, err, io.EOF, "the byte after the FIN is no part of the stream")
+}
