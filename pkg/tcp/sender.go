@@ -43,6 +43,9 @@ const (
 	rtxProbe0                 // a zero-window probe
 )
 
+// orphanRetries is what Linux's tcp_orphan_retries of 0 means for an orphan's probes.
+const orphanRetries = 8
+
 // dupThresh is the duplicate-ACK threshold (RFC 5681; Linux's default tcp_reordering).
 const dupThresh = 3
 
@@ -57,15 +60,16 @@ type sender struct {
 	sb scoreboard
 	cc ccState
 
-	ccAlgo      uint8 // index into ccTable
-	caState     uint8
-	rtxMode     uint8
-	cwndLimited bool // the last transmission stopped at the congestion window
-	reordSeen   bool // reordering observed: RACK keeps a reordering window
-	reoSteps    uint8
-	tlpRetrans  bool // the outstanding loss probe resent data (rather than sending new)
-	tlpOut      bool // a loss probe is outstanding, up to tlpHigh
-	probes      uint8
+	ccAlgo       uint8 // index into ccTable
+	caState      uint8
+	rtxMode      uint8
+	cwndLimited  bool // the last transmission stopped at the congestion window
+	reordSeen    bool // reordering observed: RACK keeps a reordering window
+	reoSteps     uint8
+	tlpRetrans   bool  // the outstanding loss probe resent data (rather than sending new)
+	tlpOut       bool  // a loss probe is outstanding, up to tlpHigh
+	probes       uint8 // zero-window probes unanswered
+	probeBackoff uint8 // zero-window probes since the window last let data out
 
 	sackedOut  uint32 // segments SACKed (without SACK: duplicate ACKs, as Linux's reno_sack)
 	lostOut    uint32 // segments marked lost
@@ -466,11 +470,16 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	// Timers.
 	switch {
 	case ep.sb.len() == 0:
-		if ep.rtx.Pending() && ep.rtxMode != rtxProbe0 {
-			s.wheel.Cancel(&ep.rtx)
+		// Nothing in flight. The timer may be the zero-window probe's, or (from FIN-WAIT-2
+		// on) the orphan's tcp_fin_timeout: only the ACK that emptied the scoreboard stops
+		// the sender's own.
+		if advanced {
+			if ep.rtx.Pending() && ep.rtxMode != rtxProbe0 {
+				s.wheel.Cancel(&ep.rtx)
+			}
+			ep.snd.trim() // everything sent is acknowledged: its memory goes back
+			ep.sb.release()
 		}
-		ep.snd.trim() // everything sent is acknowledged: its memory goes back
-		ep.sb.release()
 	case reoWait > 0:
 		s.armTimer(ep, rtxReorder, reoWait)
 	case advanced || ep.rtxMode == rtxReorder || !ep.rtx.Pending():
@@ -837,6 +846,7 @@ func (s *shard) sendNew(ep *endpoint) {
 			flags = segFin
 		}
 		ep.sb.push(ep.sndNxt, end, s.now, ep.nextOrder(), flags)
+		ep.probeBackoff = 0
 		if ep.caState == caRecovery {
 			ep.prrOut++
 		}
@@ -922,13 +932,26 @@ func (s *shard) rtxTimer(ep *endpoint) {
 func (s *shard) probeTimer(ep *endpoint) {
 	waiting := ep.snd.head.Load()-ep.snd.tail.Load() > 0
 	if waiting && ep.sndWnd == 0 {
-		if int(ep.probes) >= s.eng.settings.TCPRetries2 {
+		limit := s.eng.settings.TCPRetries2
+		if ep.orphan {
+			// Linux tcp_probe_timer for a closed socket: tcp_orphan_retries (0: 8), and
+			// once the backoff reaches TCP_RTO_MAX the backoff itself counts, answered or
+			// not, so that a peer cannot hold an orphan for ever.
+			limit = orphanRetries
+			if ep.rto >= int64(rtoMax) && int(ep.probeBackoff) >= limit {
+				ep.probes = uint8(limit)
+			}
+		}
+		if int(ep.probes) >= limit {
 			// No answer to tcp_retries2 probes (an answer resets the count).
 			s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
 			s.abort(ep, errTimedOut, true)
 			return
 		}
 		ep.probes++
+		if ep.probeBackoff < 255 {
+			ep.probeBackoff++
+		}
 		s.windowProbe(ep)
 		ep.rto = min(ep.rto*2, int64(rtoMax))
 		s.armTimer(ep, rtxProbe0, ep.rto)
