@@ -21,7 +21,7 @@ func patApp(o uint32) byte { return byte(o*17 + o>>9 + 0x5a) }
 type span struct{ lo, hi uint32 }
 
 // spans is a sorted set of disjoint, non-adjacent spans: what the peer has put on the wire,
-// as offsets from its ISS (0 is the SYN).
+// as offsets from its ISS (0 is the SYN), or from a cookie child's IRS (see peer.rebase).
 type spans []span
 
 // add records n offsets from lo, read as signed: what lies before offset 0 (a segment that
@@ -90,16 +90,17 @@ type peer struct {
 	port, sport uint16 // the peer's port and the stack's
 
 	// The peer's own sequence space.
-	iss     seqnum.Value // the ISS of the SYN the stack acknowledged
+	iss     seqnum.Value // the ISS of the SYN the stack acknowledged (the origin of its stream's bytes)
+	base    seqnum.Value // where the offsets of sent and wire start: iss, or a SYN cookie child's IRS
 	synced  bool         // the stack has acknowledged one of the peer's SYNs
 	syns    []synSent    // SYNs sent, newest last (a few)
 	sndNxt  seqnum.Value // the next new sequence number
-	sent    spans        // what the peer has sent, as offsets from iss
+	sent    spans        // what the peer has sent, as offsets from base
 	wire    spans        // the payload bytes the peer has put on the wire, as wireOff offsets
 	payload []seqRange   // the payload of each segment the peer sent (the latest maxPayloads)
 	finSent bool
 	sndUna  seqnum.Value // the highest acknowledgment the stack sent
-	ackLo   seqnum.Value // the lowest acknowledgment the stack may send (ISS+1, but see rcvBase)
+	ackLo   seqnum.Value // the lowest acknowledgment the stack may send: base+1
 	wnd     uint16       // the window field the peer advertises
 	opts    synSent      // the SYN whose options are in force
 	ws      uint8        // the peer's window shift, when both sides offered scaling
@@ -134,7 +135,7 @@ type peer struct {
 // newIncarnation starts the peer's side of a new connection on the flow: the stack has
 // acknowledged the SYN with sequence number iss, which offered opts.
 func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
-	p.iss, p.synced = iss, true
+	p.iss, p.base, p.synced = iss, iss, true
 	p.sndNxt, p.sndUna, p.ackLo, p.finSent = iss.Add(1), iss.Add(1), iss.Add(1), false
 	p.sent = spans{{0, 1}}
 	p.wire, p.payload = nil, nil
@@ -142,10 +143,39 @@ func (p *peer) newIncarnation(iss seqnum.Value, opts header.TCPOptions) {
 }
 
 // wireOff is a sequence number of the peer's as an offset into wire: from 2^31 - 2^20
-// before the ISS, so that wire holds the payload of any segment the peer sent from there
+// before base, so that wire holds the payload of any segment the peer sent from there
 // to 2^20 past it (more than a script sends), and sequence numbers far below the stream
 // (which a receiver may still report as duplicates) too.
-func (p *peer) wireOff(v seqnum.Value) uint32 { return v.Sub(p.iss) + (1<<31 - 1<<20) }
+func (p *peer) wireOff(v seqnum.Value) uint32 { return v.Sub(p.base) + (1<<31 - 1<<20) }
+
+// rebase moves the peer's sequence frame to irs, the IRS of a SYN cookie's child that the
+// cookie ACK in made: Linux's cookie_v4_check takes the peer's ISN from the ACK's SEG.SEQ-1,
+// whatever it is (the cookie is checked against that number, so an ACK whose sequence and
+// acknowledgment numbers are both shifted by the same amount passes), and the child's
+// stream goes on from there, even 2^31 away from the ISS the peer's SYN had. What the peer
+// sent before keeps its place in the sequence space, but the SYN's own number is no byte
+// of the child's stream; the ACK (and any payload on it) is the child's first.
+func (p *peer) rebase(irs seqnum.Value, in *tseg) {
+	old := p.sent
+	delta := irs.Sub(p.base)
+	p.base, p.ackLo = irs, irs.Add(1)
+	p.sent = nil
+	p.sent.add(0, 1+in.seqLen())
+	for _, x := range old {
+		if lo := max(x.lo, 1); lo < x.hi {
+			p.sent.add(lo-delta, x.hi-lo)
+		}
+	}
+	p.wire = nil
+	for _, r := range p.payload {
+		p.wire.add(p.wireOff(r.start), r.n)
+	}
+	if p.sndNxt.LessThanEq(in.seq) {
+		// The child's stream starts at the ACK: a FIN the peer sent below it belonged to
+		// an earlier child, and ended nothing of this one.
+		p.sndNxt, p.finSent = in.end(), in.fin()
+	}
+}
 
 // seqRange is n sequence numbers from start.
 type seqRange struct {
@@ -208,8 +238,8 @@ func (p *peer) stackSyn(seq seqnum.Value) {
 	p.acks = map[seqnum.Value]bool{}
 }
 
-// offset is a sequence number of the peer's as an offset from its ISS.
-func (p *peer) offset(v seqnum.Value) uint32 { return v.Sub(p.iss) }
+// offset is a sequence number of the peer's as an offset from base.
+func (p *peer) offset(v seqnum.Value) uint32 { return v.Sub(p.base) }
 
 // rcvWindow is the peer's receive window in bytes.
 func (p *peer) rcvWindow() uint32 { return uint32(p.wnd) << p.ws }
@@ -241,7 +271,7 @@ func (p *peer) recordSent(s *tseg) {
 				p.finSent = true
 			}
 		}
-		if top := p.iss.Add(p.sent.prefix()); !p.finSent && p.sndNxt.LessThan(top) {
+		if top := p.base.Add(p.sent.prefix()); !p.finSent && p.sndNxt.LessThan(top) {
 			// Bytes the peer sent elsewhere now continue its stream (a segment across
 			// SND.NXT, or one filling the hole below data it sent ahead): a receiver reads
 			// them in order, so the peer's next byte, or its FIN, goes after them.

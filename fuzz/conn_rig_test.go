@@ -339,16 +339,8 @@ func (r *connRig) afterPoll() {
 			if inc.rcvBase != 0 {
 				inc.mss = 1460
 			}
-			if p.iss.LessThan(irs) {
-				// The ACK said the peer's stream goes on from there.
-				p.sent.add(0, inc.rcvBase+1)
-				if p.sndNxt.LessThanEq(in.seq) {
-					// The child's stream starts at the ACK: a FIN the peer sent below it
-					// belonged to an earlier child, and ended nothing of this one.
-					p.sndNxt, p.finSent = in.end(), in.fin()
-				}
-			} else if irs.LessThan(p.iss) {
-				p.ackLo = irs.Add(1)
+			if irs != p.base {
+				p.rebase(irs, in)
 			}
 		}
 		r.note("child made: iss %d ts %v cookie %v", inc.iss, inc.ts, cookie)
@@ -586,9 +578,9 @@ func (r *connRig) checkFlow(s *tseg) {
 				}
 			}
 		} else {
-			hi := p.iss.Add(p.sent.prefix())
-			r.check(p.ackLo.LessThanEq(s.ack) && s.ack.LessThanEq(hi), "acknowledges %d bytes of the peer's, which sent %d (ack %d, iss %d)",
-				int32(p.offset(s.ack)), p.sent.prefix(), s.ack, p.iss)
+			hi := p.base.Add(p.sent.prefix())
+			r.check(p.ackLo.LessThanEq(s.ack) && s.ack.LessThanEq(hi), "acknowledges %d bytes of the peer's, which sent %d (ack %d, iss %d, base %d)",
+				int32(p.offset(s.ack)), p.sent.prefix(), s.ack, p.iss, p.base)
 		}
 	}
 
