@@ -122,6 +122,17 @@ type peer struct {
 	edge   uint32                // the right edge of the largest window the peer offered, as an offset from sISS
 	ackMax uint32                // the largest acknowledgment the peer gave, as an offset from sISS
 	acks   map[seqnum.Value]bool // every acknowledgment the peer gave in this sequence space
+	// ooo is the stack's data the peer holds above rcvNxt (a receiver's out-of-order
+	// queue), the most recently received first: its SACK blocks (RFC 2018 §4).
+	ooo []seqRange
+	// dsack is a duplicate the peer received, for the first block of its next ACK (RFC
+	// 2883 §4; n == 0: none).
+	dsack seqRange
+	// sackTaken are SACK blocks the stack took on an ACK it cannot have dropped (see
+	// noteSACK), the latest last: it marks the segments of its own that a block covers
+	// whole, and resends none of them before a retransmission timeout.
+	sackTaken []seqRange
+	oooNew    bool // the last segment received went to ooo: ACK it at once (RFC 5681 §4.2)
 	// edgeUnknown: the stack may scale the peer's windows by a shift the peer cannot know
 	// (a SYN cookie decoded from a timestamp echo the script changed), so edge bounds nothing.
 	edgeUnknown bool
@@ -236,6 +247,7 @@ func (p *peer) stackSyn(seq seqnum.Value) {
 	p.rcvNxt, p.sHigh, p.edge, p.ackMax, p.edgeUnknown = seq.Add(1), seq.Add(1), 0, 1, false
 	p.ackPt = p.rcvNxt
 	p.acks = map[seqnum.Value]bool{}
+	p.ooo, p.dsack, p.sackTaken = nil, seqRange{}, nil
 }
 
 // offset is a sequence number of the peer's as an offset from base.
@@ -318,6 +330,7 @@ func (p *peer) acceptable(s *tseg) bool {
 // receive takes in a segment of the stack's: in-order data within the peer's window, and a
 // FIN after it. It reports whether anything new arrived.
 func (p *peer) receive(s *tseg) bool {
+	p.oooNew = false
 	if !p.sKnown || s.rst() {
 		return false
 	}
@@ -327,20 +340,136 @@ func (p *peer) receive(s *tseg) bool {
 	start := s.dataSeq()
 	end := start.Add(uint32(len(s.payload)))
 	limit := p.ackPt.Add(p.rcvWindow())
+	to := end
+	if limit.LessThan(to) {
+		to = limit
+	}
 	got := false
-	if start.LessThanEq(p.rcvNxt) && p.rcvNxt.LessThan(end) {
-		to := end
-		if limit.LessThan(to) {
-			to = limit
+	switch {
+	case len(s.payload) == 0:
+	case start.LessThan(p.rcvNxt):
+		// Some or all of it arrived before: a D-SACK reports the duplicate part.
+		dup := end
+		if p.rcvNxt.LessThan(dup) {
+			dup = p.rcvNxt
 		}
-		if p.rcvNxt.LessThan(to) {
-			p.rcvNxt, got = to, true
-		}
+		p.dsack = seqRange{start, dup.Sub(start)}
+	case p.rcvNxt.LessThan(start) && start.LessThan(to) && to.Sub(p.sISS) < 1<<31:
+		p.holdOOO(start, to)
+		p.oooNew = true
+	}
+	if start.LessThanEq(p.rcvNxt) && p.rcvNxt.LessThan(to) {
+		p.rcvNxt, got = to, true
 	}
 	if s.fin() && end == p.rcvNxt {
 		p.rcvNxt, got = p.rcvNxt.Add(1), true
 	}
+	// What was held above the hole now follows in order.
+	for moved := true; moved; {
+		moved = false
+		for i, q := range p.ooo {
+			if q.start.LessThanEq(p.rcvNxt) {
+				if qe := q.start.Add(q.n); p.rcvNxt.LessThan(qe) {
+					p.rcvNxt, got = qe, true
+				}
+				p.ooo = append(p.ooo[:i:i], p.ooo[i+1:]...)
+				moved = true
+				break
+			}
+		}
+	}
 	return got
+}
+
+// holdOOO queues [start, end) of the stack's data above rcvNxt, merged with what it
+// overlaps or touches, as the newest block.
+func (p *peer) holdOOO(start, end seqnum.Value) {
+	out := []seqRange{{}}
+	for _, q := range p.ooo {
+		qe := q.start.Add(q.n)
+		if qe.LessThan(start) || end.LessThan(q.start) {
+			out = append(out, q)
+			continue
+		}
+		if q.start.LessThan(start) {
+			start = q.start
+		}
+		if end.LessThan(qe) {
+			end = qe
+		}
+	}
+	out[0] = seqRange{start, end.Sub(start)}
+	p.ooo = out
+}
+
+// sackBlocks fills the SACK option of the peer's ACK, if SACK was agreed: the duplicate
+// first, then the out-of-order blocks, newest first, as many as fit beside timestamps.
+func (p *peer) sackBlocks(o *header.TCPOptions) {
+	if !p.sack {
+		return
+	}
+	room := 4
+	if o.TS {
+		room = 3
+	}
+	if p.dsack.n > 0 {
+		o.SACK[o.NumSACK] = header.SACKBlock{Start: uint32(p.dsack.start), End: uint32(p.dsack.start.Add(p.dsack.n))}
+		o.NumSACK++
+		p.dsack = seqRange{}
+	}
+	for _, q := range p.ooo {
+		if int(o.NumSACK) == room {
+			break
+		}
+		o.SACK[o.NumSACK] = header.SACKBlock{Start: uint32(q.start), End: uint32(q.start.Add(q.n))}
+		o.NumSACK++
+	}
+}
+
+// maxSackTaken bounds peer.sackTaken.
+const maxSackTaken = 256
+
+// noteSACK records the SACK blocks of a segment the peer sends (at nowMs) that the stack
+// must take as Linux's tcp_sacktag_write_queue does: a bare ACK at the sequence number the
+// stack acknowledged last, with everything the peer sent acknowledged (so it is in the
+// window), the peer's current timestamp (so PAWS passes), and the highest acknowledgment
+// the peer gave (so it is no old ACK); its blocks must start above that acknowledgment
+// (tcp_is_sackblock_valid: after SND.UNA) and end within what the stack sent, and a first
+// block below the ACK or inside the second is a D-SACK, which marks nothing.
+func (p *peer) noteSACK(s *tseg, nowMs uint32) {
+	o := &s.opts
+	if o.NumSACK == 0 || !p.sack || p.edgeUnknown || !p.synced || !p.sKnown || s.flags != header.TCPFlagACK ||
+		len(s.payload) > 0 || s.rawOpts != nil || o.MSS != 0 || o.WScale >= 0 || o.SACKPermitted ||
+		s.seq != p.sndNxt || p.sndUna != p.sndNxt || o.TS != p.ts || (p.ts && o.TSVal != p.tsBase+nowMs) {
+		return
+	}
+	a, high := s.ack.Sub(p.sISS), p.sHigh.Sub(p.sISS)
+	if a < p.ackMax || a > high {
+		return
+	}
+	for i := 0; i < int(o.NumSACK); i++ {
+		lo, hi := seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
+		if i == 0 && (hi.LessThanEq(s.ack) || o.NumSACK > 1 && seqnum.Value(o.SACK[1].Start).LessThanEq(lo) && hi.LessThanEq(seqnum.Value(o.SACK[1].End))) {
+			continue
+		}
+		if !s.ack.LessThan(lo) || !lo.LessThan(hi) || hi.Sub(p.sISS) > high {
+			continue
+		}
+		if len(p.sackTaken) == maxSackTaken {
+			p.sackTaken = append(p.sackTaken[:0], p.sackTaken[1:]...)
+		}
+		p.sackTaken = append(p.sackTaken, seqRange{lo, hi.Sub(lo)})
+	}
+}
+
+// sacked reports whether one SACK block the stack took covers all of [seq, seq+n).
+func (p *peer) sacked(seq seqnum.Value, n uint32) bool {
+	for _, q := range p.sackTaken {
+		if off := seq.Sub(q.start); off < q.n && n <= q.n-off {
+			return true
+		}
+	}
+	return false
 }
 
 // tsOpts fills the timestamp option of a segment the peer sends, if negotiated.
@@ -355,6 +484,7 @@ func (p *peer) ackSeg(nowMs uint32) *tseg {
 	s := &tseg{sport: p.port, dport: p.sport, seq: p.sndNxt, ack: p.rcvNxt,
 		flags: header.TCPFlagACK, wnd: p.wnd, opts: header.TCPOptions{WScale: -1}}
 	p.tsOpts(&s.opts, nowMs)
+	p.sackBlocks(&s.opts)
 	return s
 }
 
@@ -394,7 +524,7 @@ func (p *peer) reflexTo(s *tseg, got bool, nowMs uint32) *tseg {
 			return p.ackSeg(nowMs)
 		}
 		return nil
-	case got:
+	case got, p.oooNew:
 		return p.ackSeg(nowMs)
 	case !p.acceptable(s):
 		a := p.ackSeg(nowMs)

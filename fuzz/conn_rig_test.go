@@ -222,6 +222,7 @@ func (r *connRig) nowMs() uint32 { return uint32(r.vc.Now() / 1e6) }
 // send puts one of the peer's segments on the wire; the next poll processes it.
 func (r *connRig) send(s *tseg) {
 	r.inject(s)
+	r.p.noteSACK(s, r.nowMs())
 	r.p.recordSent(s)
 }
 
@@ -319,7 +320,13 @@ func (r *connRig) afterPoll() {
 	opens := c[stats.TcpPassiveOpens] - r.ctr[stats.TcpPassiveOpens]
 	cookie := c[stats.TcpExtSyncookiesRecv] > r.ctr[stats.TcpExtSyncookiesRecv]
 	r.prev, r.ctr = r.ctr, c
+	if c[stats.TcpExtTCPTimeouts] > r.prev[stats.TcpExtTCPTimeouts] {
+		// A retransmission timeout may resend what was SACKed (Linux tcp_timeout_mark_lost
+		// clears the marks when the peer reneged).
+		r.p.sackTaken = nil
+	}
 	if opens > 0 {
+		r.p.sackTaken = nil // a new connection's scoreboard knows nothing of the old one's
 		in := r.lastIn
 		r.check(opens == 1 && in != nil && in.ackf(), "%d children made by one poll (input %v)", opens, in)
 		inc := &incarnation{iss: in.ack.Add(^uint32(0)), ts: r.reqTS, mss: r.p.mss}
@@ -653,6 +660,9 @@ func (r *connRig) checkFlow(s *tseg) {
 	if s.rst() {
 		return
 	}
+	if n > 0 {
+		r.check(!p.sacked(s.seq, s.seqLen()), "resends %d..%d, which the peer SACKed, with no retransmission timeout since", int32(off), int32(off+n))
+	}
 	r.check(s.opts.TS == inc.ts, "timestamps %v on a connection that agreed to %v: %s", s.opts.TS, inc.ts, s)
 	if n > 0 {
 		room := inc.mss
@@ -662,7 +672,7 @@ func (r *connRig) checkFlow(s *tseg) {
 		r.check(int(n) <= room, "%d bytes in one segment to a peer whose MSS leaves room for %d", n, room)
 		if !p.edgeUnknown {
 			end := s.seq.Add(n).Sub(p.sISS)
-			r.check(end <= p.edge+1, "data up to %d beyond the peer's window, which never reached past %d", end, p.edge)
+			r.check(end <= p.edge, "data up to %d beyond the peer's window, which never reached past %d", end, p.edge)
 		}
 	}
 }

@@ -418,6 +418,14 @@ func connSeeds() []connSeed {
 		prog{}.write(wr8000).ack().ack(), closeFirst)
 	add("settings-off", with(passive, func(c *connConfig) { c.tsOff, c.sackOff, c.wsOff = true, true, true }),
 		handshake(synAll), exchange, together)
+
+	// Loss recovery: the peer loses the head of a flight and SACKs (or, without SACK,
+	// duplicates its ACK for) what follows; then a longer loss, and one the RTO repairs.
+	recovery := prog{}.lose(0).write(wr8000).wait(w200).wait(w1s).lose(1).write(wr16k).wait(w200).wait(w1s).
+		lose(3).write(wr20k).wait(w1s).wait(w3s)
+	reflexPeer := func(c *connConfig) { c.reflex = true }
+	add("sack-recovery", with(passive, reflexPeer), handshake(synAll), recovery, closeFirst)
+	add("newreno-recovery", with(passive, func(c *connConfig) { c.reflex, c.sackOff = true, true }), handshake(synAll), recovery, closeFirst)
 	return seeds
 }
 
