@@ -232,8 +232,11 @@ func (r *connRig) inject(s *tseg) {
 	r.ipID++
 	frame := encodeFrame(s, r.ps.MAC(), r.pp.MAC(), fuzzPeer.As4(), fuzzServer.Addr().As4(), r.ipID)
 	if s.rawOpts != nil {
-		// What was offered is what the receiver reads (on an error, it drops the segment).
-		_ = header.ParseTCPOptions(s.rawOpts, &s.opts)
+		// What was offered is what the receiver reads (on an error, it drops the segment):
+		// the list as the header carries it, padded with zeros to a multiple of four bytes
+		// (encodeFrame), so that an option cut short by the end of the list may be completed
+		// by the padding ({2, 4, 5} is an MSS of 1280 on the wire).
+		_ = header.ParseTCPOptions(append(append([]byte(nil), s.rawOpts...), make([]byte, -len(s.rawOpts)&3)...), &s.opts)
 	}
 	r.addTrace(traceEntry{t: r.vc.Now(), s: s})
 	p := r.pp.Pool(0).Get()

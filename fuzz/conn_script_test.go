@@ -188,7 +188,7 @@ func (r *connRig) pickLen(sel byte, room int) int {
 // malformedOpts are option lists a receiver must reject or survive.
 var malformedOpts = [...][]byte{
 	{2},                         // a kind with no length
-	{2, 4, 5},                   // MSS running past the end
+	{2, 4, 5},                   // MSS running past the list (the padding makes it 1280)
 	{3, 3, 200, 0},              // an oversized window shift
 	{99, 1},                     // a length below 2
 	{0, 2, 4, 1},                // EOL, then bytes
