@@ -3,6 +3,7 @@ package fuzz
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,10 +344,10 @@ func (r *connRig) afterPoll() {
 			irs := in.seq.Add(^uint32(0))
 			inc.rcvBase = irs.Sub(p.iss)
 			// A cookie carries one of Linux's msstab values, 536 at least (the least any
-			// IPv4 host takes, RFC 9293 §3.7.1), and an ACK a few numbers off decodes a
-			// neighbouring one.
+			// IPv4 host takes, RFC 9293 §3.7.1), and an ACK a few numbers off (in its
+			// sequence number, or in the cookie it acknowledges) decodes a neighbouring one.
 			inc.mss = max(inc.mss, 536)
-			if inc.rcvBase != 0 {
+			if inc.rcvBase != 0 || !slices.Contains(r.cands, inc.iss) {
 				inc.mss = 1460
 			}
 			if irs != p.base {
