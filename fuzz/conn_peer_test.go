@@ -293,20 +293,26 @@ func (p *peer) recordSent(s *tseg) {
 	if s.ackf() && !s.rst() {
 		p.ackPt = s.ack
 		if p.sKnown {
-			p.acks[s.ack] = true
-			// The stack applies a window from its own SND.UNA; a segment that
-			// acknowledges more than the stack sent is dropped by it, window and all.
-			// Its SND.UNA is at most the largest acknowledgment it accepted.
-			a := s.ack.Sub(p.sISS)
-			if high := p.sHigh.Sub(p.sISS); a <= high {
-				p.ackMax = max(p.ackMax, a)
-				w := uint32(s.wnd)
-				if !s.syn() {
-					w <<= p.ws
-				}
-				p.edge = max(p.edge, p.ackMax+w)
-			}
+			p.noteAck(s)
 		}
+	}
+}
+
+// noteAck records the acknowledgment and window of a segment of the peer's in the stack's
+// current sequence space.
+func (p *peer) noteAck(s *tseg) {
+	p.acks[s.ack] = true
+	// The stack applies a window from its own SND.UNA; a segment that acknowledges more
+	// than the stack sent is dropped by it, window and all. Its SND.UNA is at most the
+	// largest acknowledgment it accepted.
+	a := s.ack.Sub(p.sISS)
+	if high := p.sHigh.Sub(p.sISS); a <= high {
+		p.ackMax = max(p.ackMax, a)
+		w := uint32(s.wnd)
+		if !s.syn() {
+			w <<= p.ws
+		}
+		p.edge = max(p.edge, p.ackMax+w)
 	}
 }
 

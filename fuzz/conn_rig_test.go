@@ -356,7 +356,11 @@ func (r *connRig) afterPoll() {
 		}
 		r.note("child made: iss %d ts %v cookie %v", inc.iss, inc.ts, cookie)
 		if r.p.sISS != inc.iss {
+			// A cookie's child whose ISS is not the SYN-ACK's (the ACK acknowledged a
+			// neighbouring cookie): its sequence space starts here, and its send window is
+			// the window of the ACK that made it (Linux tcp_create_openreq_child).
 			r.p.stackSyn(inc.iss)
+			r.p.noteAck(in)
 		}
 		r.cur, r.request, r.cands = inc, false, nil
 		r.unaccepted = append(r.unaccepted, inc)
