@@ -43,7 +43,8 @@ const (
 	rtxProbe0                 // a zero-window probe
 )
 
-// orphanRetries is what Linux's tcp_orphan_retries of 0 means for an orphan's probes.
+// orphanRetries is what Linux's tcp_orphan_retries of 0 means for an orphan's
+// retransmissions and probes.
 const orphanRetries = 8
 
 // dupThresh is the duplicate-ACK threshold (RFC 5681; Linux's default tcp_reordering).
@@ -1012,7 +1013,16 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 		s.armRtx(ep)
 		return
 	}
-	if ep.retries >= s.eng.settings.TCPRetries2 {
+	limit := s.eng.settings.TCPRetries2
+	if ep.orphan {
+		// Linux tcp_write_timeout for a closed socket: tcp_orphan_retries (0: 8 while the
+		// RTO is below TCP_RTO_MAX, none once it reaches it) instead of tcp_retries2.
+		limit = orphanRetries
+		if ep.rto >= int64(rtoMax) {
+			limit = 0
+		}
+	}
+	if ep.retries >= limit {
 		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
 		s.abort(ep, errTimedOut, true)
 		return

@@ -310,3 +310,36 @@ func TestSender_CongestionControlSetting(t *testing.T) {
 	got, _ := transfer(t, n, c, s, data, 5*time.Second)
 	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
 }
+
+// An orphan whose data and FIN are never acknowledged gives up after tcp_orphan_retries
+// (0: 8) retransmission timeouts, as Linux's tcp_write_timeout does for a closed socket
+// (8 backoffs from a 200 ms RTO: 102.2 s), and not after tcp_retries2 (15: some 15
+// minutes); a connection the application still holds keeps to tcp_retries2.
+func TestSender_OrphanRetransmitsGiveUp(t *testing.T) {
+	for _, orphan := range []bool{true, false} {
+		t.Run(fmt.Sprintf("orphan=%v", orphan), func(t *testing.T) {
+			n := newNet(t, simnet.Options{StaticARP: true})
+			_, s := established(t, n)
+			dropTo(n, false, func(header.TCP) bool { return true }) // the client hears nothing more
+			_, err := s.TryWrite(pattern(1000))
+			require.NoError(t, err)
+			if orphan {
+				require.NoError(t, s.Close())
+			}
+			n.RunFor(100 * time.Second)
+			rows := n.Server.Sockets()
+			require.Len(t, rows, 2, "the listener and the connection, 100 s on: %v", rows)
+			n.RunFor(30 * time.Second)
+			cc := counters(n.Server)
+			if !orphan {
+				require.Equal(t, tcp.StateEstablished, s.State(), "tcp_retries2 timeouts take minutes")
+				require.Zero(t, cc[stats.TcpExtTCPAbortOnTimeout])
+				return
+			}
+			rows = n.Server.Sockets()
+			require.Len(t, rows, 1, "only the listener is left 130 s on: %v", rows)
+			require.Equal(t, uint64(1), cc[stats.TcpExtTCPAbortOnTimeout])
+			require.Equal(t, uint64(8), cc[stats.TcpExtTCPTimeouts], "eight timeouts, the ninth gives up")
+		})
+	}
+}
