@@ -310,3 +310,36 @@ func TestSender_CongestionControlSetting(t *testing.T) {
 	got, _ := transfer(t, n, c, s, data, 5*time.Second)
 	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
 }
+
+// SACK blocks ride on data segments too (Linux tcp_established_options): a server that
+// answers while a hole is open tells the sender what arrived in its data segments, whose
+// payload shrinks to leave the blocks room within the MSS.
+func TestSender_SackBlocksOnData(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	// Every copy of the client's first data segment is lost, so the hole stays open.
+	var first uint32
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) > 0 && (first == 0 || th.Seq() == first) {
+			first = th.Seq()
+			return true
+		}
+		return false
+	})
+	_, err := c.TryWrite(pattern(3 * 1448))
+	require.NoError(t, err)
+	n.Settle()
+	n.ResetFrames()
+	_, err = s.TryWrite(pattern(4 * 1448))
+	require.NoError(t, err)
+	n.Settle()
+	data := withPayload(segments(n), false)
+	require.NotEmpty(t, data, trace(n))
+	for _, sg := range data {
+		require.Equal(t, 1, sg.opts.NumSACK, "each data segment carries the block: %v", sg)
+		require.Equal(t, first+1448, sg.opts.SACK[0].Start)
+		require.Equal(t, first+3*1448, sg.opts.SACK[0].End)
+		require.LessOrEqual(t, sg.payload, 1448-12, "the payload leaves room for the block")
+	}
+	n.PortC.SetHook(nil)
+}
