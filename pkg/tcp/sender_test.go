@@ -343,3 +343,31 @@ func TestSender_SackBlocksOnData(t *testing.T) {
 	}
 	n.PortC.SetHook(nil)
 }
+
+// A retransmission timeout that was spurious (the ACKs were only late) is undone from the
+// timestamps they echo, older than the retransmission (RFC 3522's Eifel detection, Linux
+// tcp_try_undo_loss): TcpExtTCPLossUndo, and the window comes back.
+func TestSender_SpuriousTimeoutUndone(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	delayBoth(n, 2*time.Millisecond, nil)
+	got, _ := transfer(t, n, c, s, pattern(64*1448), 2*time.Second)
+	require.Len(t, got, 64*1448)
+	// Now the server's ACKs are held for 600 ms: longer than the client's RTO.
+	late := true
+	n.PortS.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		if late {
+			return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 600 * time.Millisecond}
+		}
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 2 * time.Millisecond}
+	})
+	_, err := c.TryWrite(pattern(4 * 1448))
+	require.NoError(t, err)
+	n.RunFor(400 * time.Millisecond)
+	late = false
+	require.Equal(t, pattern(4*1448), readAll(t, n, s, 4*1448))
+	n.RunFor(time.Second)
+	cc := counters(n.Client)
+	require.GreaterOrEqual(t, cc[stats.TcpExtTCPTimeouts], uint64(1), "the ACKs came after the RTO")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossUndo], "and said the originals had arrived")
+}
