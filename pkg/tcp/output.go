@@ -87,6 +87,11 @@ func (s *shard) tsOptions(tsOff, tsRecent uint32) *header.TCPOptions {
 // §3.8.6.2.2: the right edge never moves left).
 func (s *shard) rcvWindow(ep *endpoint) uint16 {
 	space := uint32(ep.rcv.space())
+	if capa := uint32(ep.rcv.capacity()); space < capa/2 && space < uint32(ep.mss) {
+		// Receiver silly-window avoidance (RFC 9293 §3.8.6.2.2, Linux __tcp_select_window):
+		// no window of less than a segment while the buffer is more than half full.
+		space = 0
+	}
 	if edge := ep.rcvAdv; ep.rcvNxt.LessThan(edge) {
 		if held := edge.Sub(ep.rcvNxt); held > space {
 			space = held

@@ -244,12 +244,29 @@ func (s *shard) trimRcv(ep *endpoint) {
 // D-SACK first, then the range last changed, then the others from the highest down, as many
 // as fit beside the other options (RFC 2018 §4, RFC 2883).
 func (ep *endpoint) sackOptions(out *header.TCPOptions) {
-	if !ep.sackOK || (ep.nOOO == 0 && !ep.dsackSet) {
-		return
-	}
 	room := header.MaxSACKBlocks
 	if out.TS {
 		room = 3
+	}
+	ep.sackOptionsIn(out, room)
+}
+
+// sackPending is how many SACK blocks the next segment would carry (at most room).
+func (ep *endpoint) sackPending(room int) int {
+	if !ep.sackOK {
+		return 0
+	}
+	n := int(ep.nOOO)
+	if ep.dsackSet {
+		n++
+	}
+	return min(n, room)
+}
+
+// sackOptionsIn puts at most room SACK blocks in out.
+func (ep *endpoint) sackOptionsIn(out *header.TCPOptions, room int) {
+	if !ep.sackOK || (ep.nOOO == 0 && !ep.dsackSet) || room <= 0 {
+		return
 	}
 	out.NumSACK = 0
 	if ep.dsackSet {

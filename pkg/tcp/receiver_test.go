@@ -221,3 +221,34 @@ func TestReceiver_FinDropsOutOfOrder(t *testing.T) {
 	_, err := c.srv.TryRead(b)
 	require.ErrorIs(t, err, io.EOF, "the byte after the FIN is no part of the stream")
 }
+
+// Receiver silly-window avoidance (RFC 9293 §3.8.6.2.2, Linux __tcp_select_window): once the
+// application stops reading and the buffer fills, reading a few bytes opens no window of a
+// few bytes; the window reopens when a segment's worth is free.
+func TestReceiver_NoSillyWindow(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ServerTCP: tcp.Settings{RcvBuf: 8192}})
+	c, s := established(t, n)
+	_, err := c.TryWrite(pattern(20000))
+	require.NoError(t, err)
+	n.RunFor(time.Second)
+	acks := filter(segments(n), false, header.TCPFlagACK)
+	require.Zero(t, acks[len(acks)-1].win, "the buffer is full\n%s", trace(n))
+	n.ResetFrames()
+	buf := make([]byte, 100)
+	k, err := s.TryRead(buf)
+	require.NoError(t, err)
+	require.Equal(t, 100, k)
+	n.RunFor(time.Second)
+	for _, a := range filter(segments(n), false, header.TCPFlagACK) {
+		require.Zero(t, a.win, "no 100-byte window: %v", a)
+	}
+	big := make([]byte, 4096)
+	_, err = s.TryRead(big)
+	require.NoError(t, err)
+	n.RunFor(10 * time.Millisecond)
+	var opened bool
+	for _, a := range filter(segments(n), false, header.TCPFlagACK) {
+		opened = opened || a.win > 0
+	}
+	require.True(t, opened, "half the buffer free: the window reopens\n%s", trace(n))
+}

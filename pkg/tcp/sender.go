@@ -782,12 +782,31 @@ func (s *shard) sendSegment(ep *endpoint, start, end seqnum.Value, fin bool) boo
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
+	// SACK blocks ride on data too (Linux tcp_established_options), as many as fit beside
+	// the payload within the MSS.
+	if k := ep.sackPending(sackRoom(ep, int(n))); k > 0 {
+		if opts == nil {
+			opts = &s.outOpts
+			*opts = header.TCPOptions{WScale: -1}
+		}
+		ep.sackOptionsIn(opts, k)
+	}
 	wnd := s.rcvWindow(ep)
 	if !s.emit(&ep.key, ep.hash, start, ep.rcvNxt, flags, wnd, opts, &ep.snd, pos, int(n)) {
 		return false
 	}
 	s.ackSent(ep)
 	return true
+}
+
+// sackRoom is how many SACK blocks fit in a segment of n payload bytes: the options may
+// take what the payload leaves of the MSS, up to 40 bytes, less the timestamps.
+func sackRoom(ep *endpoint, n int) int {
+	budget := min(header.MaxTCPOptionsLen, int(ep.mss)-n)
+	if ep.tsOK {
+		budget -= 12
+	}
+	return max((budget-4)/8, 0)
 }
 
 // noBuffer arms the timer after a segment found no packet buffer, so that it goes out later.
@@ -800,6 +819,9 @@ func (s *shard) noBuffer(ep *endpoint) {
 // sendNew sends new data and the FIN.
 func (s *shard) sendNew(ep *endpoint) {
 	mss := ep.sendMSS()
+	if k := ep.sackPending(sackRoom(ep, 0)); k > 0 {
+		mss -= uint32(4 + 8*k) // room for the SACK blocks (Linux tcp_current_mss)
+	}
 	s.restartAfterIdle(ep)
 	for !ep.finSent {
 		pos := ep.snd.tail.Load() + uint64(ep.inflightData())

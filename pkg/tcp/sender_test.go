@@ -343,3 +343,64 @@ func TestSender_OrphanRetransmitsGiveUp(t *testing.T) {
 		})
 	}
 }
+
+// SACK blocks ride on data segments too (Linux tcp_established_options): a server that
+// answers while a hole is open tells the sender what arrived in its data segments, whose
+// payload shrinks to leave the blocks room within the MSS.
+func TestSender_SackBlocksOnData(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	// Every copy of the client's first data segment is lost, so the hole stays open.
+	var first uint32
+	dropTo(n, true, func(th header.TCP) bool {
+		if len(th.Payload()) > 0 && (first == 0 || th.Seq() == first) {
+			first = th.Seq()
+			return true
+		}
+		return false
+	})
+	_, err := c.TryWrite(pattern(3 * 1448))
+	require.NoError(t, err)
+	n.Settle()
+	n.ResetFrames()
+	_, err = s.TryWrite(pattern(4 * 1448))
+	require.NoError(t, err)
+	n.Settle()
+	data := withPayload(segments(n), false)
+	require.NotEmpty(t, data, trace(n))
+	for _, sg := range data {
+		require.Equal(t, 1, sg.opts.NumSACK, "each data segment carries the block: %v", sg)
+		require.Equal(t, first+1448, sg.opts.SACK[0].Start)
+		require.Equal(t, first+3*1448, sg.opts.SACK[0].End)
+		require.LessOrEqual(t, sg.payload, 1448-12, "the payload leaves room for the block")
+	}
+	n.PortC.SetHook(nil)
+}
+
+// A retransmission timeout that was spurious (the ACKs were only late) is undone from the
+// timestamps they echo, older than the retransmission (RFC 3522's Eifel detection, Linux
+// tcp_try_undo_loss): TcpExtTCPLossUndo, and the window comes back.
+func TestSender_SpuriousTimeoutUndone(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	delayBoth(n, 2*time.Millisecond, nil)
+	got, _ := transfer(t, n, c, s, pattern(64*1448), 2*time.Second)
+	require.Len(t, got, 64*1448)
+	// Now the server's ACKs are held for 600 ms: longer than the client's RTO.
+	late := true
+	n.PortS.SetHook(func(_ int, f []byte) dpdkshim.Action {
+		if late {
+			return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 600 * time.Millisecond}
+		}
+		return dpdkshim.Action{Kind: dpdkshim.Delay, Delay: 2 * time.Millisecond}
+	})
+	_, err := c.TryWrite(pattern(4 * 1448))
+	require.NoError(t, err)
+	n.RunFor(400 * time.Millisecond)
+	late = false
+	require.Equal(t, pattern(4*1448), readAll(t, n, s, 4*1448))
+	n.RunFor(time.Second)
+	cc := counters(n.Client)
+	require.GreaterOrEqual(t, cc[stats.TcpExtTCPTimeouts], uint64(1), "the ACKs came after the RTO")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossUndo], "and said the originals had arrived")
+}
