@@ -1,6 +1,7 @@
 package tcp_test
 
 import (
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -223,4 +224,39 @@ func TestClose_NoLeaks(t *testing.T) {
 	require.Zero(t, n.Server.Counters().Value(stats.TcpCurrEstab))
 	require.Zero(t, n.Client.Counters().Value(stats.TcpCurrEstab))
 	require.Equal(t, uint64(40), n.Server.Counters()[stats.TcpExtTW]+n.Client.Counters()[stats.TcpExtTW])
+}
+
+// The ACK that completes a request carries SYN again, at the peer's ISN, and data after it:
+// Linux's tcp_check_req truncates the SYN to make the child, and the child, seeing the SYN
+// (tcp_validate_incoming, RFC 5961 §4), answers with a challenge ACK and takes neither the
+// data nor a FIN. The data must not be read as though it began at the SYN's number: the
+// peer's bytes are then delivered whole when it sends them again at ISN+1.
+func TestHandshake_SynAckCompletingRequestTakesNoData(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+	require.NoError(t, err)
+	p := newRawPeer(t, n)
+	const iss = 5000
+	p.send(crafted{sport: 40001, dport: seedPort, seq: iss, flags: fSYN, win: 65535}, nil)
+	require.Len(t, p.got, 1, "SYN-ACK")
+	sa := p.got[0]
+	p.send(crafted{sport: 40001, dport: seedPort, seq: iss, ack: sa.seq + 1, flags: fSYNACK | header.TCPFlagFIN,
+		win: 65535, payload: []byte("xy")}, nil)
+	s, err := l.TryAccept()
+	require.NoError(t, err)
+	n.Settle()
+	require.Len(t, p.got, 2, "one answer to the SYN-ACK: %v", p.got)
+	requireAck(t, p.got[1], sa.seq+1, iss+1, "a challenge ACK, acknowledging nothing past the SYN")
+	require.Zero(t, p.got[1].opts.NumSACK, "no D-SACK of the SYN's sequence number")
+	cc := counters(n.Server)
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPSYNChallenge])
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPChallengeACK])
+	require.Equal(t, tcp.StateEstablished, s.State(), "the FIN was not taken")
+	buf := make([]byte, 16)
+	_, err = s.TryRead(buf)
+	require.ErrorIs(t, err, tcp.ErrWouldBlock, "no data was taken")
+	p.send(crafted{sport: 40001, dport: seedPort, seq: iss + 1, ack: sa.seq + 1, flags: fACK, win: 65535, payload: []byte("xy")}, nil)
+	k, err := s.TryRead(buf)
+	require.NoError(t, err)
+	require.Equal(t, "xy", string(buf[:k]))
 }

@@ -381,12 +381,23 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	if !fromCookie {
 		s.removeRequest(req)
 	}
-	// Data and FIN riding on the ACK.
-	if len(sg.payload) > 0 {
-		s.dataInput(ep, sg)
-	}
-	if sg.fin() && sg.seq.Add(uint32(len(sg.payload))) == ep.rcvNxt {
-		s.finInput(ep)
+	// Data and FIN riding on the ACK. An ACK that carries the SYN again (at IRS, which
+	// requestInput truncated) is a SYN to the child, still in SYN-RECV for Linux: its
+	// tcp_validate_incoming answers it with a challenge ACK (TcpExtTCPSYNChallenge, not
+	// TcpInErrs) and takes nothing from it (RFC 5961 §4), unless it is a bare SYN-ACK.
+	switch {
+	case sg.syn():
+		if len(sg.payload) > 0 || sg.fin() {
+			s.ctr.Inc(stats.TcpExtTCPSYNChallenge)
+			s.challengeAck(ep)
+		}
+	default:
+		if len(sg.payload) > 0 {
+			s.dataInput(ep, sg)
+		}
+		if sg.fin() && sg.seq.Add(uint32(len(sg.payload))) == ep.rcvNxt {
+			s.finInput(ep)
+		}
 	}
 	if l.events != nil {
 		// An event-driven listener takes the child at once: its place in the accept queue
