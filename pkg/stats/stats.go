@@ -111,6 +111,7 @@ const (
 	TcpExtTCPDSACKRecv           // D-SACK blocks received
 	TcpExtTCPSACKReorder         // reordering found through SACK
 	TcpExtTCPTSReorder           // reordering found through undo
+	TcpExtTCPSACKReneging        // timeouts that found the peer had dropped data it SACKed
 
 	// NumIDs is the number of counters.
 	NumIDs
@@ -208,6 +209,7 @@ var names = [NumIDs]string{
 	TcpExtTCPDSACKRecv:           "TcpExtTCPDSACKRecv",
 	TcpExtTCPSACKReorder:         "TcpExtTCPSACKReorder",
 	TcpExtTCPTSReorder:           "TcpExtTCPTSReorder",
+	TcpExtTCPSACKReneging:        "TcpExtTCPSACKReneging",
 }
 
 // Name returns the Linux name of a counter.

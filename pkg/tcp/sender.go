@@ -1087,6 +1087,16 @@ func (s *shard) enterLoss(ep *endpoint) {
 	if !ep.sackOK {
 		ep.sackedOut = 0 // the duplicate ACKs' count starts again (Linux tcp_reset_reno_sack)
 	}
+	if ep.sackOK && ep.sb.len() > 0 && ep.sb.at(0).has(segSacked) {
+		// The segment at SND.UNA is SACKed, yet not acknowledged: the peer threw away
+		// what it SACKed (RFC 2018 §8 lets it). Linux tcp_timeout_mark_lost forgets every
+		// SACK mark then, so that all is resent.
+		s.ctr.Inc(stats.TcpExtTCPSACKReneging)
+		for i := 0; i < ep.sb.len(); i++ {
+			ep.sb.at(i).flags &^= segSacked
+		}
+		ep.sackedOut = 0
+	}
 	for i := 0; i < ep.sb.len(); i++ {
 		g := ep.sb.at(i)
 		if g.has(segSacked) {

@@ -404,3 +404,34 @@ func TestSender_SpuriousTimeoutUndone(t *testing.T) {
 	require.GreaterOrEqual(t, cc[stats.TcpExtTCPTimeouts], uint64(1), "the ACKs came after the RTO")
 	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossUndo], "and said the originals had arrived")
 }
+
+// A peer that SACKs data and then discards it (reneging, which RFC 2018 §8 permits) leaves
+// the segment at SND.UNA marked SACKed. The retransmission timeout then forgets the SACK
+// marks (Linux tcp_timeout_mark_lost: TcpExtTCPSACKReneging) and resends from SND.UNA, so
+// the data still arrives; without that, the head would never be resent.
+func TestSender_SackRenegingRepairedByRTO(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+	require.NoError(t, err)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 40001, 1000, []byte{2, 4, 0x02, 0x18, 4, 2, 1, 1}) // MSS 536, SACK-permitted
+	mark := len(p.got)
+	_, err = c.srv.TryWrite(pattern(3 * 536))
+	require.NoError(t, err)
+	n.Settle()
+	require.Len(t, p.since(mark), 3, "three segments in flight")
+	// The first is lost; the peer SACKs the other two, then gets the first again and
+	// acknowledges it, having thrown the other two away.
+	sack := &header.TCPOptions{WScale: -1, NumSACK: 1}
+	sack.SACK[0] = header.SACKBlock{Start: c.ack + 536, End: c.ack + 3*536}
+	p.send(crafted{sport: c.sport, dport: seedPort, seq: c.seq, ack: c.ack, flags: fACK, win: 65535, opts: sack}, nil)
+	p.send(crafted{sport: c.sport, dport: seedPort, seq: c.seq, ack: c.ack + 536, flags: fACK, win: 65535}, nil)
+	mark = len(p.got)
+	n.RunFor(10 * time.Second)
+	var resent bool
+	for _, sg := range p.since(mark) {
+		resent = resent || sg.seq == c.ack+536 && sg.payload > 0
+	}
+	require.True(t, resent, "the reneged data is resent from SND.UNA: %v", p.since(mark))
+	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPSACKReneging])
+}
