@@ -46,7 +46,7 @@ const (
 	opRst           // [sel] a reset at a picked sequence number
 	opSyn           // [iss synopts wnd] a SYN (a new connection, or a SYN in the middle of one)
 	opSynAck        // [synopts iss ack] a SYN-ACK to the stack's SYN
-	opLose          // [n] the next 1-4 segments of the stack's never reach the peer
+	opLose          // [n] the next 1-4 segments of the stack's never reach the peer (0x80: and it reneges)
 	opResend        // the peer resends from the stack's last acknowledgment
 	opWrite         // [size] the application writes
 	opRead          // [size] the application reads
@@ -332,7 +332,13 @@ func (r *connRig) peerOp(op int, sc *script) {
 		}
 		r.send(&tseg{sport: p.port, dport: p.sport, seq: iss, ack: ack, flags: header.TCPFlagSYN | header.TCPFlagACK, wnd: p.wnd, opts: o})
 	case opLose:
-		p.lose += 1 + int(sc.byte()&3)
+		n := sc.byte()
+		p.lose += 1 + int(n&3)
+		if n&0x80 != 0 {
+			// The peer reneges: it throws away the out-of-order data it holds, SACKed or
+			// not (RFC 2018 §8).
+			p.ooo = nil
+		}
 	case opResend:
 		r.resend()
 	case opReflex:

@@ -425,6 +425,9 @@ func connSeeds() []connSeed {
 		lose(3).write(wr20k).wait(w1s).wait(w3s)
 	reflexPeer := func(c *connConfig) { c.reflex = true }
 	add("sack-recovery", with(passive, reflexPeer), handshake(synAll), recovery, closeFirst)
+	// A peer that SACKs, then throws the data away: the RTO resends it all.
+	add("sack-reneging", passive, handshake(synAll), prog{}.lose(0).write(wr8000).lose(0).ack().lose(0x80).wait(w200).
+		ack().wait(w1s).wait(w3s).ack().wait(w7s), closeFirst)
 	add("newreno-recovery", with(passive, func(c *connConfig) { c.reflex, c.sackOff = true, true }), handshake(synAll), recovery, closeFirst)
 	return seeds
 }
