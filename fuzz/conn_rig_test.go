@@ -571,6 +571,12 @@ func (r *connRig) checkFlow(s *tseg) {
 					o = &p.syns[i]
 				}
 			}
+			if o == nil && p.synced && p.opts.seq.Add(1) == s.ack {
+				// The SYN the connection stands on, however many SYNs the peer sent since
+				// (p.syns keeps the last few): a simultaneous open's SYN-RECV answers
+				// every other SYN with its SYN-ACK for this one.
+				o = &p.opts
+			}
 			r.check(o != nil, "acknowledges a SYN the peer never sent (ack %d)", s.ack)
 			// The options in force are those of the SYN that made the request (or the
 			// cookie, or the active side's connection): the one just sent, if that is what
