@@ -110,6 +110,9 @@ type connRig struct {
 	// backlogHi is the largest backlog the listener had since its accept queue was last
 	// empty: a smaller backlog set later (listen() again) drops no child already queued.
 	backlogHi int
+	// maxSeg is the listener's TCP_MAXSEG now (0: none): the script may change it, and
+	// every SYN-ACK, a retransmitted one too, takes the value in force when it is sent.
+	maxSeg int
 }
 
 func newConnRig(t testing.TB, cfg connConfig) *connRig {
@@ -155,6 +158,9 @@ func newConnRig(t testing.TB, cfg connConfig) *connRig {
 		}
 		require.NoError(t, err)
 		require.Equal(t, uint16(connServicePort), r.l.AddrPort().Port())
+	}
+	if cfg.maxSeg {
+		r.maxSeg = 536
 	}
 	r.ctr = st.Counters()
 	return r
@@ -631,8 +637,8 @@ func (r *connRig) checkFlow(s *tseg) {
 		r.check((s.opts.WScale >= 0) == wantWS, "SYN-ACK window scale %d for a SYN that offered %d", s.opts.WScale, o.WScale)
 		wantSACK := o.SACKPermitted && !r.cfg.sackOff && !cookieNoTS
 		r.check(s.opts.SACKPermitted == wantSACK, "SYN-ACK SACK-permitted %v for a SYN that offered %v", s.opts.SACKPermitted, o.SACKPermitted)
-		if r.cfg.maxSeg {
-			r.check(s.opts.MSS <= 536, "SYN-ACK MSS %d over TCP_MAXSEG", s.opts.MSS)
+		if r.maxSeg > 0 {
+			r.check(int(s.opts.MSS) <= r.maxSeg, "SYN-ACK MSS %d over TCP_MAXSEG %d", s.opts.MSS, r.maxSeg)
 		}
 		if !r.request || p.sISS != s.seq {
 			p.stackSyn(s.seq)

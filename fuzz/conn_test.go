@@ -515,7 +515,8 @@ func (r *connRig) misc(sel byte) {
 		}
 	case 9:
 		if r.l != nil {
-			r.l.SetMaxSeg(int(sel>>4&1) * 536)
+			r.maxSeg = int(sel>>4&1) * 536
+			r.l.SetMaxSeg(r.maxSeg)
 		}
 	case 10:
 		if r.l != nil && !r.l.Closed() && sel&0x30 == 0x30 {
