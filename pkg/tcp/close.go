@@ -27,8 +27,13 @@ func (s *shard) appClose(ep *endpoint) {
 		return
 	}
 	if ep.opts.linger.Load() == 1 {
+		// tcp_disconnect: a reset where tcp_need_reset says so, and in CLOSING or LAST-ACK
+		// while something, the FIN at least, is still unsent (snd_nxt != write_seq).
 		s.ctr.Inc(stats.TcpExtTCPAbortOnData)
-		s.abort(ep, errNone, true) // tcp_disconnect: a reset where tcp_need_reset says so
+		if (ep.state == StateClosing || ep.state == StateLastAck) && !ep.finSent {
+			s.sendRST(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, true)
+		}
+		s.abort(ep, errNone, true)
 		return
 	}
 	switch ep.state {

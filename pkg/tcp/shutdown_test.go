@@ -277,3 +277,30 @@ func TestClose_WakesBlockedRead(t *testing.T) {
 	_, err = p.c.Read(make([]byte, 16))
 	require.ErrorIs(t, err, net.ErrClosed)
 }
+
+// SetLinger(0) in LAST-ACK with the FIN still unsent (the peer's window is full): Linux's
+// tcp_disconnect resets there too (snd_nxt != write_seq), though tcp_need_reset leaves
+// LAST-ACK out.
+func TestLinger_ZeroInLastAckWithUnsentFIN(t *testing.T) {
+	p := newPair(t, tcp.Settings{}, tcp.Settings{})
+	require.NoError(t, p.s.CloseWrite())
+	p.n.RunFor(100 * time.Millisecond)
+	require.Equal(t, tcp.StateCloseWait, p.c.State())
+	chunk := make([]byte, 4096)
+	for range 20 { // more than the server, which does not read, has room for
+		p.c.TryWrite(chunk)
+		p.n.RunFor(time.Millisecond)
+	}
+	require.NoError(t, p.c.CloseWrite())
+	p.n.RunFor(time.Millisecond)
+	require.Equal(t, tcp.StateLastAck, p.c.State())
+	require.Empty(t, p.w.withFlag(true, header.TCPFlagFIN), "the FIN waits behind the data")
+	require.NoError(t, p.c.SetLinger(0))
+	require.NoError(t, p.c.Close())
+	p.n.RunFor(time.Millisecond)
+	require.Len(t, p.w.sent(true, fRSTACK, 0), 1, p.w.trace())
+	require.Equal(t, uint64(1), p.n.Client.Counters()[stats.TcpExtTCPAbortOnData])
+	_, ok := p.clientRow(t)
+	require.False(t, ok)
+	require.ErrorIs(t, p.s.Err(), tcp.ErrConnectionReset)
+}
