@@ -541,15 +541,16 @@ type Conn struct {
 // NewConn wraps a Handle as a net.Conn.
 func NewConn(h Handle) *Conn {
 	c := &Conn{Handle: h}
-	c.fill()
-	if h.ep != nil {
+	if h.enter() { // a closed handle's endpoint may carry another connection by now
+		c.fill()
 		h.ep.noDelay.Store(true) // Go's net sets TCP_NODELAY on every TCP connection
+		h.exit()
 	}
 	return c
 }
 
 func (c *Conn) fill() {
-	if c.ep != nil && c.ep.keyed.Load() {
+	if c.ep.keyed.Load() {
 		c.laddr, c.raddr = addrPorts(&c.ep.key)
 	}
 }

@@ -173,6 +173,9 @@ func TestHandle_StaleUserData(t *testing.T) {
 		require.ErrorIs(t, h.SetLinger(0), net.ErrClosed)
 		require.ErrorIs(t, h.CloseWrite(), net.ErrClosed)
 		require.ErrorIs(t, h.Close(), net.ErrClosed)
+		c := tcp.NewConn(h)
+		require.False(t, c.LocalAddrPort().IsValid(), "a Conn of a closed handle takes nothing from the endpoint's new connection")
+		require.False(t, c.RemoteAddrPort().IsValid())
 	}
 	n.RunFor(time.Millisecond)
 	for i, h := range live {
