@@ -324,3 +324,18 @@ func TestKeepalive_AllocatesNothing(t *testing.T) {
 	require.Equal(t, tcp.StateEstablished, c.State())
 	require.Equal(t, tcp.StateEstablished, s.State())
 }
+
+// SetKeepAlive(true) on a connection that is probing already changes nothing (Linux
+// tcp_set_keepalive re-arms the timer only when keepalive was off): the probes keep their
+// interval and the count runs on.
+func TestKeepalive_SetAgainWhileProbing(t *testing.T) {
+	p := newPair(t, tcp.Settings{}, tcp.Settings{})
+	require.NoError(t, p.c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 2 * time.Second, Count: 3}))
+	una, rcv := unaOf(t, p)
+	p.w.cutToS = true
+	p.n.RunUntil(at(11), nil)
+	require.NoError(t, p.c.SetKeepAlive(true))
+	p.n.RunUntil(at(30), nil)
+	requireProbes(t, p, una, rcv, at(10), at(12), at(14))
+	require.Equal(t, []int64{at(16)}, times(p.w.sent(true, fRSTACK, 0)), p.w.trace())
+}

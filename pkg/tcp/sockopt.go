@@ -190,14 +190,16 @@ func (o *sockOpts) setUserTimeout(ms uint32) {
 
 // SetKeepAlive turns keepalive probes on or off (SO_KEEPALIVE). Until SetKeepAlivePeriod or
 // SetKeepAliveConfig says otherwise, the probes follow the stack's tcp_keepalive_time,
-// tcp_keepalive_intvl and tcp_keepalive_probes (Linux's 7200 s, 75 s and 9).
+// tcp_keepalive_intvl and tcp_keepalive_probes (Linux's 7200 s, 75 s and 9). Turning it on
+// when it is on already changes nothing, as in Linux (tcp_set_keepalive).
 func (h Handle) SetKeepAlive(on bool) error {
 	if !h.enter() {
 		return ErrClosed
 	}
 	defer h.exit()
-	h.ep.opts.setFlag(optKeepAlive, on)
-	h.ep.post(pendAlive)
+	if h.ep.opts.setFlag(optKeepAlive, on) != on {
+		h.ep.post(pendAlive)
+	}
 	return nil
 }
 
