@@ -7,11 +7,11 @@ import (
 	"github.com/shardstack/shardstack/pkg/wheel"
 )
 
-// alive is a connection's keepalive and TCP_USER_TIMEOUT bookkeeping, shard-owned (part of
-// conn, so recycling clears it). Its two small fields, the probe count and whether
-// zero-window probing is on, sit with conn's other flags (kaProbes, zwpOn).
+// alive is a connection's TCP_USER_TIMEOUT bookkeeping, shard-owned (part of conn, so
+// recycling clears it). Its two small fields, the keepalive probe count and whether
+// zero-window probing is on, sit with conn's other flags (kaProbes, zwpOn); when the peer
+// was last heard from is the sender's lastAck (Linux rcv_tstamp).
 type alive struct {
-	heardAt  int64 // when the peer was last heard from: a valid ACK (Linux rcv_tstamp, lrcvtime)
 	rtxStamp int64 // when the oldest unacknowledged data went out, once it is retransmitted (retrans_stamp)
 	zwpStart int64 // when zero-window probing began (icsk_probes_tstamp)
 }
@@ -85,7 +85,6 @@ func (s *shard) keepCnt(ep *endpoint) int {
 // from, and with SO_KEEPALIVE already on (set on the Dial, or inherited from the listener)
 // the timer starts (Linux tcp_finish_connect, tcp_create_openreq_child).
 func (s *shard) keepaliveStart(ep *endpoint) {
-	ep.heardAt = s.now
 	if ep.opts.keepalive() {
 		s.kaArm(ep, s.now+s.keepIdle(ep))
 	}
@@ -108,13 +107,13 @@ func (s *shard) keepaliveChanged(ep *endpoint) {
 		s.kaArm(ep, s.now+idle)
 		return
 	}
-	s.kaArm(ep, max(ep.heardAt+idle, s.now))
+	s.kaArm(ep, max(ep.lastAck+idle, s.now))
 }
 
-// heard notes a valid ACK from the peer (Linux tcp_ack: rcv_tstamp, icsk_probes_out = 0;
-// tcp_ack_probe: an open window ends zero-window probing).
+// heard notes a valid ACK from the peer (Linux tcp_ack: icsk_probes_out = 0, while
+// ackInput keeps rcv_tstamp in lastAck; tcp_ack_probe: an open window ends zero-window
+// probing).
 func (s *shard) heard(ep *endpoint) {
-	ep.heardAt = s.now
 	ep.kaProbes = 0
 	if ep.sndWnd > 0 {
 		ep.zwpOn = false
@@ -151,9 +150,9 @@ func (s *shard) keepaliveTimer(ep *endpoint) {
 		s.kaArm(ep, s.now+idle)
 		return
 	}
-	elapsed := s.now - ep.heardAt
+	elapsed := s.now - ep.lastAck
 	if elapsed < idle {
-		s.kaArm(ep, ep.heardAt+idle)
+		s.kaArm(ep, ep.lastAck+idle)
 		return
 	}
 	if ut := ep.opts.userTimeoutNs(); (ut != 0 && elapsed >= ut && ep.kaProbes > 0) ||
@@ -211,11 +210,11 @@ func (s *shard) userTimedOut(ep *endpoint) bool {
 	switch {
 	case ep.state == StateSynSent || ep.state == StateSynRecv:
 	case ep.sndUna != ep.sndMax:
-		if ep.retries == 0 {
-			// The first timeout of this data: the timer was armed, rto ago, when the oldest
-			// unacknowledged byte went out or when the last ACK moved SND.UNA, whichever
-			// was later. Linux keeps each segment's send time; this is the nearest we know.
-			ep.rtxStamp = s.now - ep.rto
+		if ep.retries == 0 && ep.sb.len() > 0 {
+			// The first timeout of this data: it counts from when the oldest segment in
+			// flight was sent (Linux retrans_stamp; here its last send, which is its first
+			// unless recovery resent it already).
+			ep.rtxStamp = ep.sb.at(0).xmit
 		}
 	case ep.sndWnd == 0 && ep.snd.used() > 0 && ep.canSend():
 		if !ep.zwpOn {
