@@ -111,6 +111,7 @@ const (
 	TcpExtTCPDSACKRecv           // D-SACK blocks received
 	TcpExtTCPSACKReorder         // reordering found through SACK
 	TcpExtTCPTSReorder           // reordering found through undo
+	TcpExtTCPKeepAlive           // keepalive probes sent (Linux LINUX_MIB_TCPKEEPALIVE)
 
 	// NumIDs is the number of counters.
 	NumIDs
@@ -208,6 +209,7 @@ var names = [NumIDs]string{
 	TcpExtTCPDSACKRecv:           "TcpExtTCPDSACKRecv",
 	TcpExtTCPSACKReorder:         "TcpExtTCPSACKReorder",
 	TcpExtTCPTSReorder:           "TcpExtTCPTSReorder",
+	TcpExtTCPKeepAlive:           "TcpExtTCPKeepAlive",
 }
 
 // Name returns the Linux name of a counter.

@@ -1034,7 +1034,8 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 		s.armRtx(ep)
 		return
 	}
-	if ep.retries >= s.eng.settings.TCPRetries2 {
+	// TCP_USER_TIMEOUT, when set, replaces tcp_retries2 (keepalive.go, rtxFire).
+	if ep.retries >= s.eng.settings.TCPRetries2 && ep.opts.userTimeout.Load() == 0 {
 		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
 		s.abort(ep, errTimedOut, true)
 		return
