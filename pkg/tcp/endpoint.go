@@ -81,51 +81,53 @@ type endpoint struct {
 // conn is the shard-owned state of a connection. It is one struct so that recycling an
 // endpoint clears it with a single assignment.
 type conn struct {
-	key       hash.Key
-	hash      uint64
+	key      hash.Key
+	hash     uint64
+	listener *Listener // the listener of a child (until Accept), or nil
+	rto      int64     // current retransmission timeout (ns)
+	srtt     int64
+	rttvar   int64
+	retries  int      // consecutive retransmissions of the same data (or SYN)
+	rttStart int64    // when the SYN being timed was sent
+	synStart int64    // when the first SYN went out (active open)
+	delack   int      // segments received since the last ACK we sent
+	guard    ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
+	alive             // keepalive and user-timeout bookkeeping (keepalive.go)
+	receiver
+	sender
+
+	iss, irs seqnum.Value
+	sndUna   seqnum.Value
+	sndNxt   seqnum.Value
+	sndMax   seqnum.Value // highest sequence sent (snd_nxt never rewinds: they are equal)
+	sndSml   seqnum.Value // end of the last segment shorter than a full one (Nagle)
+	sndWnd   uint32
+	sndWl1   seqnum.Value
+	sndWl2   seqnum.Value
+	rcvNxt   seqnum.Value
+	rcvAdv   seqnum.Value // right edge of the window last advertised
+	tsRecent uint32
+	tsOff    uint32
+	mss      uint16 // effective send MSS
+
 	state     State
 	inTable   bool
-	orphan    bool      // the application closed it
-	listener  *Listener // the listener of a child (until Accept), or nil
-	iss, irs  seqnum.Value
-	sndUna    seqnum.Value
-	sndNxt    seqnum.Value
-	sndMax    seqnum.Value // highest sequence sent (retransmission rewinds sndNxt)
-	sndSml    seqnum.Value // end of the last segment shorter than a full one (Nagle)
-	sndWnd    uint32
-	sndWl1    seqnum.Value
-	sndWl2    seqnum.Value
-	rcvNxt    seqnum.Value
-	rcvAdv    seqnum.Value // right edge of the window last advertised
+	orphan    bool // the application closed it
 	sndWscale uint8
 	rcvWscale uint8
-	mss       uint16 // effective send MSS
 	tsOK      bool
 	sackOK    bool
-	tsRecent  uint32
-	tsOff     uint32
-	rto       int64 // current retransmission timeout (ns)
-	srtt      int64
-	rttvar    int64
-	retries   int   // consecutive retransmissions of the same data (or SYN)
-	rttStart  int64 // when the SYN being timed was sent
 	timing    bool  // a segment is being timed (Karn: not after a retransmission)
 	finQueued bool  // the application closed: FIN goes after the data
-	finSent   bool  // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
+	finSent   bool  // the FIN is at sndNxt-1
 	finEver   bool  // a FIN was sent: sndMax includes it
 	ackNow    bool  // an ACK must go out at the end of this input
 	zwpOn     bool  // zero-window probing is on (keepalive.go, TCP_USER_TIMEOUT)
 	kaProbes  uint8 // keepalive probes unanswered (Linux icsk_probes_out)
-	delack    int   // segments received since the last ACK we sent
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
-	opened    bool     // OnOpen was delivered (event-driven connections)
-	synStart  int64    // when the first SYN went out (active open)
-	guard     ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
-	alive              // keepalive and user-timeout bookkeeping (keepalive.go)
-	receiver
-	sender
+	opened    bool // OnOpen was delivered (event-driven connections)
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
