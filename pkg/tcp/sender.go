@@ -315,7 +315,22 @@ func (s *shard) sackInput(ep *endpoint, sg *segment) (delivered uint32, dsack bo
 func (s *shard) dsackInput(ep *endpoint, start, end seqnum.Value) {
 	s.ctr.Inc(stats.TcpExtTCPDSACKRecv)
 	if ep.undoSet && ep.undoRetrans > 0 && ep.undoMarker.LessThan(end) {
-		ep.undoRetrans--
+		if end.LessThanEq(ep.sndUna) {
+			// Data already forgotten: counted as one of ours, as Linux's tcp_check_dsack does.
+			ep.undoRetrans--
+		} else {
+			// In flight: only a segment this side resent counts (a copy the network made
+			// proves nothing about our retransmissions).
+			for j := ep.sb.search(start); j < ep.sb.len() && ep.undoRetrans > 0; j++ {
+				g := ep.sb.at(j)
+				if !g.start.LessThan(end) {
+					break
+				}
+				if g.has(segEverRetrans) {
+					ep.undoRetrans--
+				}
+			}
+		}
 	}
 	if ep.reoSteps < 255 {
 		ep.reoSteps++
