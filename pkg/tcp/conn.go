@@ -107,6 +107,105 @@ func (h Handle) TryRead(b []byte) (int, error) {
 }
 
 // tryRead reads what the receive ring holds; the caller holds rdMu.
+// WriteTo writes what the connection receives to w until EOF (returning nil, as io.Copy
+// wants) or an error, handing w the receive buffer's own memory: no copy through a buffer
+// of the caller's (io.WriterTo, which io.Copy uses). The read deadline applies.
+func (h Handle) WriteTo(w io.Writer) (int64, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.rdMu.Lock()
+	defer ep.rdMu.Unlock()
+	var total int64
+	for {
+		if ep.expired(&ep.rdDeadline) {
+			return total, ErrDeadline
+		}
+		if ep.opw.Load()&opClosed != 0 {
+			return total, ErrClosed
+		}
+		ep.rcv.mu.Lock()
+		p := ep.rcv.readSpan()
+		var n int
+		var err error
+		if len(p) > 0 {
+			n, err = w.Write(p)
+			ep.rcv.release(n)
+		}
+		ep.rcv.mu.Unlock()
+		if n > 0 {
+			total += int64(n)
+			ep.consumed()
+		}
+		if err != nil {
+			return total, err
+		}
+		if len(p) > 0 {
+			continue
+		}
+		switch err := ep.readEnd(); err {
+		case io.EOF:
+			return total, nil
+		case ErrWouldBlock:
+		default:
+			return total, err
+		}
+		if err := ep.waitRd(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// ReadFrom sends what r yields until r's EOF (returning nil) or an error, reading straight
+// into the send buffer's memory (io.ReaderFrom, which io.Copy uses). The write deadline
+// applies.
+func (h Handle) ReadFrom(r io.Reader) (int64, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.wrMu.Lock()
+	defer ep.wrMu.Unlock()
+	var total int64
+	for {
+		if ep.expired(&ep.wrDeadline) {
+			return total, ErrDeadline
+		}
+		if err := ep.writeCheck(); err != nil {
+			return total, err
+		}
+		ep.snd.mu.Lock()
+		p := ep.snd.writeSpan()
+		var n int
+		var err error
+		if len(p) > 0 {
+			n, err = r.Read(p)
+			if n > 0 {
+				ep.snd.advance(n)
+			}
+		}
+		ep.snd.mu.Unlock()
+		if n > 0 {
+			total += int64(n)
+			ep.post(pendSend)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		if len(p) == 0 {
+			if err := ep.waitWr(); err != nil {
+				return total, err
+			}
+		}
+	}
+}
+
 func (ep *endpoint) tryRead(b []byte) (int, error) {
 	if ep.opw.Load()&opClosed != 0 {
 		return 0, ErrClosed
