@@ -385,8 +385,8 @@ func (r *connRig) dial(mode byte) {
 	if mode&7 == 5 {
 		// Off the subnet, with no gateway: refused before any segment.
 		_, err := r.st.DialAsyncHandle(netip.MustParseAddrPort("203.0.113.9:80"), tcp.DialOptions{})
-		var de *tcp.DialError
-		r.check(errors.As(err, &de) && errors.Is(err, tcp.ErrNetUnreachable) && errors.Is(err, syscall.ENETUNREACH), "unroutable dial: %v", err)
+		var de *net.OpError
+		r.check(errors.As(err, &de) && de.Op == "dial" && errors.Is(err, tcp.ErrNetUnreachable) && errors.Is(err, syscall.ENETUNREACH), "unroutable dial: %v", err)
 		_, err = r.st.DialAsyncHandle(netip.AddrPortFrom(fuzzPeer, 0), tcp.DialOptions{})
 		r.check(errors.Is(err, tcp.ErrInvalid), "dial to port 0: %v", err)
 		return
@@ -431,8 +431,8 @@ func (r *connRig) dial(mode byte) {
 		cancel()
 		var h tcp.Handle
 		h, err = r.st.DialHandle(ctx, peerAP)
-		var de *tcp.DialError
-		r.check(!h.Valid() && errors.As(err, &de) && errors.Is(err, context.Canceled) && de.Error() != "", "dial with a done context: %v", err)
+		var de *net.OpError
+		r.check(!h.Valid() && errors.As(err, &de) && de.Op == "dial" && errors.Is(err, context.Canceled) && de.Error() != "", "dial with a done context: %v", err)
 		ac.closed = true
 		err = nil
 	case 6:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -219,18 +220,25 @@ func (s *Stack) ListenTCP(addr netip.AddrPort, opts tcp.ListenOptions) (*tcp.Lis
 }
 
 // Dial connects to addr ("198.18.0.1:80") and waits until the connection is established.
+// As with Go's net.Dial, every error is a *net.OpError (Op "dial", Net "tcp") wrapping the
+// cause, as tcp.Engine.Dial documents; a bad address is a *net.AddrError inside it.
 func (s *Stack) Dial(ctx context.Context, addr string) (*tcp.Conn, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("stack: dial %q: %w", addr, err)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.AddrError{Err: err.Error(), Addr: addr}}
 	}
 	return s.DialTCP(ctx, ap)
+}
+
+// closedDial is a Dial on a closing stack: ErrStackClosed inside a *net.OpError.
+func closedDial(addr netip.AddrPort) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: ErrStackClosed}
 }
 
 // DialTCP connects to addr and waits until the connection is established.
 func (s *Stack) DialTCP(ctx context.Context, addr netip.AddrPort) (*tcp.Conn, error) {
 	if s.closing.Load() {
-		return nil, ErrStackClosed
+		return nil, closedDial(addr)
 	}
 	return s.tcp.Dial(ctx, addr)
 }
@@ -238,7 +246,7 @@ func (s *Stack) DialTCP(ctx context.Context, addr netip.AddrPort) (*tcp.Conn, er
 // DialHandle connects to addr and returns the zero-allocation handle.
 func (s *Stack) DialHandle(ctx context.Context, addr netip.AddrPort) (tcp.Handle, error) {
 	if s.closing.Load() {
-		return tcp.Handle{}, ErrStackClosed
+		return tcp.Handle{}, closedDial(addr)
 	}
 	return s.tcp.DialHandle(ctx, addr)
 }
@@ -246,7 +254,7 @@ func (s *Stack) DialHandle(ctx context.Context, addr netip.AddrPort) (tcp.Handle
 // DialAsyncHandle starts a connection and returns its zero-allocation handle at once.
 func (s *Stack) DialAsyncHandle(addr netip.AddrPort, opts tcp.DialOptions) (tcp.Handle, error) {
 	if s.closing.Load() {
-		return tcp.Handle{}, ErrStackClosed
+		return tcp.Handle{}, closedDial(addr)
 	}
 	return s.tcp.DialAsyncHandle(addr, opts)
 }
@@ -254,7 +262,7 @@ func (s *Stack) DialAsyncHandle(addr netip.AddrPort, opts tcp.DialOptions) (tcp.
 // DialAsync starts a connection and returns at once (a non-blocking connect).
 func (s *Stack) DialAsync(addr netip.AddrPort, opts tcp.DialOptions) (*tcp.Conn, error) {
 	if s.closing.Load() {
-		return nil, ErrStackClosed
+		return nil, closedDial(addr)
 	}
 	return s.tcp.DialAsync(addr, opts)
 }

@@ -112,6 +112,7 @@ const (
 	TcpExtTCPSACKReorder         // reordering found through SACK
 	TcpExtTCPTSReorder           // reordering found through undo
 	TcpExtTCPSACKReneging        // timeouts that found the peer had dropped data it SACKed
+	TcpExtTCPKeepAlive           // keepalive probes sent (Linux LINUX_MIB_TCPKEEPALIVE)
 
 	// NumIDs is the number of counters.
 	NumIDs
@@ -210,6 +211,7 @@ var names = [NumIDs]string{
 	TcpExtTCPSACKReorder:         "TcpExtTCPSACKReorder",
 	TcpExtTCPTSReorder:           "TcpExtTCPTSReorder",
 	TcpExtTCPSACKReneging:        "TcpExtTCPSACKReneging",
+	TcpExtTCPKeepAlive:           "TcpExtTCPKeepAlive",
 }
 
 // Name returns the Linux name of a counter.

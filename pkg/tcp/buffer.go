@@ -233,6 +233,38 @@ func (r *byteRing) peek(pos uint64, dst []byte) {
 	r.cur = c
 }
 
+// readSpan returns the bytes from tail to the end of tail's chunk or head, whichever comes
+// first: the consumer's data in place, for io.WriterTo (nil when the ring is empty).
+// Consumer only.
+func (r *byteRing) readSpan() []byte {
+	t, h := r.tail.Load(), r.head.Load()
+	if t == h {
+		return nil
+	}
+	c := r.cur
+	if c == nil || t < c.base {
+		c = r.first.Load()
+	}
+	for t >= c.end() {
+		c = c.next.Load()
+	}
+	r.cur = c
+	return c.data[t-c.base : min(h, c.end())-c.base]
+}
+
+// writeSpan returns the free room at head, within head's chunk and the limit, for the
+// producer to fill in place (io.ReaderFrom) and then publish with advance (nil when the
+// ring is full). Producer only.
+func (r *byteRing) writeSpan() []byte {
+	h := r.head.Load()
+	room := r.limit.Load() - int64(h-r.tail.Load())
+	if room <= 0 {
+		return nil
+	}
+	c := r.chunkFor(h)
+	return c.data[h-c.base : h-c.base+uint64(min(room, int64(c.end()-h)))]
+}
+
 // consume copies up to len(p) bytes out and releases them. Consumer only (the application,
 // holding r.mu).
 func (r *byteRing) consume(p []byte) int {

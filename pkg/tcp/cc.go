@@ -34,29 +34,30 @@ type congestionOps interface {
 
 // ccState is a connection's congestion window and what its algorithm keeps.
 type ccState struct {
+	// CUBIC (tcp_cubic.c's bictcp).
+	epochStart  int64   // start of the current congestion-avoidance epoch, 0: none
+	minRTT      int64   // smallest RTT seen (ns)
+	lastMaxCwnd float32 // W_max
+	k           float32 // seconds to get back to W_max
+	originPoint float32
+	west        float32 // the Reno-friendly estimate W_est
+
+	// HyStart++ (RFC 9406).
+	hsLastMin    int64 // lastRoundMinRTT (0: none)
+	hsCurMin     int64 // currentRoundMinRTT (0: none)
+	hsCSSBaseRTT int64
+
 	cwnd     uint32 // segments
 	ssthresh uint32 // segments
 	cwndCnt  uint32 // linear growth accumulator (Linux snd_cwnd_cnt)
 	lossCwnd uint32 // cwnd at the last loss (undo)
 
-	// CUBIC (tcp_cubic.c's bictcp).
-	lastMaxCwnd float64 // W_max
-	epochStart  int64   // start of the current congestion-avoidance epoch, 0: none
-	k           float64 // seconds to get back to W_max
-	originPoint float64
-	west        float64 // the Reno-friendly estimate W_est
-	minRTT      int64   // smallest RTT seen (ns)
-
-	// HyStart++ (RFC 9406).
-	hsWindowEnd  uint32 // the round ends when this is acknowledged
-	hsRoundSet   bool
-	hsLastMin    int64 // lastRoundMinRTT (0: none)
-	hsCurMin     int64 // currentRoundMinRTT (0: none)
-	hsSamples    uint8
-	hsCSS        bool  // in Conservative Slow Start
-	hsCSSRounds  uint8 // rounds spent in CSS
-	hsCSSBaseRTT int64
-	hsDone       bool // left slow start through HyStart++ (until the next loss)
+	hsWindowEnd uint32 // the round ends when this is acknowledged
+	hsRoundSet  bool
+	hsSamples   uint8
+	hsCSS       bool  // in Conservative Slow Start
+	hsCSSRounds uint8 // rounds spent in CSS
+	hsDone      bool  // left slow start through HyStart++ (until the next loss)
 }
 
 // The algorithms by their Linux names.
@@ -139,10 +140,10 @@ func (cubicOps) ssthresh(c *ccState) uint32 {
 	c.epochStart = 0
 	w := float64(c.cwnd)
 	// Fast convergence (RFC 9438 §4.7): a flow whose window keeps shrinking yields room.
-	if w < c.lastMaxCwnd {
-		c.lastMaxCwnd = w * (1 + cubicBeta) / 2
+	if w < float64(c.lastMaxCwnd) {
+		c.lastMaxCwnd = float32(w * (1 + cubicBeta) / 2)
 	} else {
-		c.lastMaxCwnd = w
+		c.lastMaxCwnd = float32(w)
 	}
 	c.lossCwnd = c.cwnd
 	return max(uint32(w*cubicBeta), 2)
@@ -215,28 +216,28 @@ func (o cubicOps) congAvoid(c *ccState, acked uint32, now int64) {
 // cubicGrow is congestion avoidance (RFC 9438 §4.2-4.4): towards W_cubic(t+RTT), no slower
 // than the Reno-friendly estimate.
 func (cubicOps) cubicGrow(c *ccState, acked uint32, now int64) {
+	// The state keeps float32s (a connection's memory); the arithmetic is in float64.
 	cwnd := float64(c.cwnd)
 	if c.epochStart == 0 {
 		c.epochStart = now
 		c.cwndCnt = 0
-		if cwnd < c.lastMaxCwnd {
-			c.k = math.Cbrt((c.lastMaxCwnd - cwnd) / cubicC)
+		if wmax := float64(c.lastMaxCwnd); cwnd < wmax {
+			c.k = float32(math.Cbrt((wmax - cwnd) / cubicC))
 			c.originPoint = c.lastMaxCwnd
 		} else {
 			c.k = 0
-			c.originPoint = cwnd
+			c.originPoint = float32(cwnd)
 		}
-		c.west = cwnd
+		c.west = float32(cwnd)
 	}
 	t := float64(now-c.epochStart+c.minRTT) / 1e9
-	d := t - c.k
-	target := c.originPoint + cubicC*d*d*d
+	d := t - float64(c.k)
+	target := float64(c.originPoint) + cubicC*d*d*d
 	// Never more than half again the window in one RTT (RFC 9438 §4.2).
 	target = min(target, 1.5*cwnd)
-	c.west += cubicAlpha * float64(acked) / cwnd
-	if c.west > target {
-		target = c.west
-	}
+	west := float64(c.west) + cubicAlpha*float64(acked)/cwnd
+	c.west = float32(west)
+	target = max(target, west)
 	if target > cwnd {
 		// (target - cwnd) / cwnd segments per acknowledged segment.
 		per := max(uint32(cwnd/(target-cwnd)), 1)

@@ -9,17 +9,15 @@ import (
 )
 
 // appClose is close(2) on the shard: Linux tcp_close. Unread data means a reset
-// (TcpExtTCPAbortOnClose); otherwise the FIN is queued behind the data and the state moves
-// on (tcp_close_state).
+// (TcpExtTCPAbortOnClose), and so does SO_LINGER with a zero timeout (TcpExtTCPAbortOnData,
+// checked after the unread data, as Linux does); otherwise the FIN is queued behind the
+// data and the state moves on (tcp_close_state).
 func (s *shard) appClose(ep *endpoint) {
 	ep.orphan = true
 	if ep.listener != nil {
 		ep.listener = nil
 	}
 	switch ep.state {
-	case StateSynSent:
-		s.closeEndpoint(ep, errNone)
-		return
 	case StateClosed, StateTimeWait:
 		return
 	}
@@ -28,11 +26,29 @@ func (s *shard) appClose(ep *endpoint) {
 		s.abort(ep, errNone, true)
 		return
 	}
+	if ep.opts.linger.Load() == 1 {
+		// tcp_disconnect: a reset where tcp_need_reset says so, and in CLOSING or LAST-ACK
+		// while something, the FIN at least, is still unsent (snd_nxt != write_seq).
+		s.ctr.Inc(stats.TcpExtTCPAbortOnData)
+		if (ep.state == StateClosing || ep.state == StateLastAck) && !ep.finSent {
+			s.sendRST(&ep.key, ep.hash, ep.sndNxt, ep.rcvNxt, true)
+		}
+		s.abort(ep, errNone, true)
+		return
+	}
 	switch ep.state {
+	case StateSynSent:
+		s.closeEndpoint(ep, errNone)
+		return
 	case StateSynRecv, StateEstablished:
 		s.setState(ep, StateFinWait1)
 	case StateCloseWait:
 		s.setState(ep, StateLastAck)
+	case StateFinWait2:
+		// CloseWrite's FIN is acknowledged already: the orphan now times out like any other
+		// (tcp_fin_timeout).
+		s.wheel.Schedule(&ep.rtx, s.now+int64(s.eng.settings.TCPFinTimeout))
+		return
 	default:
 		return // FIN already queued
 	}

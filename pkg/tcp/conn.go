@@ -14,15 +14,18 @@ import (
 // Handle is a connection as a plain value: the zero-allocation interface for servers and
 // load generators that do not need net.Conn. The connection itself lives in its shard's
 // pool and is recycled after both sides are done with it; the handle carries the
-// generation it was issued for, so once closed every method returns net.ErrClosed even if
-// the connection has been reused. A Handle may be used from several goroutines; reads are
-// serialised with reads and writes with writes.
+// generation it was issued for, so once closed every method returns net.ErrClosed (or a
+// zero value) even if the connection has been reused, and no method of the zero Handle
+// panics. A Handle may be used from several goroutines; reads are serialised with reads and
+// writes with writes (a TryRead or TryWrite that finds another one in progress returns
+// ErrWouldBlock instead of waiting).
 type Handle struct {
 	ep  *endpoint
 	gen uint32
 }
 
-// Valid reports whether h refers to a connection at all (the zero Handle does not).
+// Valid reports whether h was ever issued for a connection (the zero Handle was not); a
+// closed handle stays valid, and its methods return net.ErrClosed or zero values.
 func (h Handle) Valid() bool { return h.ep != nil }
 
 // enter starts an operation: false if the handle is closed (or its endpoint reused).
@@ -62,7 +65,7 @@ func (h Handle) State() State {
 
 func (ep *endpoint) readable() bool {
 	return ep.rcv.used() > 0 || ep.eof.Load() || ep.errc.Load() != errNone ||
-		State(ep.pub.Load()) == StateClosed || ep.opw.Load()&opClosed != 0
+		State(ep.pub.Load()) == StateClosed || ep.opw.Load()&opClosed != 0 || ep.opts.rdShut()
 }
 
 // Read reads into b, waiting for data: io.EOF after the peer's FIN.
@@ -88,16 +91,125 @@ func (h Handle) Read(b []byte) (int, error) {
 	}
 }
 
-// TryRead reads what is there without waiting: ErrWouldBlock when nothing is.
+// TryRead reads what is there without waiting: ErrWouldBlock when nothing is, or when
+// another read of the connection is in progress (the receive ring has one consumer).
 func (h Handle) TryRead(b []byte) (int, error) {
 	if !h.enter() {
 		return 0, ErrClosed
 	}
 	defer h.exit()
-	return h.ep.tryRead(b)
+	ep := h.ep
+	if !ep.rdMu.TryLock() {
+		return 0, ErrWouldBlock
+	}
+	defer ep.rdMu.Unlock()
+	return ep.tryRead(b)
+}
+
+// tryRead reads what the receive ring holds; the caller holds rdMu.
+// WriteTo writes what the connection receives to w until EOF (returning nil, as io.Copy
+// wants) or an error, handing w the receive buffer's own memory: no copy through a buffer
+// of the caller's (io.WriterTo, which io.Copy uses). The read deadline applies.
+func (h Handle) WriteTo(w io.Writer) (int64, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.rdMu.Lock()
+	defer ep.rdMu.Unlock()
+	var total int64
+	for {
+		if ep.expired(&ep.rdDeadline) {
+			return total, ErrDeadline
+		}
+		if ep.opw.Load()&opClosed != 0 {
+			return total, ErrClosed
+		}
+		ep.rcv.mu.Lock()
+		p := ep.rcv.readSpan()
+		var n int
+		var err error
+		if len(p) > 0 {
+			n, err = w.Write(p)
+			ep.rcv.release(n)
+		}
+		ep.rcv.mu.Unlock()
+		if n > 0 {
+			total += int64(n)
+			ep.consumed()
+		}
+		if err != nil {
+			return total, err
+		}
+		if len(p) > 0 {
+			continue
+		}
+		switch err := ep.readEnd(); err {
+		case io.EOF:
+			return total, nil
+		case ErrWouldBlock:
+		default:
+			return total, err
+		}
+		if err := ep.waitRd(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// ReadFrom sends what r yields until r's EOF (returning nil) or an error, reading straight
+// into the send buffer's memory (io.ReaderFrom, which io.Copy uses). The write deadline
+// applies.
+func (h Handle) ReadFrom(r io.Reader) (int64, error) {
+	if !h.enter() {
+		return 0, ErrClosed
+	}
+	defer h.exit()
+	ep := h.ep
+	ep.wrMu.Lock()
+	defer ep.wrMu.Unlock()
+	var total int64
+	for {
+		if ep.expired(&ep.wrDeadline) {
+			return total, ErrDeadline
+		}
+		if err := ep.writeCheck(); err != nil {
+			return total, err
+		}
+		ep.snd.mu.Lock()
+		p := ep.snd.writeSpan()
+		var n int
+		var err error
+		if len(p) > 0 {
+			n, err = r.Read(p)
+			if n > 0 {
+				ep.snd.advance(n)
+			}
+		}
+		ep.snd.mu.Unlock()
+		if n > 0 {
+			total += int64(n)
+			ep.post(pendSend)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		if len(p) == 0 {
+			if err := ep.waitWr(); err != nil {
+				return total, err
+			}
+		}
+	}
 }
 
 func (ep *endpoint) tryRead(b []byte) (int, error) {
+	if ep.opw.Load()&opClosed != 0 {
+		return 0, ErrClosed
+	}
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -105,30 +217,42 @@ func (ep *endpoint) tryRead(b []byte) (int, error) {
 	n := ep.rcv.consume(b)
 	ep.rcv.mu.Unlock()
 	if n > 0 {
-		// Tell the shard when the window it advertised has become worth updating, and,
-		// without hurrying it, when the buffer is empty, so that it gives its memory back.
-		space := uint32(ep.rcv.space())
-		if adv := ep.advWnd.Load(); space >= 2*adv || (adv < 1024 && space >= 1024) {
-			ep.post(pendWindow)
-		}
-		if ep.rcv.used() == 0 {
-			ep.postLazy(pendTrim)
-		}
+		ep.consumed()
 		return n, nil
 	}
+	return 0, ep.readEnd()
+}
+
+// consumed runs after the application took bytes out of the receive buffer: it tells the
+// shard when the window it advertised has become worth updating, and, without hurrying it,
+// when the buffer is empty, so that it gives its memory back.
+func (ep *endpoint) consumed() {
+	space := uint32(ep.rcv.space())
+	if adv := ep.advWnd.Load(); space >= 2*adv || (adv < 1024 && space >= 1024) {
+		ep.post(pendWindow)
+	}
+	if ep.rcv.used() == 0 {
+		ep.postLazy(pendTrim)
+	}
+}
+
+// readEnd is what a read of an empty receive ring returns: io.EOF after the peer's FIN (or
+// shutdown(SHUT_RD), as Linux's recv returns 0), the error that ended the connection, or
+// ErrWouldBlock.
+func (ep *endpoint) readEnd() error {
 	if ep.opw.Load()&opClosed != 0 {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	if ep.eof.Load() {
-		return 0, io.EOF
+		return io.EOF
 	}
 	if err := errOf(ep.errc.Load()); err != nil {
-		return 0, err
+		return err
 	}
-	if State(ep.pub.Load()) == StateClosed {
-		return 0, io.EOF
+	if State(ep.pub.Load()) == StateClosed || ep.opts.rdShut() {
+		return io.EOF
 	}
-	return 0, ErrWouldBlock
+	return ErrWouldBlock
 }
 
 // Write writes b, waiting for room in the send buffer; it returns when every byte is in.
@@ -160,25 +284,49 @@ func (h Handle) Write(b []byte) (int, error) {
 }
 
 // TryWrite copies what fits into the send buffer without waiting; ErrWouldBlock when not
-// everything fit (n says how much did).
+// everything fit (n says how much did), or when another write of the connection is in
+// progress (the send ring has one producer).
 func (h Handle) TryWrite(b []byte) (int, error) {
 	if !h.enter() {
 		return 0, ErrClosed
 	}
 	defer h.exit()
-	return h.ep.tryWrite(b)
+	ep := h.ep
+	if !ep.wrMu.TryLock() {
+		if ep.events != nil {
+			ep.wantWr.Store(true) // the writer in progress ran out of room, or will
+		}
+		return 0, ErrWouldBlock
+	}
+	defer ep.wrMu.Unlock()
+	return ep.tryWrite(b)
 }
 
-func (ep *endpoint) tryWrite(b []byte) (int, error) {
+// writeCheck reports whether the application may add to the send ring: nil, ErrWouldBlock
+// while the handshake is still going, or why not (Close, CloseWrite, the connection's end).
+func (ep *endpoint) writeCheck() error {
+	if ep.opw.Load()&opClosed != 0 {
+		return ErrClosed
+	}
+	if ep.opts.wrShut() {
+		return ErrBrokenPipe
+	}
 	if err := errOf(ep.errc.Load()); err != nil {
-		return 0, err
+		return err
 	}
 	switch State(ep.pub.Load()) {
 	case StateEstablished, StateCloseWait:
+		return nil
 	case StateSynSent, StateSynRecv:
-		return 0, ErrWouldBlock
-	default:
-		return 0, ErrBrokenPipe
+		return ErrWouldBlock
+	}
+	return ErrBrokenPipe
+}
+
+// tryWrite copies what fits of b into the send ring; the caller holds wrMu.
+func (ep *endpoint) tryWrite(b []byte) (int, error) {
+	if err := ep.writeCheck(); err != nil {
+		return 0, err
 	}
 	if len(b) == 0 {
 		return 0, nil
@@ -199,7 +347,7 @@ func (ep *endpoint) tryWrite(b []byte) (int, error) {
 }
 
 func (ep *endpoint) writable() bool {
-	if ep.errc.Load() != errNone || ep.opw.Load()&opClosed != 0 {
+	if ep.errc.Load() != errNone || ep.opw.Load()&opClosed != 0 || ep.opts.wrShut() {
 		return true
 	}
 	switch State(ep.pub.Load()) {
@@ -262,7 +410,10 @@ func (ep *endpoint) park(ch chan struct{}, tp *clock.Timer, deadline int64) erro
 }
 
 // Close closes the connection: the FIN goes after the buffered data (or a reset, if
-// received data was never read, as Linux does).
+// received data was never read, as Linux does, or if SetLinger(0) was called). With a
+// positive SetLinger it waits, as Linux's close(2) does, up to that long for the FIN to be
+// acknowledged (not in an Events connection, whose callbacks must not block). A Read or Write
+// blocked on the connection returns net.ErrClosed.
 func (h Handle) Close() error {
 	ep := h.ep
 	if ep == nil {
@@ -281,17 +432,18 @@ func (h Handle) Close() error {
 	// Wake a Read or Write blocked on this connection (they see the closed bit).
 	ep.signalRd()
 	ep.signalWr()
+	if lv := ep.opts.linger.Load(); lv > 1 && ep.events == nil {
+		ep.lingerWait(time.Duration(lv-1) * time.Second)
+	}
 	h.exit()
 	return nil
 }
 
-// Abort resets the connection at once (SO_LINGER with a zero timeout, then close).
+// Abort resets the connection at once: SetLinger(0), then Close.
 func (h Handle) Abort() error {
-	if !h.enter() {
-		return ErrClosed
+	if err := h.SetLinger(0); err != nil {
+		return err
 	}
-	h.ep.post(pendAbort)
-	h.exit()
 	return h.Close()
 }
 
@@ -320,11 +472,25 @@ func (h Handle) SetNoDelay(noDelay bool) error {
 
 // SetUserData stores a word of the application's own with the connection (an index into
 // its tables, a timestamp): event-driven applications keep per-connection state this way
-// without allocating. It is not synchronised; use it from one goroutine at a time.
-func (h Handle) SetUserData(v uint64) { h.ep.userData = v }
+// without allocating. A closed handle gets ErrClosed and leaves the word alone, even when its
+// endpoint already carries a new connection.
+func (h Handle) SetUserData(v uint64) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	h.ep.userData.Store(v)
+	return nil
+}
 
-// UserData returns what SetUserData stored (0 for a new connection).
-func (h Handle) UserData() uint64 { return h.ep.userData }
+// UserData returns what SetUserData stored (0 for a new connection, and for a closed one).
+func (h Handle) UserData() uint64 {
+	if !h.enter() {
+		return 0
+	}
+	defer h.exit()
+	return h.ep.userData.Load()
+}
 
 // Opened reports whether the connection was ever established (an event-driven dial that
 // reports OnData without having opened has failed; Err says why).
@@ -336,8 +502,15 @@ func (h Handle) Opened() bool {
 	return h.ep.estab.Load()
 }
 
-// Shard returns the index of the shard that owns the connection.
-func (h Handle) Shard() int { return h.ep.sh.id }
+// Shard returns the index of the shard that owns the connection, or -1 for the zero Handle
+// and a closed one.
+func (h Handle) Shard() int {
+	if !h.enter() {
+		return -1
+	}
+	defer h.exit()
+	return h.ep.sh.id
+}
 
 // LocalAddrPort returns the local address; for a connection still being opened by
 // DialAsync it is known once the shard has picked the port.
@@ -467,9 +640,10 @@ type Conn struct {
 // NewConn wraps a Handle as a net.Conn.
 func NewConn(h Handle) *Conn {
 	c := &Conn{Handle: h}
-	c.fill()
-	if h.ep != nil {
+	if h.enter() { // a closed handle's endpoint may carry another connection by now
+		c.fill()
 		h.ep.noDelay.Store(true) // Go's net sets TCP_NODELAY on every TCP connection
+		h.exit()
 	}
 	return c
 }

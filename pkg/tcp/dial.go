@@ -2,7 +2,9 @@ package tcp
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"time"
 
 	"github.com/shardstack/shardstack/pkg/hash"
 )
@@ -21,9 +23,19 @@ type DialOptions struct {
 	// stack spread connections over the shards). An event-driven client that dials its next
 	// connection from a callback keeps it on the same core this way.
 	Near Handle
+	// KeepAlive turns keepalive on from the start when KeepAlive.Enable is set, with
+	// net.KeepAliveConfig's meaning of the other fields (as Handle.SetKeepAliveConfig).
+	KeepAlive net.KeepAliveConfig
+	// UserTimeout is TCP_USER_TIMEOUT (0: off), as Handle.SetUserTimeout; it also bounds
+	// the SYN retransmissions of this Dial.
+	UserTimeout time.Duration
 }
 
 // Dial opens a connection to raddr and waits until it is established, fails, or ctx ends.
+// Like Go's net.Dial, every error it returns is a *net.OpError (Op "dial", Net "tcp") whose
+// Err is the cause: ErrConnectionRefused, ErrTimedOut, a context error, ...; errors.Is sees
+// through it to the cause and its errno, and its Timeout method reports a deadline or
+// ETIMEDOUT.
 func (e *Engine) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
 	h, err := e.DialHandle(ctx, raddr)
 	if err != nil {
@@ -39,23 +51,25 @@ func (e *Engine) DialHandle(ctx context.Context, raddr netip.AddrPort) (Handle, 
 		return Handle{}, err
 	}
 	if err := h.WaitConnected(ctx); err != nil {
+		laddr := h.LocalAddrPort()
 		h.Close()
-		return Handle{}, &DialError{Addr: raddr, Err: err}
+		return Handle{}, dialError(laddr, raddr, err)
 	}
 	return h, nil
 }
 
-// DialError is a failed Dial: the address and why.
-type DialError struct {
-	Addr netip.AddrPort
-	Err  error
+// dialError wraps why a connection to raddr failed as Go's net does: a *net.OpError with
+// Op "dial" and Net "tcp", and Source when the local port had been picked.
+func dialError(laddr, raddr netip.AddrPort, err error) error {
+	op := &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	if laddr.IsValid() {
+		op.Source = net.TCPAddrFromAddrPort(laddr)
+	}
+	if raddr.IsValid() {
+		op.Addr = net.TCPAddrFromAddrPort(raddr)
+	}
+	return op
 }
-
-// Error implements error.
-func (e *DialError) Error() string { return "tcp: dial " + e.Addr.String() + ": " + e.Err.Error() }
-
-// Unwrap returns the cause (ErrConnectionRefused, ErrTimedOut, a context error, ...).
-func (e *DialError) Unwrap() error { return e.Err }
 
 // DialAsync starts an active open and returns at once, like a non-blocking connect(2); the
 // Conn reports the outcome through State, WaitConnected or its first Read/Write.
@@ -71,15 +85,20 @@ func (e *Engine) DialAsync(raddr netip.AddrPort, opts DialOptions) (*Conn, error
 
 // DialAsyncHandle is DialAsync without the net.Conn wrapper.
 func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle, error) {
-	if !raddr.Addr().Is4() {
-		return Handle{}, &DialError{Addr: raddr, Err: ErrInvalid}
+	if !raddr.Addr().Is4() || raddr.Port() == 0 {
+		return Handle{}, dialError(netip.AddrPort{}, raddr, ErrInvalid)
 	}
-	if raddr.Port() == 0 {
-		return Handle{}, &DialError{Addr: raddr, Err: ErrInvalid}
+	ka, err := optionKeepAlive(opts.KeepAlive)
+	if err != nil {
+		return Handle{}, dialError(netip.AddrPort{}, raddr, err)
+	}
+	ut, err := userTimeoutMs(opts.UserTimeout)
+	if err != nil {
+		return Handle{}, dialError(netip.AddrPort{}, raddr, err)
 	}
 	dst := raddr.Addr().As4()
 	if e.routable != nil && !e.routable(dst) {
-		return Handle{}, &DialError{Addr: raddr, Err: ErrNetUnreachable}
+		return Handle{}, dialError(netip.AddrPort{}, raddr, ErrNetUnreachable)
 	}
 	var s *shard
 	if opts.LocalPort != 0 {
@@ -93,7 +112,12 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	}
 	ep := s.allocEndpoint()
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort = dst, raddr.Port(), opts.LocalPort
-	ep.events, ep.userData = opts.Events, opts.UserData
+	ep.events = opts.Events
+	if opts.UserData != 0 {
+		ep.userData.Store(opts.UserData)
+	}
+	ep.opts.setKeepAlive(ka)
+	ep.opts.setUserTimeout(ut)
 	ep.synCnt = uint8(min(max(opts.SynCnt, 0), 255))
 	ep.pub.Store(uint32(StateSynSent))
 	h := Handle{ep: ep, gen: ep.gen()}

@@ -8,6 +8,21 @@
 // Applications talk to a connection through lock-free rings (the receive and send byte
 // buffers) and a per-shard list of connections with pending work; the shard does the rest.
 //
+// An established connection has three parts, each in its own file. The receiver
+// (receiver.go) writes in-order and out-of-order data straight into the receive buffer,
+// keeps a bounded list of the ranges beyond a hole, and sends SACK and D-SACK blocks and
+// quick or delayed ACKs as Linux does. The sender (sender.go) never rewinds snd_nxt: a
+// scoreboard of the segments in flight (scoreboard.go) records what the peer SACKed and what
+// RACK-TLP (RFC 8985) or the retransmission timeout found lost, recovery follows RFC 6675 with
+// proportional rate reduction (RFC 6937), or NewReno (RFC 6582) for peers without SACK, and a
+// recovery that proves spurious is undone from D-SACKs or timestamps. Congestion control
+// (cc.go) sits behind an interface shaped like Linux's tcp_congestion_ops: CUBIC with
+// HyStart++ by default, Reno by tcp_congestion_control. Buffers (buffer.go, bufsize.go) are
+// lists of chunks from per-shard pools, held only while data waits in them; how they grow
+// and shrink without a lock on the per-segment path is written at byteRing, and how their
+// capacity follows tcp_rmem and tcp_wmem (receive autotuning as tcp_rcv_space_adjust) at
+// the top of bufsize.go.
+//
 // The behaviour is Linux's, as written down in shared/spec/connection-establishment.md; names
 // follow Linux (request, checkReq, createOpenreqChild, acceptQueue, synTable) so the seeds map
 // onto the code. This package does not parse links or IP: the stack hands it TCP segments

@@ -21,6 +21,8 @@ const (
 	pendAbort                      // reset now (cancelled Dial, listener closed with the child queued)
 	pendFree                       // every reference is gone: return it to the pool
 	pendTrim                       // the application emptied the receive buffer: give its chunk back
+	pendShutWr                     // shutdown(SHUT_WR): FIN after the data, reads go on
+	pendAlive                      // keepalive turned on or off, or its idle time changed
 )
 
 // opword layout: generation in the high 32 bits, a closed bit, and the count of application
@@ -61,64 +63,71 @@ type endpoint struct {
 	dialLocalPort          uint16
 	synCnt                 uint8 // TCP_SYNCNT of a Dial (0: tcp_syn_retries)
 
-	rdMu, wrMu sync.Mutex    // one Read and one Write at a time (deadline timers)
+	rdMu, wrMu sync.Mutex    // one reader and one writer at a time (the rings have one of each)
 	events     Events        // run-to-completion callbacks instead of waking goroutines
-	userData   uint64        // the application's own (Handle.SetUserData)
+	userData   atomic.Uint64 // the application's own (Handle.SetUserData)
 	wantWr     atomic.Bool   // TryWrite ran out of room: OnWritable is wanted
 	bufLocks   atomic.Uint32 // SetReadBuffer / SetWriteBuffer fixed a size (bufsize.go)
+	opts       sockOpts      // socket options the application set (sockopt.go)
 
 	// ---- the shard's ----
 	sh  *shard
 	rtx wheel.Timer
 	ack wheel.Timer
+	ka  *kaTimer // keepalive, lent by the shard while it is on (keepalive.go)
 	conn
 }
 
 // conn is the shard-owned state of a connection. It is one struct so that recycling an
 // endpoint clears it with a single assignment.
 type conn struct {
-	key       hash.Key
-	hash      uint64
+	key      hash.Key
+	hash     uint64
+	listener *Listener // the listener of a child (until Accept), or nil
+	rto      int64     // current retransmission timeout (ns)
+	srtt     int64
+	rttvar   int64
+	retries  int      // consecutive retransmissions of the same data (or SYN)
+	rttStart int64    // when the SYN being timed was sent
+	synStart int64    // when the first SYN went out (active open)
+	delack   int      // segments received since the last ACK we sent
+	guard    ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
+	alive             // keepalive and user-timeout bookkeeping (keepalive.go)
+	receiver
+	sender
+
+	iss, irs seqnum.Value
+	sndUna   seqnum.Value
+	sndNxt   seqnum.Value
+	sndMax   seqnum.Value // highest sequence sent (snd_nxt never rewinds: they are equal)
+	sndSml   seqnum.Value // end of the last segment shorter than a full one (Nagle)
+	sndWnd   uint32
+	sndWl1   seqnum.Value
+	sndWl2   seqnum.Value
+	rcvNxt   seqnum.Value
+	rcvAdv   seqnum.Value // right edge of the window last advertised
+	tsRecent uint32
+	tsOff    uint32
+	mss      uint16 // effective send MSS
+
 	state     State
 	inTable   bool
-	orphan    bool      // the application closed it
-	listener  *Listener // the listener of a child (until Accept), or nil
-	iss, irs  seqnum.Value
-	sndUna    seqnum.Value
-	sndNxt    seqnum.Value
-	sndMax    seqnum.Value // highest sequence sent (retransmission rewinds sndNxt)
-	sndSml    seqnum.Value // end of the last segment shorter than a full one (Nagle)
-	sndWnd    uint32
-	sndWl1    seqnum.Value
-	sndWl2    seqnum.Value
-	rcvNxt    seqnum.Value
-	rcvAdv    seqnum.Value // right edge of the window last advertised
+	orphan    bool // the application closed it
 	sndWscale uint8
 	rcvWscale uint8
-	mss       uint16 // effective send MSS
 	tsOK      bool
 	sackOK    bool
-	tsRecent  uint32
-	tsOff     uint32
-	rto       int64 // current retransmission timeout (ns)
-	srtt      int64
-	rttvar    int64
-	retries   int   // consecutive retransmissions of the same data (or SYN)
-	rttStart  int64 // when the SYN being timed was sent
 	timing    bool  // a segment is being timed (Karn: not after a retransmission)
 	finQueued bool  // the application closed: FIN goes after the data
-	finSent   bool  // the FIN is at sndNxt-1 (cleared when a timeout rewinds sndNxt)
+	finSent   bool  // the FIN is at sndNxt-1
 	finEver   bool  // a FIN was sent: sndMax includes it
 	ackNow    bool  // an ACK must go out at the end of this input
-	delack    int   // segments received since the last ACK we sent
+	zwpOn     bool  // zero-window probing is on (keepalive.go, TCP_USER_TIMEOUT)
+	kaProbes  uint8 // keepalive probes unanswered (Linux icsk_probes_out)
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
-	opened    bool     // OnOpen was delivered (event-driven connections)
-	synStart  int64    // when the first SYN went out (active open)
-	guard     ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
-	receiver
-	sender
+	opened    bool // OnOpen was delivered (event-driven connections)
 }
 
 // QueueLink lets endpoints sit in a shard's work list.
@@ -172,6 +181,7 @@ func (ep *endpoint) gen() uint32 { return uint32(ep.opw.Load() >> 32) }
 func (s *shard) freeEndpoint(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
+	s.kaStop(ep)
 	g := ep.gen() + 1
 	if g == 0 {
 		g = 1
@@ -183,7 +193,11 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 	ep.sb.release()
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = [4]byte{}, 0, 0, 0
-	ep.events, ep.userData = nil, 0
+	ep.events = nil
+	if ep.userData.Load() != 0 {
+		ep.userData.Store(0)
+	}
+	ep.opts.clear()
 	if ep.wantWr.Load() {
 		ep.wantWr.Store(false)
 	}
@@ -330,6 +344,12 @@ func (s *shard) setState(ep *endpoint, st State) {
 	}
 	ep.state = st
 	ep.pub.Store(uint32(st))
+	switch st {
+	case StateEstablished:
+		s.keepaliveStart(ep)
+	case StateFinWait2, StateTimeWait, StateClosed:
+		ep.opts.lingerWake() // a lingering Close waits for one of these
+	}
 }
 
 // handleWork acts on what the application asked for.
@@ -346,6 +366,9 @@ func (s *shard) handleWork(ep *endpoint, bits uint32) {
 	if ep.state == StateClosed {
 		return
 	}
+	if bits&pendAlive != 0 {
+		s.keepaliveChanged(ep)
+	}
 	if bits&pendAbort != 0 {
 		s.abort(ep, errAborted, true)
 		return
@@ -356,7 +379,10 @@ func (s *shard) handleWork(ep *endpoint, bits uint32) {
 			return
 		}
 	}
-	if bits&(pendSend|pendClose) != 0 {
+	if bits&pendShutWr != 0 {
+		s.shutdownWrite(ep)
+	}
+	if bits&(pendSend|pendClose|pendShutWr) != 0 {
 		s.output(ep)
 	}
 	if bits&pendWindow != 0 && ep.state.synchronized() {
@@ -375,6 +401,7 @@ func (s *shard) closeEndpoint(ep *endpoint, errc int32) {
 	}
 	s.setState(ep, StateClosed)
 	ep.pub.Store(uint32(StateClosed)) // also when it never left CLOSED (a Dial that found no port)
+	ep.opts.lingerWake()              // setState did not, in that case
 	s.release(ep)
 }
 
@@ -385,6 +412,7 @@ func (s *shard) release(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	ep.sb.release()
+	s.kaStop(ep)
 	if ep.inTable {
 		s.est.Delete(&ep.key, ep.hash)
 		ep.inTable = false

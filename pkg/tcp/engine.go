@@ -187,6 +187,12 @@ func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, err
 	if !addr.Addr().Is4() && addr.Addr().IsValid() {
 		return nil, fmt.Errorf("tcp: listen %v: only IPv4 is supported so far: %w", addr, ErrInvalid)
 	}
+	if _, err := optionKeepAlive(opts.KeepAlive); err != nil {
+		return nil, fmt.Errorf("tcp: listen %v: bad keepalive: %w", addr, err)
+	}
+	if _, err := userTimeoutMs(opts.UserTimeout); err != nil {
+		return nil, fmt.Errorf("tcp: listen %v: bad user timeout: %w", addr, ErrInvalid)
+	}
 	var a [4]byte
 	if addr.Addr().IsValid() {
 		a = addr.Addr().As4()

@@ -191,6 +191,7 @@ func (s *shard) synchronizedState(ep *endpoint, sg *segment) {
 			return
 		}
 	}
+	s.heard(ep) // keepalive.go: the peer is alive
 	switch ep.state {
 	case StateFinWait1:
 		if ep.finAcked(sg.ack) {

@@ -25,6 +25,8 @@ type Listener struct {
 	maxSeg      atomic.Int32 // TCP_MAXSEG (0: the link's)
 	closed      atomic.Bool
 	events      Events // event-driven listener: children go to the callbacks, not the ring
+	keepAlive   kaConf // SO_KEEPALIVE and its knobs, for every child
+	userTimeout uint32 // TCP_USER_TIMEOUT in ms, for every child
 
 	// The SYN queue's length is kept per shard, each on its own cache line and written only
 	// by its shard: a SYN adds to its own shard's count and reads the others', instead of
@@ -84,6 +86,8 @@ func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *List
 		synq:     make([]shardQueue, len(e.shards)),
 	}
 	l.events = opts.Events
+	l.keepAlive, _ = optionKeepAlive(opts.KeepAlive)   // Listen checked it
+	l.userTimeout, _ = userTimeoutMs(opts.UserTimeout) // Listen checked it
 	l.setBacklog(opts.Backlog)
 	l.SetDeferAccept(opts.DeferAccept)
 	l.synCnt.Store(int32(max(opts.SynCnt, 0)))

@@ -374,6 +374,7 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	}
 	s.initSender(ep)
 	ep.listener = l
+	s.inheritOptions(ep, l) // sockopt.go: keepalive, TCP_USER_TIMEOUT
 	s.est.Put(&ep.key, ep.hash, ep)
 	ep.inTable = true
 	s.setState(ep, StateEstablished)

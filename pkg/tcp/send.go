@@ -66,12 +66,20 @@ func (s *shard) rttSample(ep *endpoint, r int64) {
 // peer whose window had opened took it, and its ACK of the byte, beyond anything this side
 // had sent, started an endless exchange of ACKs.
 func (s *shard) windowProbe(ep *endpoint) {
+	s.ctr.Inc(stats.TcpExtTCPWinProbe)
+	s.xmitProbe(ep)
+}
+
+// xmitProbe sends Linux's probe segment (tcp_xmit_probe_skb), for a zero window and for
+// keepalive alike: an ACK with no data and the sequence number snd_una-1, which the peer
+// has already acknowledged and so answers with an ACK of its own (RFC 9293 §3.8.4). It
+// reports whether the probe left (false: no packet buffer).
+func (s *shard) xmitProbe(ep *endpoint) bool {
 	var opts *header.TCPOptions
 	if ep.tsOK {
 		opts = s.tsOptions(ep.tsOff, ep.tsRecent)
 	}
-	s.ctr.Inc(stats.TcpExtTCPWinProbe)
-	s.emit(&ep.key, ep.hash, ep.sndUna.Add(^uint32(0)), ep.rcvNxt, header.TCPFlagACK,
+	return s.emit(&ep.key, ep.hash, ep.sndUna.Add(^uint32(0)), ep.rcvNxt, header.TCPFlagACK,
 		s.rcvWindow(ep), opts, nil, 0, 0)
 }
 

@@ -61,6 +61,33 @@ type sender struct {
 	sb scoreboard
 	cc ccState
 
+	rackXmit int64 // when the most recently sent of the delivered segments was sent
+	rackRTT  int64
+	lastAck  int64 // when an acceptable ACK last arrived (Linux rcv_tstamp)
+	lastSend int64 // when data last went out (slow start after idle)
+
+	sackedOut  uint32 // segments SACKed (without SACK: duplicate ACKs, as Linux's reno_sack)
+	lostOut    uint32 // segments marked lost
+	retransOut uint32 // segments resent and not yet acknowledged, SACKed or lost again
+	rtxQueued  uint32 // segments marked lost and not yet resent
+
+	highSeq          seqnum.Value // the end of the recovery: snd_max when it began
+	tlpHigh          seqnum.Value
+	highSacked       seqnum.Value // the highest end any SACK block reached
+	highSackedBefore seqnum.Value // highSacked before this ACK (reordering detection)
+	prrDelivered     uint32
+	prrOut           uint32
+	priorCwnd        uint32 // the window when the reduction began (PRR's RecoverFS, undo)
+
+	undoMarker    seqnum.Value
+	undoRetrans   int32  // retransmissions not yet proved unneeded (-1: none made)
+	retransStamp  uint32 // our timestamp of the episode's first retransmission (0: none)
+	priorSsthresh uint32
+
+	rackOrder uint32 // the place of rackXmit's segment in the order of transmissions
+	rackEnd   seqnum.Value
+	xmitCount uint32 // transmissions so far: orders segments sent in one clock tick
+
 	ccAlgo       uint8 // index into ccTable
 	caState      uint8
 	rtxMode      uint8
@@ -71,36 +98,8 @@ type sender struct {
 	tlpOut       bool  // a loss probe is outstanding, up to tlpHigh
 	probes       uint8 // zero-window probes unanswered
 	probeBackoff uint8 // zero-window probes since the window last let data out
-
-	sackedOut  uint32 // segments SACKed (without SACK: duplicate ACKs, as Linux's reno_sack)
-	lostOut    uint32 // segments marked lost
-	retransOut uint32 // segments resent and not yet acknowledged, SACKed or lost again
-	rtxQueued  uint32 // segments marked lost and not yet resent
-
-	highSeq      seqnum.Value // the end of the recovery: snd_max when it began
-	tlpHigh      seqnum.Value
-	highSacked   seqnum.Value // the highest end any SACK block reached
-	prrDelivered uint32
-	prrOut       uint32
-	priorCwnd    uint32 // the window when the reduction began (PRR's RecoverFS, undo)
-
-	undoSet       bool
-	undoMarker    seqnum.Value
-	undoRetrans   int32  // retransmissions not yet proved unneeded (-1: none made)
-	retransStamp  uint32 // our timestamp of the episode's first retransmission (0: none)
-	priorSsthresh uint32
-
-	rackXmit  int64  // when the most recently sent of the delivered segments was sent
-	rackOrder uint32 // and its place in the order of transmissions
-	rackEnd   seqnum.Value
-	xmitCount uint32 // transmissions so far: orders segments sent in one clock tick
-	rackRTT   int64
-	rackNew   bool // RACK's state advanced with this ACK
-
-	lastAck  int64 // when an acceptable ACK last arrived (Linux rcv_tstamp)
-	lastSend int64 // when data last went out (slow start after idle)
-
-	highSackedBefore seqnum.Value // highSacked before this ACK (reordering detection)
+	undoSet      bool
+	rackNew      bool // RACK's state advanced with this ACK
 }
 
 // ccTable holds the algorithms by index (sender.ccAlgo), so that a connection refers to its
@@ -317,7 +316,22 @@ func (s *shard) sackInput(ep *endpoint, sg *segment) (delivered uint32, dsack bo
 func (s *shard) dsackInput(ep *endpoint, start, end seqnum.Value) {
 	s.ctr.Inc(stats.TcpExtTCPDSACKRecv)
 	if ep.undoSet && ep.undoRetrans > 0 && ep.undoMarker.LessThan(end) {
-		ep.undoRetrans--
+		if end.LessThanEq(ep.sndUna) {
+			// Data already forgotten: counted as one of ours, as Linux's tcp_check_dsack does.
+			ep.undoRetrans--
+		} else {
+			// In flight: only a segment this side resent counts (a copy the network made
+			// proves nothing about our retransmissions).
+			for j := ep.sb.search(start); j < ep.sb.len() && ep.undoRetrans > 0; j++ {
+				g := ep.sb.at(j)
+				if !g.start.LessThan(end) {
+					break
+				}
+				if g.has(segEverRetrans) {
+					ep.undoRetrans--
+				}
+			}
+		}
 	}
 	if ep.reoSteps < 255 {
 		ep.reoSteps++
@@ -1044,7 +1058,8 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 			limit = 0
 		}
 	}
-	if ep.retries >= limit {
+	// TCP_USER_TIMEOUT, when set, replaces either bound (keepalive.go, rtxFire).
+	if ep.retries >= limit && ep.opts.userTimeout.Load() == 0 {
 		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
 		s.abort(ep, errTimedOut, true)
 		return

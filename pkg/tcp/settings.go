@@ -3,6 +3,7 @@ package tcp
 import (
 	"fmt"
 	"math"
+	"net"
 	"time"
 )
 
@@ -92,6 +93,14 @@ type Settings struct {
 	// receive buffer of N bytes advertises is N/2: here that is the data it holds, since a
 	// buffer here has no per-packet overhead. Memory is spent only while data waits.
 	TCPRmem, TCPWmem [3]int
+	// TCPKeepaliveTime (tcp_keepalive_time, 7200 s): how long a connection with SO_KEEPALIVE
+	// must be idle before the first probe.
+	TCPKeepaliveTime time.Duration
+	// TCPKeepaliveIntvl (tcp_keepalive_intvl, 75 s): the time between keepalive probes.
+	TCPKeepaliveIntvl time.Duration
+	// TCPKeepaliveProbes (tcp_keepalive_probes, 9): unanswered probes before the connection
+	// is given up with ETIMEDOUT.
+	TCPKeepaliveProbes int
 	// RcvBuf and SndBuf, when set, fix every connection's receive and send buffer at that
 	// many bytes of data, as SO_RCVBUF and SO_SNDBUF set on each socket do (no autotuning;
 	// Handle.SetReadBuffer and SetWriteBuffer do the same per connection).
@@ -172,6 +181,15 @@ func (s Settings) withDefaults() Settings {
 	case s.TCPChallengeAckLimit < 0:
 		s.TCPChallengeAckLimit = 0
 	}
+	if s.TCPKeepaliveTime <= 0 {
+		s.TCPKeepaliveTime = 7200 * time.Second
+	}
+	if s.TCPKeepaliveIntvl <= 0 {
+		s.TCPKeepaliveIntvl = 75 * time.Second
+	}
+	if s.TCPKeepaliveProbes <= 0 {
+		s.TCPKeepaliveProbes = 9
+	}
 	if s.TCPRmem == [3]int{} {
 		s.TCPRmem = [3]int{4096, 131072, 6291456}
 	}
@@ -209,6 +227,9 @@ func (s Settings) Validate() error {
 	if s.RcvBuf < 0 || s.SndBuf < 0 {
 		return fmt.Errorf("tcp: negative buffer size")
 	}
+	if s.TCPKeepaliveProbes > 255 {
+		return fmt.Errorf("tcp: tcp_keepalive_probes must be at most 255, not %d", s.TCPKeepaliveProbes)
+	}
 	r := s.IPLocalPortRange
 	if r != [2]uint16{} && (r[0] == 0 || r[0] > r[1]) {
 		return fmt.Errorf("tcp: bad ip_local_port_range %d-%d", r[0], r[1])
@@ -231,4 +252,9 @@ type ListenOptions struct {
 	// callbacks on its shard as soon as it is established, instead of waiting in the accept
 	// queue for Accept.
 	Events Events
+	// KeepAlive turns keepalive on for every connection the listener makes when
+	// KeepAlive.Enable is set, with net.KeepAliveConfig's meaning of the other fields.
+	KeepAlive net.KeepAliveConfig
+	// UserTimeout is TCP_USER_TIMEOUT for every connection the listener makes (0: off).
+	UserTimeout time.Duration
 }

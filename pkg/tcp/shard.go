@@ -17,6 +17,7 @@ const (
 	timerRtx                       // SYN, data and FIN retransmission
 	timerDelack                    // delayed ACK
 	timerTimeWait                  // TIME-WAIT expiry
+	timerAlive                     // keepalive probes (keepalive.go)
 	timerKinds                     // first kind this package does not use
 )
 
@@ -50,6 +51,7 @@ type shard struct {
 	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
 	chunks  *chunkPool             // buffer chunks, shared with application goroutines
 	segs    segPools               // scoreboard rings (sender.go)
+	kaFree  *kaTimer               // keepalive timers not lent to a connection
 
 	work  queue.MPSCList[endpoint, *endpoint]
 	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
@@ -152,11 +154,13 @@ func (s *shard) Fire(t *wheel.Timer, now int64) {
 	case timerRequest:
 		s.requestTimer(t.Owner.(*request))
 	case timerRtx:
-		s.rtxTimer(t.Owner.(*endpoint))
+		s.rtxFire(t.Owner.(*endpoint)) // rtxTimer under TCP_USER_TIMEOUT
 	case timerDelack:
 		s.delackTimer(t.Owner.(*endpoint))
 	case timerTimeWait:
 		s.timewaitTimer(t.Owner.(*timewait))
+	case timerAlive:
+		s.keepaliveTimer(t.Owner.(*endpoint))
 	}
 }
 

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,19 @@ var sysctls = map[string]struct {
 	"net.ipv4.tcp_syn_retries":     intKnob(func(s *Settings) *int { return &s.TCPSynRetries }, 1),
 	"net.ipv4.tcp_max_tw_buckets":  intKnob(func(s *Settings) *int { return &s.TCPMaxTwBuckets }, 1),
 	"net.ipv4.tcp_retries2":        intKnob(func(s *Settings) *int { return &s.TCPRetries2 }, 1),
+	"net.ipv4.tcp_keepalive_time":  secondsKnob(func(s *Settings) *time.Duration { return &s.TCPKeepaliveTime }),
+	"net.ipv4.tcp_keepalive_intvl": secondsKnob(func(s *Settings) *time.Duration { return &s.TCPKeepaliveIntvl }),
+	"net.ipv4.tcp_keepalive_probes": {
+		get: func(s *Settings) string { return strconv.Itoa(s.withDefaults().TCPKeepaliveProbes) },
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 255 { // a u8 in Linux; our 0 means the default
+				return fmt.Errorf("tcp: bad tcp_keepalive_probes %q", v)
+			}
+			s.TCPKeepaliveProbes = n
+			return nil
+		},
+	},
 	"net.ipv4.tcp_syn_linear_timeouts": {
 		get: func(s *Settings) string { return strconv.Itoa(s.withDefaults().TCPSynLinearTimeouts) },
 		set: func(s *Settings, v string) error {
@@ -204,6 +218,27 @@ func intKnob(field func(*Settings) *int, minimum int) struct {
 				return fmt.Errorf("tcp: bad value %q", v)
 			}
 			*field(s) = n
+			return nil
+		},
+	}
+}
+
+// secondsKnob is a sysctl in whole seconds (Linux's proc_dointvec_jiffies), at least 1.
+func secondsKnob(field func(*Settings) *time.Duration) struct {
+	get func(s *Settings) string
+	set func(s *Settings, v string) error
+} {
+	return struct {
+		get func(s *Settings) string
+		set func(s *Settings, v string) error
+	}{
+		get: func(s *Settings) string { d := s.withDefaults(); return strconv.Itoa(int(*field(&d) / time.Second)) },
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > math.MaxInt32/1000 {
+				return fmt.Errorf("tcp: bad value %q (whole seconds)", v)
+			}
+			*field(s) = time.Duration(n) * time.Second
 			return nil
 		},
 	}

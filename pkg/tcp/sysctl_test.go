@@ -34,6 +34,9 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"net.ipv4.tcp_slow_start_after_idle":        "1",
 		"net.ipv4.tcp_rmem":                         "4096\t131072\t6291456",
 		"net.ipv4.tcp_wmem":                         "4096\t16384\t4194304",
+		"net.ipv4.tcp_keepalive_time":               "7200",
+		"net.ipv4.tcp_keepalive_intvl":              "75",
+		"net.ipv4.tcp_keepalive_probes":             "9",
 	}
 	require.Len(t, Sysctls(), len(want))
 	for name, v := range want {
@@ -49,6 +52,7 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"somaxconn": "128", "ip_local_port_range": "40000 40100", "tcp_syn_linear_timeouts": "0",
 		"tcp_synack_retries": "2", "tcp_fin_timeout": "30",
 		"tcp_invalid_ratelimit": "0", "tcp_challenge_ack_limit": "0", "tcp_rfc1337": "1",
+		"tcp_keepalive_time": "600", "tcp_keepalive_intvl": "10", "tcp_keepalive_probes": "3",
 	} {
 		require.NoError(t, s.Set(name, v), name)
 		got, err := s.Get(name)
@@ -75,4 +79,10 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 	require.Error(t, s.Set("tcp_sack", "yes"))
 	require.NoError(t, s.Set("tcp_abort_on_overflow", "2")) // any non-zero value is on
 	require.True(t, s.TCPAbortOnOverflow)
+	require.Equal(t, 600*time.Second, s.TCPKeepaliveTime)
+	require.Equal(t, 10*time.Second, s.TCPKeepaliveIntvl)
+	require.Equal(t, 3, s.TCPKeepaliveProbes)
+	require.Error(t, s.Set("tcp_keepalive_time", "0"))
+	require.Error(t, s.Set("tcp_keepalive_intvl", "-1"))
+	require.Error(t, s.Set("tcp_keepalive_probes", "256"))
 }
