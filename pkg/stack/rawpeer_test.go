@@ -17,13 +17,14 @@ import (
 // rawPeer is a manual server stack on a virtual clock and the raw other end of its pair:
 // tests write frames into it byte by byte and read back every frame the stack sends.
 type rawPeer struct {
-	t    *testing.T
-	vc   *clock.Virtual
-	s    *stack.Stack
-	port *dpdkshim.MemPort // the peer's end
-	mac  header.MAC        // the peer's MAC
-	smac header.MAC        // the stack's MAC
-	rx   []*dpdkshim.Packet
+	t     *testing.T
+	vc    *clock.Virtual
+	s     *stack.Stack
+	port  *dpdkshim.MemPort // the peer's end
+	sport *dpdkshim.MemPort // the stack's end
+	mac   header.MAC        // the peer's MAC
+	smac  header.MAC        // the stack's MAC
+	rx    []*dpdkshim.Packet
 }
 
 var (
@@ -32,9 +33,13 @@ var (
 )
 
 func newRawPeer(t *testing.T, tweak func(c *stack.Config)) *rawPeer {
+	return newRawPeerPool(t, dpdkshim.PoolConfig{Size: 1024}, tweak)
+}
+
+func newRawPeerPool(t *testing.T, pool dpdkshim.PoolConfig, tweak func(c *stack.Config)) *rawPeer {
 	t.Helper()
 	vc := clock.NewVirtual(0)
-	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Clock: vc, Pool: dpdkshim.PoolConfig{Size: 1024}})
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Clock: vc, Pool: pool})
 	cfg := stack.Config{Port: ps, Addr: simnet.ServerAddr, Clock: vc, Manual: true, Seed: 1, Shards: 1}
 	if tweak != nil {
 		tweak(&cfg)
@@ -42,7 +47,20 @@ func newRawPeer(t *testing.T, tweak func(c *stack.Config)) *rawPeer {
 	s, err := stack.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	return &rawPeer{t: t, vc: vc, s: s, port: pc, mac: pc.MAC(), smac: ps.MAC(), rx: make([]*dpdkshim.Packet, 64)}
+	return &rawPeer{t: t, vc: vc, s: s, port: pc, sport: ps, mac: pc.MAC(), smac: ps.MAC(), rx: make([]*dpdkshim.Packet, 64)}
+}
+
+func (r *rawPeer) serverPool() *dpdkshim.Pool { return r.sport.Pool(0) }
+
+// sendNoSettle transmits a frame to the stack without running it.
+func (r *rawPeer) sendNoSettle(frame []byte) {
+	r.t.Helper()
+	p := r.port.Pool(0).Get()
+	require.NotNil(r.t, p, "peer pool empty")
+	require.True(r.t, p.SetData(frame))
+	if r.port.TxBurst(0, []*dpdkshim.Packet{p}) != 1 {
+		p.Free()
+	}
 }
 
 // send transmits a frame to the stack and lets it process it.
@@ -98,6 +116,10 @@ var synOpts = header.TCPOptions{MSS: 1460, WScale: 7, SACKPermitted: true}
 // tcpFrame builds an Ethernet/IPv4/TCP frame; ipOpts (a multiple of 4 bytes) go into the
 // IPv4 header.
 func tcpFrame(dmac, smac header.MAC, src, dst netip.Addr, sport uint16, flags uint8, ipOpts []byte) []byte {
+	return tcpSegFrame(dmac, smac, src, dst, sport, 1000, 0, flags, ipOpts)
+}
+
+func tcpSegFrame(dmac, smac header.MAC, src, dst netip.Addr, sport uint16, seq, ack uint32, flags uint8, ipOpts []byte) []byte {
 	o := &synOpts
 	if flags&header.TCPFlagSYN == 0 {
 		o = nil
@@ -117,7 +139,7 @@ func tcpFrame(dmac, smac header.MAC, src, dst netip.Addr, sport uint16, flags ui
 		header.IPv4(ipb).SetChecksum()
 	}
 	t := ipb[ihl:]
-	hl, sum := header.PutTCPHeader(t, sport, 80, 1000, 0, flags, 64240, o)
+	hl, sum := header.PutTCPHeader(t, sport, 80, seq, ack, flags, 64240, o)
 	header.FinishTCPChecksumIPv4(header.TCP(t), hl, sum, src.As4(), dst.As4())
 	return b
 }

@@ -69,7 +69,11 @@ func newShard(s *Stack, id int) *shard {
 	sh.rx = make([]*dpdkshim.Packet, sh.burst)
 	sh.tx = make([]*dpdkshim.Packet, 0, 4*sh.burst)
 	sh.wait = s.port.RxWait(id)
-	sh.neigh = newNeighbours(sh)
+	seed := s.cfg.Seed
+	if seed == 0 {
+		seed = uint64(s.clock.Now())
+	}
+	sh.neigh = newNeighbours(sh, s.cfg.Neigh, seed*0x9e3779b97f4a7c15+uint64(id)+1)
 	for a, mac := range s.cfg.StaticNeighbours {
 		if a.Is4() {
 			sh.neigh.setStatic(a.As4(), header.MAC(mac))
@@ -242,7 +246,7 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 	case header.EtherTypeIPv4:
 		sh.ipInput(p, eth.Payload(), host)
 	case header.EtherTypeARP:
-		sh.arpInput(p, eth.Payload())
+		sh.arpInput(p, eth.Payload(), host)
 	default:
 		sh.ctr.Inc(stats.RxNoHandler)
 		sh.frees.Free(p)
