@@ -46,7 +46,7 @@ func arps(frames [][]byte) (reqs []header.MAC) {
 // after reachable_time unused, and FAILED after ucast_solicit unanswered probes.
 func TestNeighbour_Aging(t *testing.T) {
 	r := newRawPeer(t, nil)
-	l, err := r.s.Listen(":80", 64)
+	_, err := r.s.Listen(":80", 64)
 	require.NoError(t, err)
 	srv := simnet.ServerAddr.Addr()
 
@@ -70,7 +70,6 @@ func TestNeighbour_Aging(t *testing.T) {
 
 	r.send(arpFrame(r.smac, r.mac, header.ARPReply, r.mac, peerAddr, r.smac, srv))
 	require.Equal(t, "REACHABLE", r.neighState(peerAddr))
-	_ = l
 
 	// reachable_time is base_reachable_time 30 s randomised to [15 s, 45 s).
 	r.runFor(14 * time.Second)
@@ -88,11 +87,7 @@ func TestNeighbour_Aging(t *testing.T) {
 	require.Equal(t, "PROBE", r.neighState(peerAddr))
 	r.runFor(time.Second)
 	require.Equal(t, "FAILED", r.neighState(peerAddr), "ucast_solicit 3 probes, retrans_time 1 s")
-	var probes []header.MAC
-	for _, m := range arps(r.recv()) {
-		probes = append(probes, m)
-	}
-	require.Equal(t, []header.MAC{r.mac, r.mac, r.mac}, probes)
+	require.Equal(t, []header.MAC{r.mac, r.mac, r.mac}, arps(r.recv()))
 }
 
 // A packet to an unknown neighbour waits while mcast_solicit broadcast requests go out a
