@@ -52,6 +52,78 @@ type Config struct {
 	Pin bool
 	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
 	StaticNeighbours map[netip.Addr][6]byte
+	// Neigh holds the neighbour cache's settings, named as Linux's net.ipv4.neigh.*
+	// sysctls; zero fields take Linux's defaults.
+	Neigh NeighSettings
+}
+
+// NeighSettings are the neighbour cache's limits and timers, per shard, with Linux's names
+// (net.ipv4.neigh.default.*) and defaults.
+type NeighSettings struct {
+	// GCThresh1 is the size below which entries are never collected (default 128).
+	GCThresh1 int
+	// GCThresh2 is the size above which a new entry forces a collection if none ran in
+	// the last 5 s (default 512).
+	GCThresh2 int
+	// GCThresh3 is the most entries the table holds (default 1024); static entries are
+	// not counted.
+	GCThresh3 int
+	// BaseReachableTime is how long a confirmation lasts, randomised 0.5-1.5x (default 30 s).
+	BaseReachableTime time.Duration
+	// DelayFirstProbeTime is how long a used STALE entry waits for a confirmation
+	// before probing (default 5 s).
+	DelayFirstProbeTime time.Duration
+	// RetransTime is the time between probes (default 1 s).
+	RetransTime time.Duration
+	// UcastSolicit is how many unicast probes a PROBE entry sends (default 3).
+	UcastSolicit int
+	// McastSolicit is how many broadcast requests an INCOMPLETE entry sends (default 3).
+	McastSolicit int
+	// UnresQLen is how many packets wait on one unresolved neighbour, the oldest dropped
+	// first (default 101, what Linux derives from unres_qlen_bytes 212992).
+	UnresQLen int
+	// UnresQLenTotal caps the packets waiting on all of a shard's unresolved neighbours
+	// together (default 1024): shardstack's addition, since they hold buffers of the
+	// shard's fixed packet pool.
+	UnresQLenTotal int
+	// GCStaleTime is how long an unused entry survives a periodic collection (default 60 s).
+	GCStaleTime time.Duration
+	// Locktime is how long after an update a different address is ignored (default 1 s).
+	Locktime time.Duration
+}
+
+func (n *NeighSettings) fill() error {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&n.GCThresh1, 128)
+	def(&n.GCThresh2, 512)
+	def(&n.GCThresh3, 1024)
+	def(&n.UcastSolicit, 3)
+	def(&n.McastSolicit, 3)
+	def(&n.UnresQLen, 101)
+	def(&n.UnresQLenTotal, 1024)
+	defd(&n.BaseReachableTime, 30*time.Second)
+	defd(&n.DelayFirstProbeTime, 5*time.Second)
+	defd(&n.RetransTime, time.Second)
+	defd(&n.GCStaleTime, 60*time.Second)
+	defd(&n.Locktime, time.Second)
+	switch {
+	case n.GCThresh1 < 0 || n.GCThresh2 < n.GCThresh1 || n.GCThresh3 < n.GCThresh2:
+		return fmt.Errorf("stack: neighbour gc_thresh1/2/3 %d/%d/%d must be ordered", n.GCThresh1, n.GCThresh2, n.GCThresh3)
+	case n.UcastSolicit < 0 || n.McastSolicit < 1 || n.UnresQLen < 0 || n.UnresQLenTotal < 0:
+		return fmt.Errorf("stack: bad neighbour settings %+v", *n)
+	case n.BaseReachableTime < 0 || n.DelayFirstProbeTime < 0 || n.RetransTime < time.Millisecond || n.GCStaleTime < 0 || n.Locktime < 0:
+		return fmt.Errorf("stack: bad neighbour timers %+v", *n)
+	}
+	return nil
 }
 
 func (c *Config) fill() error {
@@ -92,6 +164,9 @@ func (c *Config) fill() error {
 	}
 	if c.Gateway.IsValid() && !c.Gateway.Is4() {
 		return fmt.Errorf("stack: gateway %v is not IPv4", c.Gateway)
+	}
+	if err := c.Neigh.fill(); err != nil {
+		return err
 	}
 	return c.TCP.Validate()
 }

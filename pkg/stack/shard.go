@@ -41,6 +41,7 @@ type shard struct {
 	inbox []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
 
 	neigh *neighbours
+	opts  header.IPv4OptionSet // scratch for ipInput
 
 	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch
@@ -68,7 +69,11 @@ func newShard(s *Stack, id int) *shard {
 	sh.rx = make([]*dpdkshim.Packet, sh.burst)
 	sh.tx = make([]*dpdkshim.Packet, 0, 4*sh.burst)
 	sh.wait = s.port.RxWait(id)
-	sh.neigh = newNeighbours(sh)
+	seed := s.cfg.Seed
+	if seed == 0 {
+		seed = uint64(s.clock.Now())
+	}
+	sh.neigh = newNeighbours(sh, s.cfg.Neigh, seed*0x9e3779b97f4a7c15+uint64(id)+1)
 	for a, mac := range s.cfg.StaticNeighbours {
 		if a.Is4() {
 			sh.neigh.setStatic(a.As4(), header.MAC(mac))
@@ -226,24 +231,31 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.frees.Free(p)
 		return
 	}
-	if d := eth.Dst(); d != sh.st.mac && !d.IsBroadcast() {
+	// eth_type_trans: a frame to our MAC is PACKET_HOST, one to a group address (broadcast
+	// or multicast) PACKET_BROADCAST or PACKET_MULTICAST, any other PACKET_OTHERHOST, which
+	// IP drops first of all (ip_rcv_core, rx_otherhost_dropped). ARP takes group frames;
+	// TCP refuses them (tcp_v4_rcv).
+	d := eth.Dst()
+	host := d == sh.st.mac
+	if !host && !d.IsMulticast() {
 		sh.ctr.Inc(stats.RxOtherhostDropped)
 		sh.frees.Free(p)
 		return
 	}
 	switch eth.Type() {
 	case header.EtherTypeIPv4:
-		sh.ipInput(p, eth.Payload())
+		sh.ipInput(p, eth.Payload(), host)
 	case header.EtherTypeARP:
-		sh.arpInput(p, eth.Payload())
+		sh.arpInput(p, eth.Payload(), host)
 	default:
 		sh.ctr.Inc(stats.RxNoHandler)
 		sh.frees.Free(p)
 	}
 }
 
-// ipInput is Linux ip_rcv + ip_local_deliver for IPv4, counting every drop by its MIB name.
-func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
+// ipInput is Linux ip_rcv + ip_local_deliver for IPv4, counting every drop by its MIB name;
+// host says the frame came to our MAC (PACKET_HOST).
+func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 	if p.Mark != markHandoff { // counted once, by the shard that received it
 		sh.ctr.Inc(stats.IpInReceives)
 	}
@@ -261,11 +273,42 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 		sh.frees.Free(p)
 		return
 	}
-	dst := ip.Dst()
-	if dst != sh.st.addr && !sh.st.isLocal(dst) {
+	src, dst := ip.Src(), ip.Dst()
+	// ip_rcv_finish_core: the input route first, then the options.
+	rt := sh.st.routeInput(src, dst)
+	switch rt {
+	case routeMartianSrc:
+		sh.ctr.Inc(stats.RtInMartianSrc)
+		sh.frees.Free(p)
+		return
+	case routeMartianDst:
+		sh.ctr.Inc(stats.RtInMartianDst)
+		sh.frees.Free(p)
+		return
+	case routeNotLocal:
 		sh.ctr.Inc(stats.IpInAddrErrors)
 		sh.frees.Free(p)
 		return
+	case routeBroadcast:
+		sh.ctr.Inc(stats.IpExtInBcastPkts)
+		host = false
+	case routeMulticast:
+		sh.ctr.Inc(stats.IpExtInMcastPkts)
+		host = false
+	}
+	if ip.HeaderLen() > header.IPv4MinLen {
+		// ip_rcv_options: malformed options are header errors; a source route is
+		// refused (accept_source_route=0).
+		if err := header.ParseIPv4Options(ip.Options(), &sh.opts); err != nil {
+			sh.ctr.Inc(stats.IpInHdrErrors)
+			sh.frees.Free(p)
+			return
+		}
+		if sh.opts.SourceRouted() {
+			sh.ctr.Inc(stats.IpInSourceRouteDrops)
+			sh.frees.Free(p)
+			return
+		}
 	}
 	if ip.IsFragment() {
 		// Reassembly comes later; a fragment is counted as a request that failed.
@@ -279,8 +322,16 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte) {
 		sh.frees.Free(p)
 		return
 	}
-	src := ip.Src()
 	seg := ip.Payload()
+	if !host {
+		// ip_local_deliver_finish counts the delivery; tcp_v4_rcv then discards what is
+		// not PACKET_HOST, and tcp_v4_conn_request never answers a SYN sent to a
+		// broadcast or multicast route.
+		sh.ctr.Inc(stats.IpInDelivers)
+		sh.ctr.Inc(stats.TcpInNotHostDrops)
+		sh.frees.Free(p)
+		return
+	}
 	// The key lives in the shard, not on the stack: the interface call would move a local
 	// one to the heap on every packet.
 	key := &sh.key

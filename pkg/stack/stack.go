@@ -395,3 +395,27 @@ func (s *Stack) Close() error {
 	s.closed.Store(true)
 	return nil
 }
+
+// NeighbourRow is one neighbour cache entry of one shard, as `ip neigh show` lists it.
+type NeighbourRow struct {
+	Shard int
+	Addr  netip.Addr
+	MAC   header.MAC
+	State string // Linux's NUD state: INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED, PERMANENT
+	Queue int    // packets waiting for the address
+}
+
+// Neighbours returns every shard's neighbour cache entries.
+func (s *Stack) Neighbours() []NeighbourRow {
+	per := make([][]NeighbourRow, len(s.shards))
+	s.onShards(func(sh *shard) {
+		for _, e := range sh.neigh.m {
+			per[sh.id] = append(per[sh.id], NeighbourRow{sh.id, netip.AddrFrom4(e.ip), e.mac, e.state.String(), len(e.pending)})
+		}
+	})
+	var rows []NeighbourRow
+	for _, p := range per {
+		rows = append(rows, p...)
+	}
+	return rows
+}

@@ -32,6 +32,15 @@ const (
 	ArpRequestsSent       // ARP requests sent (Linux: no MIB; kept for visibility)
 	ArpRepliesSent        // ARP replies sent
 	ArpInErrors           // malformed ARP packets
+	ArpEntries            // a gauge: entries in the neighbour cache (arp_cache "entries")
+	ArpAllocs             // entries made
+	ArpDestroys           // entries removed (garbage collection, failure, table flush)
+	ArpForcedGCRuns       // garbage collections forced by a full table (gc_thresh2/3)
+	ArpTableFulls         // entries refused because the table stayed at gc_thresh3 after a forced collection
+
+	// Routing input (/proc/net/stat/rt_cache).
+	RtInMartianSrc // packets dropped for a martian source (ip_route_input_slow martian_source)
+	RtInMartianDst // packets dropped for a martian destination (martian_destination)
 
 	// IP (nstat Ip*, IpExt*).
 	IpInReceives
@@ -46,6 +55,12 @@ const (
 	IpReasmFails
 	IpExtInTruncatedPkts
 	IpExtInCsumErrors
+	IpExtInBcastPkts // datagrams received for a broadcast address (limited or our subnet's)
+	IpExtInMcastPkts // datagrams received for a multicast address
+	// Linux counts the next two in no MIB (they are drops with a reason and, for source
+	// routes, a log line under log_martians); shardstack counts them under its own names.
+	IpInSourceRouteDrops // datagrams with LSRR/SSRR dropped (accept_source_route=0, ip_rcv_options)
+	TcpInNotHostDrops    // TCP segments dropped as not addressed to this host: an Ethernet broadcast or multicast frame (tcp_v4_rcv's pkt_type != PACKET_HOST), or a broadcast or multicast IP destination (tcp_v4_conn_request, and no RST to such routes)
 
 	// TCP (nstat Tcp*).
 	TcpActiveOpens
@@ -134,6 +149,14 @@ var names = [NumIDs]string{
 	ArpRequestsSent:       "arp_cache.requests_sent",
 	ArpRepliesSent:        "arp_cache.replies_sent",
 	ArpInErrors:           "arp_cache.in_errors",
+	ArpEntries:            "arp_cache.entries",
+	ArpAllocs:             "arp_cache.allocs",
+	ArpDestroys:           "arp_cache.destroys",
+	ArpForcedGCRuns:       "arp_cache.forced_gc_runs",
+	ArpTableFulls:         "arp_cache.table_fulls",
+
+	RtInMartianSrc: "rt_cache.in_martian_src",
+	RtInMartianDst: "rt_cache.in_martian_dst",
 
 	IpInReceives:         "IpInReceives",
 	IpInHdrErrors:        "IpInHdrErrors",
@@ -147,6 +170,10 @@ var names = [NumIDs]string{
 	IpReasmFails:         "IpReasmFails",
 	IpExtInTruncatedPkts: "IpExtInTruncatedPkts",
 	IpExtInCsumErrors:    "IpExtInCsumErrors",
+	IpExtInBcastPkts:     "IpExtInBcastPkts",
+	IpExtInMcastPkts:     "IpExtInMcastPkts",
+	IpInSourceRouteDrops: "ip.in_source_route_drops",
+	TcpInNotHostDrops:    "tcp.in_not_host_drops",
 
 	TcpActiveOpens:  "TcpActiveOpens",
 	TcpPassiveOpens: "TcpPassiveOpens",
@@ -261,7 +288,7 @@ func (c *Counters) Merge(o *Counters) {
 }
 
 // Gauge reports whether a counter is a gauge (it can go down) rather than a count.
-func (id ID) Gauge() bool { return id == TcpCurrEstab }
+func (id ID) Gauge() bool { return id == TcpCurrEstab || id == ArpEntries }
 
 // Value returns the counter as a signed number, which is what a gauge summed over shards needs
 // (one shard may have closed more flows than it opened while another opened them).
