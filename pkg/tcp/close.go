@@ -36,6 +36,22 @@ func (s *shard) appClose(ep *endpoint) {
 		s.abort(ep, errNone, true)
 		return
 	}
+	if ep.state == StateFinWait2 {
+		// CloseWrite's FIN is acknowledged already: the orphan now times out like any other
+		// (tcp_fin_timeout).
+		s.wheel.Schedule(&ep.rtx, s.now+int64(s.eng.settings.TCPFinTimeout))
+		return
+	}
+	s.closeState(ep)
+}
+
+// closeState queues the FIN and moves the state on, as Linux's tcp_close_state (and
+// inet_shutdown, which disconnects an attempt still in SYN-SENT); a state whose FIN is
+// queued already is left alone.
+func (s *shard) closeState(ep *endpoint) {
+	if ep.finQueued {
+		return
+	}
 	switch ep.state {
 	case StateSynSent:
 		s.closeEndpoint(ep, errNone)
@@ -44,13 +60,8 @@ func (s *shard) appClose(ep *endpoint) {
 		s.setState(ep, StateFinWait1)
 	case StateCloseWait:
 		s.setState(ep, StateLastAck)
-	case StateFinWait2:
-		// CloseWrite's FIN is acknowledged already: the orphan now times out like any other
-		// (tcp_fin_timeout).
-		s.wheel.Schedule(&ep.rtx, s.now+int64(s.eng.settings.TCPFinTimeout))
-		return
 	default:
-		return // FIN already queued
+		return
 	}
 	ep.finQueued = true
 }

@@ -106,7 +106,6 @@ func (h Handle) TryRead(b []byte) (int, error) {
 	return ep.tryRead(b)
 }
 
-// tryRead reads what the receive ring holds; the caller holds rdMu.
 // WriteTo writes what the connection receives to w until EOF (returning nil, as io.Copy
 // wants) or an error, handing w the receive buffer's own memory: no copy through a buffer
 // of the caller's (io.WriterTo, which io.Copy uses). The read deadline applies.
@@ -206,6 +205,7 @@ func (h Handle) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// tryRead reads what the receive ring holds; the caller holds rdMu.
 func (ep *endpoint) tryRead(b []byte) (int, error) {
 	if ep.opw.Load()&opClosed != 0 {
 		return 0, ErrClosed

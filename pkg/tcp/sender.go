@@ -159,11 +159,8 @@ func (s *shard) markLost(ep *endpoint, g *txSeg) {
 	ep.rtxQueued++
 }
 
-// markSacked records a SACK of a segment; it reports whether it was news.
-func (ep *endpoint) markSacked(g *txSeg) bool {
-	if g.has(segSacked) {
-		return false
-	}
+// uncount takes a segment's loss and retransmission marks out of the counts.
+func (ep *endpoint) uncount(g *txSeg) {
 	if g.has(segLost) {
 		ep.lostOut--
 		if !g.has(segRetrans) {
@@ -173,6 +170,14 @@ func (ep *endpoint) markSacked(g *txSeg) bool {
 	if g.has(segRetrans) {
 		ep.retransOut--
 	}
+}
+
+// markSacked records a SACK of a segment; it reports whether it was news.
+func (ep *endpoint) markSacked(g *txSeg) bool {
+	if g.has(segSacked) {
+		return false
+	}
+	ep.uncount(g)
 	g.flags = g.flags&^(segLost|segRetrans) | segSacked
 	ep.sackedOut++
 	return true
@@ -183,15 +188,7 @@ func (ep *endpoint) dropAcked(g *txSeg) {
 	if g.has(segSacked) {
 		ep.sackedOut--
 	}
-	if g.has(segLost) {
-		ep.lostOut--
-		if !g.has(segRetrans) {
-			ep.rtxQueued--
-		}
-	}
-	if g.has(segRetrans) {
-		ep.retransOut--
-	}
+	ep.uncount(g)
 }
 
 // rackUpdate notes a segment just delivered (cumulatively acknowledged or SACKed) in RACK's

@@ -366,24 +366,7 @@ func (h Handle) CloseRead() error {
 
 // shutdownWrite is shutdown(SHUT_WR) on the shard (Linux tcp_shutdown and tcp_close_state):
 // the FIN is queued behind the data, the application keeps its reference and reads on.
-func (s *shard) shutdownWrite(ep *endpoint) {
-	if ep.finQueued {
-		return
-	}
-	switch ep.state {
-	case StateSynSent:
-		// Linux inet_shutdown disconnects an attempt still in SYN-SENT.
-		s.closeEndpoint(ep, errNone)
-		return
-	case StateSynRecv, StateEstablished:
-		s.setState(ep, StateFinWait1)
-	case StateCloseWait:
-		s.setState(ep, StateLastAck)
-	default:
-		return
-	}
-	ep.finQueued = true
-}
+func (s *shard) shutdownWrite(ep *endpoint) { s.closeState(ep) }
 
 // inheritOptions gives a listener's child the listener's keepalive and TCP_USER_TIMEOUT
 // (Linux copies them with the socket in tcp_create_openreq_child). Shard only, before the
