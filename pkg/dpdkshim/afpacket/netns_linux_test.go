@@ -48,7 +48,28 @@ func newVethPair(t testing.TB) *vethPair {
 	require.NoError(t, err)
 	v.b.AddAddr(t, v.IfB, netip.PrefixFrom(v.AddrB, 24).String())
 	v.b.AddNeighbor(t, v.IfB, v.AddrA.String(), v.MACA)
+	v.waitRunning(t)
 	return v
+}
+
+// waitRunning waits (bounded) until both veth ends are operationally up (IFF_RUNNING).
+// The end brought up first gets carrier only when the second comes up, and the kernel
+// activates its transmit queue later, from the link-watch work (which needs the RTNL
+// lock, so a loaded machine can delay it): until then the device's qdisc is noop, which
+// drops every frame while af_packet reports it sent. The link-watch work sets the
+// operational state just before it activates the queue.
+func (v *vethPair) waitRunning(t testing.TB) {
+	t.Helper()
+	running := func(ns *netns.NS, dev string) bool {
+		ifi, err := ns.Interface(dev)
+		require.NoError(t, err)
+		return ifi.Flags&net.FlagRunning != 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !running(v.a, v.IfA) || !running(v.b, v.IfB) {
+		require.True(t, time.Now().Before(deadline), "the veth ends are not both running")
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // requirePacketSockets skips the test unless the process may open packet sockets

@@ -297,6 +297,9 @@ func TestPort_TransmitArrivesIntact(t *testing.T) {
 			}
 			for i := 0; i < total; i++ {
 				f, _, err := pr.recv(5 * time.Second)
+				if err != nil {
+					logLoss(t, v, p)
+				}
 				require.NoError(t, err, "frame %d of %d", i, total)
 				require.Positive(t, want[string(f)], "a frame not sent, or twice (%d bytes)", len(f))
 				want[string(f)]--
@@ -603,7 +606,10 @@ func TestPort_StatsPerSyscall(t *testing.T) {
 			require.Equal(t, 64.0, QueueStats{TxPackets: n, TxSyscalls: n / 64}.TxPerSyscall())
 			for i := 0; i < n; i++ {
 				_, _, err := pr.recv(5 * time.Second)
-				require.NoError(t, err)
+				if err != nil {
+					logLoss(t, v, p)
+				}
+				require.NoError(t, err, "frame %d", i)
 			}
 			out := FormatStats(p.Stats())
 			require.Contains(t, out, "q0 rx 640 pkts")
@@ -1023,4 +1029,29 @@ func TestPort_TwoPortsOneInterface(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// logLoss logs, when frames the port sent did not reach the peer, where they may have
+// gone: both veth ends' counters (a noop qdisc or a dropping veth shows on A's side), the
+// port's counters, the CPUs' backlog drops (/proc/net/softnet_stat, second column), and
+// for the transmit ring how many slots are in each state (requested and never sent, or
+// still sending).
+func logLoss(t *testing.T, v *vethPair, p *Port) {
+	t.Helper()
+	t.Logf("port side %s: %+v", v.IfA, v.a.LinkStats(t, v.IfA))
+	t.Logf("peer side %s: %+v", v.IfB, v.b.LinkStats(t, v.IfB))
+	t.Logf("port counters: %+v", p.Stats())
+	if sn, err := os.ReadFile("/proc/net/softnet_stat"); err == nil {
+		t.Logf("softnet_stat:\n%s", sn)
+	}
+	for _, q := range p.queues {
+		if q.tx == nil {
+			continue
+		}
+		states := map[uint32]int{}
+		for i := 0; i < q.tx.frames; i++ {
+			states[atomic.LoadUint32(u32(q.tx.mem, q.tx.slot(i)+pktStatus))]++
+		}
+		t.Logf("queue %d transmit ring: slots by status %v, pending %v", q.id, states, q.tx.pending)
+	}
 }
