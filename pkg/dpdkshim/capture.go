@@ -89,6 +89,12 @@ func (c *CapturePort) RxWait(q int) Wait { return c.inner.RxWait(q) }
 // Pool implements Port.
 func (c *CapturePort) Pool(q int) *Pool { return c.inner.Pool(q) }
 
+// TxPending implements TxPender for an inner port that does.
+func (c *CapturePort) TxPending(q int) bool {
+	tp, ok := c.inner.(TxPender)
+	return ok && tp.TxPending(q)
+}
+
 // Err returns the first error writing the capture (recording stops there).
 func (c *CapturePort) Err() error {
 	c.mu.Lock()

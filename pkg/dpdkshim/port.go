@@ -33,6 +33,14 @@ type Port interface {
 	Close() error
 }
 
+// TxPender is a Port that can hold frames it accepted from TxBurst and could not hand on
+// yet (an AF_PACKET transmit ring whose socket buffer was full): TxPending reports whether
+// queue q has such frames. The stack then sleeps only briefly, and its next burst on the
+// queue asks the kernel again, so frames never wait for traffic to arrive.
+type TxPender interface {
+	TxPending(q int) bool
+}
+
 // Offloads are the work a port does for the stack.
 type Offloads struct {
 	// RxCsum: received frames may carry CsumVerified.

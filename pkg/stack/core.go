@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 )
 
 // A core is one goroutine that runs shards to completion: shard i of its stack, or shard i
@@ -169,6 +170,9 @@ func (c *core) park() {
 	for _, sh := range c.shards {
 		if sh.wait.FD < 0 && sh.wait.Notifier == nil {
 			polled = true
+		}
+		if tp, ok := sh.port.(dpdkshim.TxPender); ok && tp.TxPending(sh.id) {
+			polled = true // frames wait for room in the kernel: ask again soon
 		}
 		if t, ok := sh.wheel.NextDeadline(); ok && (!found || t < when) {
 			when, found = t, true

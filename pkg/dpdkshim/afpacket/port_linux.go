@@ -350,6 +350,16 @@ func (p *Port) UseQueuesErr() error {
 	return p.useErr
 }
 
+// TxPending implements dpdkshim.TxPender: the transmit ring holds frames that a send(2)
+// could not take (its socket buffer was full); the next RxBurst or TxBurst asks again.
+func (p *Port) TxPending(q int) bool {
+	if uint(q) >= uint(len(p.queues)) || p.closed.Load() {
+		return false
+	}
+	qu := p.queues[q]
+	return qu.tx != nil && qu.tx.pending
+}
+
 // RxBurst implements dpdkshim.Port.
 func (p *Port) RxBurst(q int, pkts []*dpdkshim.Packet) int {
 	if uint(q) >= uint(len(p.queues)) || len(pkts) == 0 || p.closed.Load() {

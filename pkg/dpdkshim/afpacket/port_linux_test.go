@@ -918,6 +918,7 @@ func TestTxRing_FullRingReturnsFewer(t *testing.T) {
 	st := p.Stats()[0]
 	require.Equal(t, uint64(2), st.TxFull)
 	require.Positive(t, st.TxErrors, "send(2) failed: the link is down")
+	require.True(t, p.TxPending(0), "frames wait in the ring: the stack must not sleep unbounded")
 	v.a.SetUp(t, v.IfA, true)
 	waitUp(t, v)
 	txAll(t, p, 0, pkts[64:], 5*time.Second)
@@ -927,6 +928,7 @@ func TestTxRing_FullRingReturnsFewer(t *testing.T) {
 		require.Equal(t, want, f, "frame %d, in order", i)
 	}
 	require.Equal(t, uint64(100), p.Stats()[0].TxPackets)
+	require.False(t, p.TxPending(0), "the kernel took every frame")
 }
 
 // TestPort_TransmitWhileDownDrops: sendmmsg to a down interface fails frame by frame; each
