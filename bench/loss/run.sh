@@ -11,6 +11,7 @@
 #
 #   bench/loss/run.sh [runs per cell, default 3]
 #   LEVELS="0 10 50" DEADLINE=60s FLOWS=10 BYTES=1048576 bench/loss/run.sh 3
+#   LINKOPTS=,rxring,txring bench/loss/run.sh 3     # shardstack's AF_PACKET options
 #
 # Why a wire namespace and not the rule on one of the two ends of a single veth: Linux's
 # TCP builds GSO packets of many segments whatever ethtool says (with gso off the kernel
@@ -107,8 +108,8 @@ cell() {
 		sargs=(--link kernel)
 		cargs=(--link kernel)
 	else # no kernel address on either end: the stacks own them
-		sargs=(--link "afpacket:$sdev" --addr 198.18.0.1/24)
-		cargs=(--link "afpacket:$cdev" --addr 198.18.0.2/24)
+		sargs=(--link "afpacket:$sdev${LINKOPTS:-}" --addr 198.18.0.1/24)
+		cargs=(--link "afpacket:$cdev${LINKOPTS:-}" --addr 198.18.0.2/24)
 	fi
 	set_drop "$level"
 	ip netns exec "$sns" "$tmp/flows" serve "${sargs[@]}" --listen 198.18.0.1:9000 2>"$out.serve" &
