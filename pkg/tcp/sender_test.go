@@ -435,3 +435,50 @@ func TestSender_SackRenegingRepairedByRTO(t *testing.T) {
 	require.True(t, resent, "the reneged data is resent from SND.UNA: %v", p.since(mark))
 	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPSACKReneging])
 }
+
+// SACK recovery as a timeline on the virtual clock (5 ms each way, the third of ten
+// segments lost): at T the ten go out; at T+5 ms the receiver answers each, those after the
+// hole with SACK blocks; at T+10 ms, when the third SACK arrives (RFC 8985's reordering
+// window is zero once three segments are SACKed), the lost segment is resent, at once and
+// only once; at T+20 ms its ACK covers everything.
+func TestSender_SackRecoveryTimeline(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k == 3
+	})
+	n.ResetFrames()
+	start := n.Now()
+	_, err := c.TryWrite(pattern(10 * 1448))
+	require.NoError(t, err)
+	require.Equal(t, pattern(10*1448), readAll(t, n, s, 10*1448))
+	ms := func(at int64) int64 { return (at - start) / int64(time.Millisecond) }
+	data := withPayload(segments(n), true)
+	require.Len(t, data, 10, "nine originals cross, then one retransmission\n%s", trace(n))
+	for _, d := range data[:9] {
+		require.Equal(t, int64(0), ms(d.t), "the window goes out at once: %v", d)
+	}
+	rtx := data[9]
+	require.Equal(t, data[1].seq+1448, rtx.seq, "the third segment is the one resent")
+	var sacks []seg
+	var last seg
+	for _, a := range filter(segments(n), false, header.TCPFlagACK) {
+		if a.opts.NumSACK > 0 {
+			sacks = append(sacks, a)
+		}
+		last = a
+	}
+	require.Len(t, sacks, 7, "a SACK for each segment beyond the hole")
+	for _, a := range sacks {
+		require.Equal(t, int64(5), ms(a.t), "sent when the segments arrive")
+	}
+	require.Equal(t, int64(10), ms(rtx.t), "resent when the third SACK arrives, a round trip after T")
+	require.Equal(t, int64(15), ms(last.t), "the cumulative ACK for everything leaves the receiver at T+15 ms")
+	require.Equal(t, rtx.seq+1448*8, last.ack)
+	cc := counters(n.Client)
+	require.Equal(t, uint64(1), cc[stats.TcpRetransSegs])
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPSackRecovery])
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts]+cc[stats.TcpExtTCPLossProbes])
+}
