@@ -172,6 +172,19 @@ func (ep *endpoint) uncount(g *txSeg) {
 	}
 }
 
+// markResent records that g was just sent again: it is in flight as a retransmission
+// (counted once however often it is resent) and no longer waits in the lost queue.
+func (ep *endpoint) markResent(g *txSeg, now int64) {
+	if !g.has(segRetrans) {
+		ep.retransOut++
+		if g.has(segLost) {
+			ep.rtxQueued--
+		}
+	}
+	g.flags |= segRetrans | segEverRetrans
+	g.xmit, g.order = now, ep.nextOrder()
+}
+
 // markSacked records a SACK of a segment; it reports whether it was news.
 func (ep *endpoint) markSacked(g *txSeg) bool {
 	if g.has(segSacked) {
@@ -749,10 +762,7 @@ func (s *shard) retransmitLost(ep *endpoint) bool {
 			s.noBuffer(ep)
 			return false
 		}
-		g.flags |= segRetrans | segEverRetrans
-		g.xmit, g.order = s.now, ep.nextOrder()
-		ep.retransOut++
-		ep.rtxQueued--
+		ep.markResent(g, s.now)
 		s.retransmitted(ep)
 	}
 	return true
@@ -1011,14 +1021,7 @@ func (s *shard) lossProbe(ep *endpoint) {
 	} else if g := ep.sb.last(); !g.has(segSacked) {
 		if s.sendSegment(ep, g.start, g.end, g.has(segFin)) {
 			s.ctr.Inc(stats.TcpRetransSegs)
-			if !g.has(segRetrans) {
-				ep.retransOut++
-				g.flags |= segRetrans | segEverRetrans
-				if g.has(segLost) {
-					ep.rtxQueued--
-				}
-			}
-			g.xmit, g.order = s.now, ep.nextOrder()
+			ep.markResent(g, s.now)
 			if ep.retransStamp == 0 {
 				ep.retransStamp = tsNow(s.now) + ep.tsOff
 			}
@@ -1075,12 +1078,7 @@ func (s *shard) retransmitHead(ep *endpoint) {
 	if !s.sendSegment(ep, g.start, g.end, g.has(segFin)) {
 		return
 	}
-	if g.has(segLost) && !g.has(segRetrans) {
-		ep.rtxQueued--
-		ep.retransOut++
-	}
-	g.flags |= segRetrans | segEverRetrans
-	g.xmit, g.order = s.now, ep.nextOrder()
+	ep.markResent(g, s.now)
 	s.retransmitted(ep)
 }
 
