@@ -53,6 +53,7 @@ func BenchmarkBulk(b *testing.B) {
 			if segs := d.Value(stats.TcpOutSegs); segs > 0 {
 				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(segs), "allocs/seg")
 				b.ReportMetric(float64(d.Value(stats.TcpRetransSegs))/float64(b.N), "retrans/op")
+				b.ReportMetric(float64(d.Value(stats.TxDropped)+d.Value(stats.RxDropped))/float64(b.N), "linkdrops/op")
 			}
 		})
 	}

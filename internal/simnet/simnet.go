@@ -39,6 +39,8 @@ type Options struct {
 	Offloads bool
 	// Pool sizes each queue's packet pool (default 1024 packets).
 	Pool dpdkshim.PoolConfig
+	// RingSize is the capacity of the pair's rings (dpdkshim.PairConfig.RingSize; default 4096).
+	RingSize int
 }
 
 // Frame is one frame that crossed the pair.
@@ -74,6 +76,7 @@ func New(opts Options) (*Net, error) {
 		Queues:    opts.Shards,
 		Clock:     vc,
 		Pool:      opts.Pool,
+		RingSize:  opts.RingSize,
 		ByTxQueue: opts.ByTxQueue,
 		Offloads:  opts.Offloads,
 	})

@@ -22,6 +22,10 @@ type Env interface {
 	OutputIPv4(pkt *dpdkshim.Packet, src, dst [4]byte)
 	// Wake makes the shard's goroutine run soon if it is parked (application hand-offs).
 	Wake()
+	// TxBacklogged reports whether the shard's transmit queue is so full that senders must
+	// hold new data and retransmissions until the link takes what waits (a stopped queue,
+	// Linux's qdisc backpressure). The rest of the queue is kept for control segments.
+	TxBacklogged() bool
 }
 
 // Shard is one shard's TCP as the stack drives it. Every method but Control runs on the

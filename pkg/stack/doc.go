@@ -8,6 +8,13 @@
 // per-queue pools, a packet that arrives on the wrong shard moves to its owner through a
 // single-producer ring, and applications reach a shard through lock-free hand-offs.
 //
+// What the port refuses to take waits in the shard's transmit queue for the next burst. When
+// three quarters of that queue wait, TCP holds its senders (new data and retransmissions)
+// until the port takes frames again, as a stopped qdisc makes Linux's sockets wait: a
+// sender faster than its link loses nothing to its own queue. The last quarter is kept for
+// ACKs and other control segments; only a frame that finds the queue full is dropped
+// (tx_dropped).
+//
 // A stack made with Config.Manual runs no goroutines: the caller drives it with Poll, which
 // is what simulations on a virtual clock (tests, the backlog lab) do.
 package stack

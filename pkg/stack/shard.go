@@ -38,7 +38,10 @@ type shard struct {
 	rx    []*dpdkshim.Packet
 	tx    []*dpdkshim.Packet
 	burst int
-	inbox []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
+	// txRefused: the port refused frames in this poll iteration (flushTx left some), so
+	// TxBacklogged does not ask it again until the next one.
+	txRefused bool
+	inbox     []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
 
 	neigh *neighbours
 	opts  header.IPv4OptionSet // scratch for ipInput
@@ -98,6 +101,7 @@ func (sh *shard) initInboxes() {
 func (sh *shard) poll() int {
 	start := sh.st.clock.Now()
 	sh.now = start
+	sh.txRefused = false
 	sh.tcp.SetNow(sh.now)
 	work := 0
 	n := sh.port.RxBurst(sh.id, sh.rx)
@@ -173,6 +177,21 @@ func (sh *shard) NewPacket() *dpdkshim.Packet {
 	return p
 }
 
+// TxBacklogged implements tcpdrv.Env. Three quarters of the transmit queue may hold data;
+// beyond that, TCP holds its senders until the port takes frames again (the quarter left is
+// for ACKs and other control segments, which are dropped only when the queue is full). The
+// port is asked again at most once per poll iteration.
+func (sh *shard) TxBacklogged() bool {
+	limit := cap(sh.tx) - cap(sh.tx)/4
+	if len(sh.tx) < limit {
+		return false
+	}
+	if !sh.txRefused {
+		sh.flushTx()
+	}
+	return len(sh.tx) >= limit
+}
+
 // queueTx adds a finished frame to the transmit burst.
 func (sh *shard) queueTx(p *dpdkshim.Packet) {
 	if len(sh.tx) == cap(sh.tx) {
@@ -202,6 +221,7 @@ func (sh *shard) flushTx() {
 	rest := copy(sh.tx, sh.tx[n:])
 	clear(sh.tx[rest:])
 	sh.tx = sh.tx[:rest]
+	sh.txRefused = rest > 0
 }
 
 // handoff moves a packet to the shard that owns its flow.

@@ -127,6 +127,7 @@ type conn struct {
 	wakeRd    bool
 	wakeWr    bool
 	inWakes   bool
+	txHeld    bool // in the shard's txHeld list: the transmit queue was full (sender.go holdTx)
 	opened    bool // OnOpen was delivered (event-driven connections)
 }
 
@@ -409,6 +410,9 @@ func (s *shard) closeEndpoint(ep *endpoint, errc int32) {
 // into TIME-WAIT: its timers stop, it leaves the established table, the application
 // is woken to see the final state, and the shard drops its reference.
 func (s *shard) release(ep *endpoint) {
+	if ep.txHeld {
+		s.unholdTx(ep)
+	}
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	ep.sb.release()

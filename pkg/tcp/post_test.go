@@ -16,6 +16,7 @@ type wakeCounter struct{ wakes int }
 func (w *wakeCounter) NewPacket() *dpdkshim.Packet                     { return nil }
 func (w *wakeCounter) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) { p.Free() }
 func (w *wakeCounter) Wake()                                           { w.wakes++ }
+func (w *wakeCounter) TxBacklogged() bool                              { return false }
 
 // A post after a lazy one wakes the shard: the lazy post queued the endpoint without waking
 // it, and work that needs doing now must not wait behind it (a Read that emptied the

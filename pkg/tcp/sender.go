@@ -758,6 +758,10 @@ func (s *shard) retransmitLost(ep *endpoint) bool {
 		if !g.start.LessThan(wndEnd) && g.start != ep.sndUna {
 			return true // beyond the peer's window (Linux tcp_retransmit_skb)
 		}
+		if s.env.TxBacklogged() {
+			s.holdTx(ep)
+			return false
+		}
 		if !s.sendSegment(ep, g.start, g.end, g.has(segFin)) {
 			s.noBuffer(ep)
 			return false
@@ -872,6 +876,10 @@ func (s *shard) sendNew(ep *endpoint) {
 		// segment shorter than a full one waits while an earlier short segment is still
 		// unacknowledged, unless the connection has TCP_NODELAY or the segment carries FIN.
 		if n < mss && !fin && !ep.noDelay.Load() && ep.sndUna.LessThan(ep.sndSml) {
+			return
+		}
+		if s.env.TxBacklogged() {
+			s.holdTx(ep)
 			return
 		}
 		end := ep.sndNxt.Add(n)
@@ -1144,4 +1152,47 @@ func (s *shard) expandSndBuf(ep *endpoint) {
 		ep.snd.limit.Store(min(want, int64(s.eng.settings.TCPWmem[2])))
 		s.queueWake(ep, false, true)
 	}
+}
+
+// holdTx stops ep's output while the stack's transmit queue is backlogged: what it would
+// send stays in the send ring or marked lost, and resumeHeld sends it once the link takes
+// frames again. Nothing is dropped, so the flow loses no segment to its own queue; Linux
+// gets the same from its qdisc and TCP Small Queues.
+func (s *shard) holdTx(ep *endpoint) {
+	if !ep.txHeld {
+		ep.txHeld = true
+		s.txHeld = append(s.txHeld, ep)
+	}
+}
+
+// unholdTx takes ep out of the held list (it is being released); its slot is left empty
+// for resumeHeld to compact.
+func (s *shard) unholdTx(ep *endpoint) {
+	ep.txHeld = false
+	for i, h := range s.txHeld {
+		if h == ep {
+			s.txHeld[i] = nil
+			return
+		}
+	}
+}
+
+// resumeHeld runs the output of the held endpoints, oldest first, while the transmit
+// queue has room; those it could not reach stay held. It returns how many it ran.
+func (s *shard) resumeHeld() int {
+	n := 0
+	for n < len(s.txHeld) && !s.env.TxBacklogged() {
+		ep := s.txHeld[n]
+		n++
+		if ep == nil {
+			continue
+		}
+		ep.txHeld = false
+		s.output(ep)
+	}
+	// Those output held again were appended behind the ones not reached: keep that order.
+	rest := copy(s.txHeld, s.txHeld[n:])
+	clear(s.txHeld[rest:])
+	s.txHeld = s.txHeld[:rest]
+	return n
 }

@@ -482,3 +482,21 @@ func TestSender_SackRecoveryTimeline(t *testing.T) {
 	require.Equal(t, uint64(1), cc[stats.TcpExtTCPSackRecovery])
 	require.Zero(t, cc[stats.TcpExtTCPTimeouts]+cc[stats.TcpExtTCPLossProbes])
 }
+
+// A link that takes frames more slowly than the sender makes them fills the stack's transmit
+// queue. The sender then holds its data until the queue drains, as Linux's qdisc makes a
+// socket wait, instead of building segments the stack must drop and TCP must later find
+// lost: the link refuses frames again and again, and still nothing is dropped, nothing is
+// retransmitted, and every byte arrives in order.
+func TestSender_FullTransmitQueueHoldsData(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, NoCapture: true, RingSize: 16})
+	c, s := established(t, n)
+	data := pattern(8 << 20)
+	got, _ := transfer(t, n, c, s, data, 10*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	_, refused, _ := n.PortC.Stats()
+	require.Positive(t, refused, "the 16-frame ring was full at times")
+	cc := counters(n.Client)
+	require.Zero(t, cc[stats.TxDropped], "no frame dropped by the stack's own queue")
+	require.Zero(t, cc[stats.TcpRetransSegs], "nothing lost, nothing resent")
+}

@@ -55,6 +55,9 @@ type shard struct {
 
 	work  queue.MPSCList[endpoint, *endpoint]
 	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
+	// txHeld are the endpoints whose output stopped because the stack's transmit queue was
+	// backlogged; ProcessWork resumes them, in order, once it has room.
+	txHeld []*endpoint
 
 	ctl ctlQueue
 
@@ -96,7 +99,7 @@ func (s *shard) ID() int { return s.id }
 func (s *shard) SetNow(now int64) { s.now = now }
 
 // HasWork reports whether application goroutines handed the shard work it has not done.
-func (s *shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() }
+func (s *shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() || len(s.txHeld) > 0 }
 
 // Input processes one TCP segment that arrived for this shard. seg is the IP payload; key
 // and h are its flow key (local = our address) and flow hash; csumOK says the link already
@@ -178,6 +181,9 @@ func (s *shard) ProcessWork() int {
 		bits := ep.pending.Swap(0)
 		s.handleWork(ep, bits)
 		ep = next
+	}
+	if len(s.txHeld) > 0 {
+		n += s.resumeHeld()
 	}
 	return n
 }
