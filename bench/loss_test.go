@@ -107,6 +107,8 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	ms := b.Elapsed().Seconds() * 1e3 / n
 	b.ReportMetric(ms, "ms/run")
 	b.ReportMetric(float64(d.Value(stats.TcpRetransSegs))/n, "retrans/run")
+	b.ReportMetric(float64(d.Value(stats.TcpExtTCPTimeouts))/n, "rto/run")
+	b.ReportMetric(float64(d.Value(stats.TcpExtTCPLossProbes))/n, "tlp/run")
 	if c.dropPerMille > 0 {
 		b.ReportMetric(float64(drops)/n, "dropped/run")
 	}

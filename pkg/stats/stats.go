@@ -127,6 +127,7 @@ const (
 	TcpExtTCPSACKReorder         // reordering found through SACK
 	TcpExtTCPTSReorder           // reordering found through undo
 	TcpExtTCPSACKReneging        // timeouts that found the peer had dropped data it SACKed
+	TcpExtTCPSACKDiscard         // SACK blocks ignored: not over data in flight (tcp_is_sackblock_valid)
 	TcpExtTCPKeepAlive           // keepalive probes sent (Linux LINUX_MIB_TCPKEEPALIVE)
 
 	// NumIDs is the number of counters.
@@ -238,6 +239,7 @@ var names = [NumIDs]string{
 	TcpExtTCPSACKReorder:         "TcpExtTCPSACKReorder",
 	TcpExtTCPTSReorder:           "TcpExtTCPTSReorder",
 	TcpExtTCPSACKReneging:        "TcpExtTCPSACKReneging",
+	TcpExtTCPSACKDiscard:         "TcpExtTCPSACKDiscard",
 	TcpExtTCPKeepAlive:           "TcpExtTCPKeepAlive",
 }
 

@@ -293,8 +293,13 @@ func (s *shard) sackInput(ep *endpoint, sg *segment) (delivered uint32, dsack bo
 				continue
 			}
 		}
-		// Only blocks over data in flight count (Linux tcp_is_sackblock_valid).
-		if start.LessThan(ep.sndUna) || ep.sndMax.LessThan(end) {
+		// Only blocks over data in flight count (Linux tcp_is_sackblock_valid): one that
+		// starts at snd_una or before, or ends beyond snd_max, is discarded, and counted
+		// unless it is an old block on an ACK that arrived out of order.
+		if !ep.sndUna.LessThan(start) || ep.sndMax.LessThan(end) {
+			if sg.ack == ep.sndUna || ep.sndUna.LessThan(end) {
+				s.ctr.Inc(stats.TcpExtTCPSACKDiscard)
+			}
 			continue
 		}
 		if ep.highSacked.LessThan(end) {

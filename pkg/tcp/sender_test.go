@@ -500,3 +500,33 @@ func TestSender_FullTransmitQueueHoldsData(t *testing.T) {
 	require.Zero(t, cc[stats.TxDropped], "no frame dropped by the stack's own queue")
 	require.Zero(t, cc[stats.TcpRetransSegs], "nothing lost, nothing resent")
 }
+
+// A SACK block that starts at SND.UNA claims data the cumulative ACK says has not arrived:
+// Linux's tcp_is_sackblock_valid refuses it (only blocks after SND.UNA count), and so does
+// this side. Three such blocks do not start a recovery or mark anything delivered; they
+// are counted as TcpExtTCPSACKDiscard, and the first segment is still sent again only
+// when its timer says so.
+func TestSender_SackBlockAtSndUnaDiscarded(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+	require.NoError(t, err)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 40002, 1000, []byte{2, 4, 0x02, 0x18, 4, 2, 1, 1}) // MSS 536, SACK-permitted
+	mark := len(p.got)
+	_, err = c.srv.TryWrite(pattern(4 * 536))
+	require.NoError(t, err)
+	n.Settle()
+	require.Len(t, p.since(mark), 4, "four segments in flight")
+	for i := 1; i <= 3; i++ {
+		sack := &header.TCPOptions{WScale: -1, NumSACK: 1}
+		sack.SACK[0] = header.SACKBlock{Start: c.ack, End: c.ack + uint32(i)*536}
+		p.send(crafted{sport: c.sport, dport: seedPort, seq: c.seq, ack: c.ack, flags: fACK, win: 65535, opts: sack}, nil)
+	}
+	mark = len(p.got)
+	n.RunFor(10 * time.Millisecond)
+	sc := counters(n.Server)
+	require.Equal(t, uint64(3), sc[stats.TcpExtTCPSACKDiscard])
+	require.Zero(t, sc[stats.TcpExtTCPSackRecovery], "no recovery from blocks that are not valid")
+	require.Zero(t, sc[stats.TcpRetransSegs])
+	require.Empty(t, p.since(mark), "nothing resent within 10 ms")
+}
