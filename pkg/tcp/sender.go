@@ -50,11 +50,6 @@ const orphanRetries = 8
 // dupThresh is the duplicate-ACK threshold (RFC 5681; Linux's default tcp_reordering).
 const dupThresh = 3
 
-// idleMax is how long a connection whose peer shrank the window to zero with data in
-// flight goes on probing it without an answer before it gives up (Linux: TCP_RTO_MAX since
-// the last ACK heard).
-const idleMax = int64(rtoMax)
-
 // sender is the state of the sending half beyond snd_una, snd_nxt and the window, which
 // live with the connection.
 type sender struct {
@@ -1001,8 +996,7 @@ func (s *shard) probeTimer(ep *endpoint) {
 		}
 		if int(ep.probes) >= limit {
 			// No answer to tcp_retries2 probes (an answer resets the count).
-			s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
-			s.abort(ep, errTimedOut, true)
+			s.writeErr(ep)
 			return
 		}
 		ep.probes++
@@ -1051,15 +1045,19 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 	if ep.sndWnd == 0 && !ep.orphan {
 		// The peer shrank its window to zero with data in flight: the retransmissions are
 		// its window probes, and the connection lives while the peer answers them.
-		if s.now-ep.lastAck > idleMax {
-			s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
-			s.abort(ep, errTimedOut, true)
+		rtxDelta, timedOut := s.zeroWindowTimedOut(ep)
+		if timedOut {
+			s.writeErr(ep)
 			return
 		}
 		s.enterLoss(ep)
 		s.retransmitHead(ep)
 		ep.rto = min(ep.rto*2, int64(rtoMax))
 		s.armRtx(ep)
+		if ut := ep.opts.userTimeoutNs(); ut > 0 && s.now-rtxDelta+ut < ep.rtx.When() {
+			// Never sleep past TCP_USER_TIMEOUT (Linux tcp_clamp_rto_to_user_timeout).
+			s.wheel.Schedule(&ep.rtx, max(s.now-rtxDelta+ut, s.now+1))
+		}
 		return
 	}
 	limit := s.eng.settings.TCPRetries2
@@ -1073,8 +1071,7 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 	}
 	// TCP_USER_TIMEOUT, when set, replaces either bound (keepalive.go, rtxFire).
 	if ep.retries >= limit && ep.opts.userTimeout.Load() == 0 {
-		s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
-		s.abort(ep, errTimedOut, true)
+		s.writeErr(ep)
 		return
 	}
 	s.ctr.Inc(stats.TcpExtTCPTimeouts)
@@ -1083,6 +1080,41 @@ func (s *shard) retransmitTimeout(ep *endpoint) {
 	ep.rto = min(ep.rto*2, int64(rtoMax))
 	s.sendData(ep)
 	s.armRtx(ep)
+}
+
+// writeErr gives a connection up after its retransmissions or probes went unanswered
+// (Linux tcp_write_err): ETIMEDOUT, TcpExtTCPAbortOnTimeout, and no reset: the peer did
+// not answer, so there is no one to tell.
+func (s *shard) writeErr(ep *endpoint) {
+	s.ctr.Inc(stats.TcpExtTCPAbortOnTimeout)
+	s.closeEndpoint(ep, errTimedOut)
+}
+
+// zeroWindowTimedOut is Linux's tcp_rtx_probe0_timed_out for a window shrunk to zero with
+// data in flight. It returns how long the retransmissions have gone on (since the oldest
+// segment in flight was sent when the first of them fired; zwpStart, kept until an ACK
+// opens the window) and whether to give up: once that and the time since the last ACK
+// both exceed twice TCP_RTO_MAX, or, with TCP_USER_TIMEOUT, once the retransmissions alone
+// exceed it (answers to them do not reset it) or both exceed it.
+func (s *shard) zeroWindowTimedOut(ep *endpoint) (rtxDelta int64, timedOut bool) {
+	if !ep.zwpOn {
+		ep.zwpOn, ep.zwpStart = true, s.now
+		if ep.sb.len() > 0 {
+			ep.zwpStart = ep.sb.at(0).xmit
+		}
+	}
+	rtxDelta = s.now - ep.zwpStart
+	timeout := 2 * int64(rtoMax)
+	if ut := ep.opts.userTimeoutNs(); ut > 0 {
+		if rtxDelta > ut {
+			return rtxDelta, true
+		}
+		timeout = min(timeout, ut)
+	}
+	if s.now-ep.lastAck <= timeout {
+		return rtxDelta, false
+	}
+	return rtxDelta, rtxDelta > timeout
 }
 
 // retransmitHead resends the first segment in flight whatever the windows say.

@@ -530,3 +530,65 @@ func TestSender_SackBlockAtSndUnaDiscarded(t *testing.T) {
 	require.Zero(t, sc[stats.TcpRetransSegs])
 	require.Empty(t, p.since(mark), "nothing resent within 10 ms")
 }
+
+// With TCP_USER_TIMEOUT, a window shrunk to zero with data in flight no longer keeps the
+// connection for as long as the peer answers: the retransmissions alone bound it (Linux
+// tcp_rtx_probe0_timed_out: the application "does not want win 0 packets to reset the
+// timer"). The peer here answers every probe with a zero window; the connection ends with
+// ETIMEDOUT once the oldest data has waited 5 s, within one backed-off interval of it, and,
+// as Linux's tcp_write_err, without a reset.
+func TestSender_ZeroWindowUserTimeout(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+	require.NoError(t, err)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 40003, 1000, nil)
+	require.NoError(t, c.srv.SetUserTimeout(5*time.Second))
+	mark := len(p.got)
+	_, err = c.srv.TryWrite(pattern(2 * 536))
+	require.NoError(t, err)
+	sent := n.Now()
+	n.Settle()
+	require.Len(t, p.since(mark), 2, "two segments in flight")
+	zero := crafted{sport: c.sport, dport: seedPort, seq: c.seq, ack: c.ack, flags: fACK, win: 0}
+	p.send(zero, nil)
+	seen := len(p.got)
+	for n.Now()-sent < int64(time.Minute) && c.srv.State() == tcp.StateEstablished {
+		n.RunFor(10 * time.Millisecond)
+		if len(p.got) > seen {
+			seen = len(p.got)
+			p.send(zero, nil) // every probe answered, the window still closed
+		}
+	}
+	require.Equal(t, tcp.StateClosed, c.srv.State())
+	require.ErrorIs(t, c.srv.Err(), tcp.ErrTimedOut)
+	took := time.Duration(n.Now() - sent)
+	require.GreaterOrEqual(t, took, 5*time.Second)
+	require.Less(t, took, 5*time.Second+50*time.Millisecond, "the timer is clamped to the user timeout")
+	for _, sg := range p.since(mark) {
+		require.Zero(t, sg.flags&fRST, "no reset when giving up: %v", sg)
+	}
+	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPAbortOnTimeout])
+}
+
+// A connection whose retransmissions go unanswered is given up after tcp_retries2 with
+// ETIMEDOUT and, as in Linux (tcp_write_err), no reset: the peer is not there to hear it.
+func TestSender_Retries2GivesUpWithoutReset(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ServerTCP: tcp.Settings{TCPRetries2: 3}})
+	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
+	require.NoError(t, err)
+	p := newRawPeer(t, n)
+	c := p.connect(l, 40004, 1000, nil)
+	mark := len(p.got)
+	_, err = c.srv.TryWrite(pattern(536))
+	require.NoError(t, err)
+	n.RunUntil(n.Now()+int64(10*time.Minute), func() bool { return c.srv.State() == tcp.StateClosed })
+	require.Equal(t, tcp.StateClosed, c.srv.State())
+	require.ErrorIs(t, c.srv.Err(), tcp.ErrTimedOut)
+	got := p.since(mark)
+	require.Len(t, got, 4, "the segment and its three retransmissions: %v", got)
+	for _, sg := range got {
+		require.Zero(t, sg.flags&fRST, "no reset: %v", sg)
+	}
+	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPAbortOnTimeout])
+}
