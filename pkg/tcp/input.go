@@ -102,10 +102,12 @@ func (s *shard) synRecvState(ep *endpoint, sg *segment) {
 		return
 	}
 	if sg.syn() {
-		// Linux accepts the crossed SYN-ACK of a simultaneous open here; any other SYN is
-		// answered with our SYN-ACK again.
+		// Linux accepts the crossed SYN-ACK of a simultaneous open here; any other SYN (a
+		// repeated SYN, one with another sequence number) draws a rate-limited challenge
+		// ACK (tcp_validate_incoming's syn_challenge), not a SYN-ACK per SYN. Our own
+		// SYN-ACK is resent by its timer.
 		if !(sg.ackf() && sg.seq.Add(1) == ep.rcvNxt && sg.ack == ep.sndNxt) {
-			s.sendSynAckEndpoint(ep)
+			s.synChallenge(ep)
 			return
 		}
 	}
