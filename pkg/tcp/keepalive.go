@@ -210,10 +210,11 @@ func (s *shard) userTimedOut(ep *endpoint) bool {
 	switch {
 	case ep.state == StateSynSent || ep.state == StateSynRecv:
 	case ep.sndUna != ep.sndMax:
-		if ep.retries == 0 && ep.sb.len() > 0 {
+		if ep.retries == 0 && !ep.tlpOut && ep.sb.len() > 0 {
 			// The first timeout of this data: it counts from when the oldest segment in
 			// flight was sent (Linux retrans_stamp; here its last send, which is its first
-			// unless recovery resent it already).
+			// unless recovery resent it already). A loss probe that went at the RTO's time
+			// resent it: the timeout behind the probe keeps the stamp taken before it.
 			ep.rtxStamp = ep.sb.at(0).xmit
 		}
 	case ep.sndWnd == 0 && ep.snd.used() > 0 && ep.canSend():

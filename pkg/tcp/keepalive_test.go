@@ -185,8 +185,9 @@ func TestKeepalive_BoundedByUserTimeout(t *testing.T) {
 	require.ErrorIs(t, p.c.Err(), tcp.ErrTimedOut)
 }
 
-// TCP_USER_TIMEOUT on data: sent at 1 s and never acknowledged, it is retransmitted with
-// backoff (RTO 200 ms here) until 6 s, where the connection is given up with ETIMEDOUT
+// TCP_USER_TIMEOUT on data: sent at 1 s and never acknowledged, it is resent by a loss
+// probe at the RTO's time (1.2 s, as Linux caps the probe timeout at the RTO), then
+// retransmitted with backoff (RTO 200 ms here) until 6 s, where the connection is given up with ETIMEDOUT
 // without a reset (Linux tcp_write_err), the last backoff cut short to end there; without
 // the option the same connection is still retrying.
 func TestUserTimeout_Data(t *testing.T) {
@@ -207,7 +208,12 @@ func TestUserTimeout_Data(t *testing.T) {
 		}
 		require.Equal(t, tcp.StateClosed, p.c.State(), p.w.trace())
 		require.ErrorIs(t, p.c.Err(), tcp.ErrTimedOut)
-		require.Len(t, data, 5, "the original and four retransmissions\n%s", p.w.trace())
+		var ms []int64
+		for _, at := range times(data) {
+			ms = append(ms, at/int64(time.Millisecond))
+		}
+		require.Equal(t, []int64{1000, 1200, 1400, 1800, 2600, 4200}, ms,
+			"the original, the loss probe and four retransmissions\n%s", p.w.trace())
 		require.Empty(t, p.w.sent(true, fRSTACK, 0), "no reset on a user timeout")
 		require.Equal(t, uint64(1), p.n.Client.Counters()[stats.TcpExtTCPAbortOnTimeout])
 		_, err = p.c.Write([]byte("more"))

@@ -202,17 +202,15 @@ func (ep *endpoint) dropAcked(g *txSeg) {
 // rackUpdate notes a segment just delivered (cumulatively acknowledged or SACKed) in RACK's
 // state (RFC 8985 §6.2 step 2): the most recently sent one delivered sets the clock that
 // older segments are judged by.
-func (ep *endpoint) rackUpdate(g *txSeg, now int64, tsEcr uint32, tsOK bool) {
+func (ep *endpoint) rackUpdate(g *txSeg, now int64) {
 	rtt := now - g.xmit
-	if g.has(segEverRetrans) {
-		// An ACK of a resent segment may be for the original: use it only if it cannot be
-		// (the timestamp echo is that of the retransmission, or the time is above min RTT).
-		if tsOK && ep.retransStamp != 0 && int32(tsEcr-ep.retransStamp) < 0 {
-			return
-		}
-		if ep.cc.minRTT != 0 && rtt < ep.cc.minRTT {
-			return
-		}
+	if g.has(segEverRetrans) && ep.cc.minRTT != 0 && rtt < ep.cc.minRTT {
+		// An ACK of a resent segment may be for an earlier copy: one that came back faster
+		// than the minimum RTT must be (Linux tcp_rack_advance). The timestamp echo cannot
+		// tell: a receiver echoes the newest in-order segment's, not that of the
+		// out-of-order one it SACKs (RFC 7323 §4.3), so a SACKed loss probe would look like
+		// its lost original and RACK would never learn that what was sent before it is lost.
+		return
 	}
 	if ep.sentAfterRack(g) || (g.order == ep.rackOrder && ep.rackEnd.LessThan(g.end)) {
 		ep.rackXmit, ep.rackOrder, ep.rackEnd, ep.rackRTT = g.xmit, g.order, g.end, rtt
@@ -313,7 +311,7 @@ func (s *shard) sackInput(ep *endpoint, sg *segment) (delivered uint32, dsack bo
 				if !g.has(segEverRetrans) && g.end.LessThan(ep.highSackedBefore) {
 					s.reorderSeen(ep, stats.TcpExtTCPSACKReorder)
 				}
-				ep.rackUpdate(g, s.now, o.TSEcr, ep.tsOK && o.TS)
+				ep.rackUpdate(g, s.now)
 			}
 		}
 	}
@@ -363,9 +361,8 @@ func (s *shard) reorderSeen(ep *endpoint, id stats.ID) {
 // cleanAcked drops the segments a cumulative ACK covers (Linux tcp_clean_rtx_queue) and
 // returns how many were delivered by it (not SACKed before) and the round-trip sample of
 // the newest never-resent one (-1: none).
-func (s *shard) cleanAcked(ep *endpoint, ack seqnum.Value, sg *segment) (delivered uint32, rtt int64) {
+func (s *shard) cleanAcked(ep *endpoint, ack seqnum.Value) (delivered uint32, rtt int64) {
 	rtt = -1
-	tsOK := ep.tsOK && sg.opts.TS
 	for ep.sb.len() > 0 {
 		g := ep.sb.at(0)
 		if ack.LessThan(g.end) {
@@ -382,7 +379,7 @@ func (s *shard) cleanAcked(ep *endpoint, ack seqnum.Value, sg *segment) (deliver
 					s.reorderSeen(ep, stats.TcpExtTCPSACKReorder)
 				}
 			}
-			ep.rackUpdate(g, s.now, sg.opts.TSEcr, tsOK)
+			ep.rackUpdate(g, s.now)
 		}
 		ep.dropAcked(g)
 		ep.sb.popFront()
@@ -433,7 +430,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 			s.queueWake(ep, false, true)
 		}
 		before := uint32(ep.sb.len())
-		d, rtt := s.cleanAcked(ep, ack, sg)
+		d, rtt := s.cleanAcked(ep, ack)
 		ackedSegs = before - uint32(ep.sb.len())
 		delivered += d
 		// Round-trip time: timestamps when the peer echoes ours (RFC 7323 §4.1), else the
@@ -508,7 +505,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	case reoWait > 0:
 		s.armTimer(ep, rtxReorder, reoWait)
 	case advanced || ep.rtxMode == rtxReorder || !ep.rtx.Pending():
-		s.armRtoOrProbe(ep)
+		s.armRtoOrProbe(ep, advanced)
 	}
 	return true
 }
@@ -710,20 +707,30 @@ func (s *shard) armRtx(ep *endpoint) {
 }
 
 // armRtoOrProbe arms the timer for segments in flight: a tail loss probe when one may be
-// sent (RFC 8985 §7.2, Linux tcp_schedule_loss_probe: SACK, the Open state, none
-// outstanding), else the retransmission timeout.
-func (s *shard) armRtoOrProbe(ep *endpoint) {
-	if ep.sackOK && ep.caState == caOpen && !ep.tlpOut && ep.srtt > 0 && ep.retries == 0 {
+// sent (RFC 8985 §7.2, Linux tcp_schedule_loss_probe: SACK, the Open or CWR state, none
+// outstanding), else the retransmission timeout. advancing says an ACK just moved
+// SND.UNA, so that the RTO would restart now.
+//
+// As in Linux, the probe never waits longer than the RTO would: if the RTO falls first, the
+// probe goes at the RTO's time instead (it resends the tail without collapsing the window;
+// the RTO is armed behind it).
+func (s *shard) armRtoOrProbe(ep *endpoint, advancing bool) {
+	if ep.sackOK && (ep.caState == caOpen || ep.caState == caCWR) && !ep.tlpOut && ep.srtt > 0 && ep.retries == 0 {
 		pto := 2 * ep.srtt
 		if ep.sb.len() == 1 {
 			pto += int64(rtoMin) // room for the peer's delayed ACK
 		} else {
 			pto += int64(tlpMinTimeout)
 		}
-		if pto < ep.rto {
-			s.armTimer(ep, rtxLossProbe, pto)
-			return
+		rtoIn := ep.rto
+		if !advancing && ep.sb.len() > 0 {
+			rtoIn = ep.sb.at(0).xmit + ep.rto - s.now
 		}
+		if rtoIn > 0 {
+			pto = min(pto, rtoIn)
+		}
+		s.armTimer(ep, rtxLossProbe, pto)
+		return
 	}
 	s.armRtx(ep)
 }
@@ -912,7 +919,7 @@ func (s *shard) sendNew(ep *endpoint) {
 		}
 		ep.sndMax = ep.sndNxt
 		if !ep.rtx.Pending() || ep.rtxMode == rtxProbe0 {
-			s.armRtoOrProbe(ep)
+			s.armRtoOrProbe(ep, false)
 		}
 		ep.cwndLimited = ep.inflight() >= ep.cc.cwnd
 	}

@@ -592,3 +592,98 @@ func TestSender_Retries2GivesUpWithoutReset(t *testing.T) {
 	}
 	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPAbortOnTimeout])
 }
+
+// msSince returns when each segment was sent, in whole milliseconds after start.
+func msSince(segs []seg, start int64) []int64 {
+	var ms []int64
+	for _, s := range segs {
+		ms = append(ms, (s.t-start)/int64(time.Millisecond))
+	}
+	return ms
+}
+
+// A tail loss probe as a timeline on the virtual clock (5 ms each way, SRTT 10 ms from the
+// handshake; the last two of four segments lost): at T the four go out; at T+10 ms the ACKs
+// of the first two arrive and arm the probe timeout, 2*SRTT + 2 ms with two segments still
+// in flight (Linux tcp_schedule_loss_probe); at T+32 ms the probe resends the last segment;
+// at T+42 ms its SACK arrives, RACK finds the third segment lost (sent before a delivered
+// one, more than an RTT ago) and it is resent at once; at T+52 ms everything is
+// acknowledged, with no retransmission timeout.
+func TestSender_TailLossProbeTimeline(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
+	c := dial(t, n)
+	n.RunFor(20 * time.Millisecond)
+	s, err := l.TryAccept()
+	require.NoError(t, err)
+	n.ResetFrames()
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k == 3 || k == 4
+	})
+	start := n.Now()
+	data := pattern(4 * 1448)
+	_, err = c.TryWrite(data)
+	require.NoError(t, err)
+	require.Equal(t, data, readAll(t, n, s, len(data)))
+	n.RunFor(100 * time.Millisecond)
+	sent := withPayload(segments(n), true)
+	require.Len(t, sent, 4, "two originals cross, then the probe and one retransmission\n%s", trace(n))
+	require.Equal(t, []int64{0, 0, 32, 42}, msSince(sent, start), trace(n))
+	first := sent[0].seq
+	require.Equal(t, first+3*1448, sent[2].seq, "the probe resends the last segment")
+	require.Equal(t, first+2*1448, sent[3].seq, "then RACK resends the third")
+	acks := filter(segments(n), false, header.TCPFlagACK)
+	last := acks[len(acks)-1]
+	require.Equal(t, first+4*1448, last.ack)
+	require.Equal(t, int64(47), (last.t-start)/int64(time.Millisecond), "sent at T+47, everything acknowledged at T+52")
+	require.Equal(t, 1, acks[len(acks)-2].opts.NumSACK, "the probe's ACK SACKs it")
+	cc := counters(n.Client)
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossProbes])
+	require.Equal(t, uint64(2), cc[stats.TcpRetransSegs])
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+}
+
+// NewReno fast recovery without SACK as a timeline (5 ms each way; the third and sixth of
+// eight segments lost): at T the eight go out; at T+10 ms the ACKs of the first two arrive,
+// then duplicates, and the third duplicate starts fast retransmit of the third segment at
+// once; at T+20 ms its ACK is partial (it stops at the sixth segment), and NewReno resends
+// that one on it (RFC 6582 §3.2 step 3); at T+30 ms everything is acknowledged. Two
+// retransmissions, one recovery, no timeout.
+func TestSender_NewRenoTimeline(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true, ClientTCP: tcp.Settings{TCPSackOff: true}})
+	c, s := established(t, n)
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k == 3 || k == 6
+	})
+	n.ResetFrames()
+	start := n.Now()
+	data := pattern(8 * 1448)
+	_, err := c.TryWrite(data)
+	require.NoError(t, err)
+	require.Equal(t, data, readAll(t, n, s, len(data)))
+	n.RunFor(100 * time.Millisecond)
+	sent := withPayload(segments(n), true)
+	require.Len(t, sent, 8, "six originals cross, then two retransmissions\n%s", trace(n))
+	require.Equal(t, []int64{0, 0, 0, 0, 0, 0, 10, 20}, msSince(sent, start), trace(n))
+	first := sent[0].seq
+	require.Equal(t, first+2*1448, sent[6].seq, "fast retransmit of the third segment")
+	require.Equal(t, first+5*1448, sent[7].seq, "the partial ACK's retransmission of the sixth")
+	acks := filter(segments(n), false, header.TCPFlagACK)
+	require.Len(t, acks, 8, trace(n))
+	for i, a := range acks[2:6] {
+		require.Equal(t, first+2*1448, a.ack, "duplicate ACK %d", i+1)
+	}
+	require.Equal(t, first+5*1448, acks[6].ack, "the partial ACK")
+	require.Equal(t, first+8*1448, acks[7].ack)
+	require.Equal(t, int64(25), (acks[7].t-start)/int64(time.Millisecond))
+	cc := counters(n.Client)
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPRenoRecovery])
+	require.Equal(t, uint64(2), cc[stats.TcpRetransSegs])
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+}
