@@ -95,9 +95,11 @@ func runSeedBacklog(t *testing.T, newNet func(*testing.T) *linkNet, spec func() 
 			dl := seedexp.New(cfg, seedexp.NewRealClock(seedexp.DefaultPoll), dialTo(lsrvAddr), seedexp.NewNetListener(ll))
 			defer ds.Close()
 			defer dl.Close()
-			// Both experiments at once: 10 s covers the SYN-ACK retransmissions at 1, 3
-			// and 7 s of the seed's table and three of the clients' send periods.
-			const end = 10 * time.Second
+			// Both experiments at once: 9.5 s covers the SYN-ACK retransmissions at 1, 3
+			// and 7 s of the seed's table and three of the clients' send periods, and
+			// ends between two sends (every 2 s from starts 0, 1 and 2 s), so that no
+			// message is on its way to an accepting server when ss looks.
+			const end = 9500 * time.Millisecond
 			var wg sync.WaitGroup
 			for _, d := range []*seedexp.Driver{ds, dl} {
 				wg.Add(1)

@@ -46,7 +46,7 @@ func TestTxCsum(t *testing.T) {
 	kind, _, _ = txCsum(frame, 34, 40)
 	require.Equal(t, txUDP4, kind)
 	frame[12], frame[13] = 0x86, 0xdd
-	kind, _, l3 = txCsum(frame, 54, 70%60)
+	kind, _, _ = txCsum(frame, 54, 10)
 	require.Equal(t, txNone, kind, "field before start")
 	big := make([]byte, 100)
 	big[12], big[13] = 0x86, 0xdd

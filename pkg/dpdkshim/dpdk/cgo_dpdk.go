@@ -237,9 +237,6 @@ import (
 	"github.com/shardstack/shardstack/pkg/header"
 )
 
-// Built reports whether the DPDK backend was built in (the "dpdk" build tag).
-const Built = true
-
 // maxBurst bounds one burst: the C arrays of a queue have this many entries.
 const maxBurst = 256
 

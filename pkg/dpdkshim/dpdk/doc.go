@@ -1,7 +1,8 @@
 // Package dpdk is shardstack's DPDK backend: a dpdkshim.Port on one rte_ethdev, built with
 // cgo and pkg-config's libdpdk behind the build tag "dpdk" (go build -tags dpdk). Without
-// the tag only its pure-Go parts build (the RSS steering function and the EAL argument
-// handling), and Open says that DPDK was not built in.
+// the tag only its pure-Go parts build (the RSS steering function, the splitting of EAL
+// arguments, Config), which need neither cgo nor DPDK; internal/link's dpdk backend then
+// says that DPDK was not built in.
 //
 // One EAL serves the process: the first Open initialises it with its EAL arguments
 // (--no-huge, -m, --lcores, --vdev, ...), passed through as given; a later Open must give

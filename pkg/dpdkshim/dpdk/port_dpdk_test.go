@@ -153,3 +153,46 @@ func TestPort_FramesBothWaysWithoutCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestPort_NoAllocsPerPacket: receiving a burst, freeing it in bulk, and transmitting a
+// burst of the pool's mbufs allocate nothing on the Go heap.
+func TestPort_NoAllocsPerPacket(t *testing.T) {
+	w := newWire(t)
+	pt := w.open(t, 1)
+	fd := rawSocket(t, w)
+	in := frame(w.macPort, w.macPeer, 1, 200)
+	pkts := make([]*dpdkshim.Packet, 32)
+	var fb dpdkshim.FreeBatch
+	pool := pt.Pool(0)
+	round := func() {
+		for i := 0; i < 16; i++ {
+			_, _ = unix.Write(fd, in)
+		}
+		got := 0
+		for tries := 0; got < 16 && tries < 100000; tries++ {
+			k := pt.RxBurst(0, pkts)
+			for _, p := range pkts[:k] {
+				got++
+				fb.Free(p)
+			}
+			clear(pkts[:k])
+		}
+		fb.Flush()
+		for i := 0; i < 16; i++ {
+			p := pool.Get()
+			copy(p.Append(100), in[:100])
+			pkts[i] = p
+		}
+		sent := 0
+		for tries := 0; sent < 16 && tries < 100000; tries++ {
+			sent += pt.TxBurst(0, pkts[sent:16])
+		}
+		clear(pkts)
+	}
+	round()
+	allocs := testing.AllocsPerRun(50, round)
+	require.Zero(t, allocs)
+	st := pt.Stats()[0]
+	require.Positive(t, st.RxPackets)
+	require.Positive(t, st.TxPackets)
+}
