@@ -63,7 +63,7 @@ func init() {
 					RxPackets: q.RxPackets, RxBytes: q.RxBytes, RxSyscalls: q.RxBursts, RxEmpty: q.RxEmpty,
 					TxPackets: q.TxPackets, TxBytes: q.TxBytes, TxSyscalls: q.TxBursts,
 					CgoCalls: q.RxBursts + q.TxBursts + q.AllocCalls,
-					Errors:   q.RxMultiSeg + q.RxNoDesc + q.TxNoMbuf,
+					Errors:   q.RxMultiSeg + q.RxNoDesc + q.TxNoMbuf + q.TxTooLong,
 				}
 				if i == 0 {
 					// Port-wide: the PMD's drops, and the frees (made by whichever

@@ -690,14 +690,24 @@ func (pt *Port) TxBurst(qi int, pkts []*dpdkshim.Packet) int {
 		mp := p
 		if p.Owner() != dpdkshim.Owner(pt) {
 			mp = q.pool.Get()
-			if mp == nil || len(mp.Append(p.Len())) == 0 {
-				if mp != nil {
-					mp.Free()
-				}
+			if mp == nil {
 				q.c.txNoMbuf.Add(1)
 				n = i
 				break
 			}
+			if p.Len() > mp.Tailroom() {
+				// Longer than an mbuf's data room: it can never be sent. Taken and
+				// dropped when it leads the burst; else the burst stops before it.
+				mp.Free()
+				if i == 0 {
+					q.c.txTooLong.Add(1)
+					p.Free()
+					return 1
+				}
+				n = i
+				break
+			}
+			mp.Append(p.Len())
 			copy(mp.Data(), p.Data())
 			if start, field, ok := p.TxCsumOffsets(); ok {
 				mp.SetTxCsum(start, field)

@@ -152,6 +152,12 @@ func TestPort_FramesBothWaysWithoutCopies(t *testing.T) {
 			break
 		}
 	}
+
+	// One longer than an mbuf can never go: taken, dropped and counted.
+	big := dpdkshim.NewPool(dpdkshim.PoolConfig{Size: 1, BufSize: 4096}).Get()
+	copy(big.Append(3000), frame(w.macPeer, w.macPort, 8888, 3000))
+	require.Equal(t, 1, pt.TxBurst(0, []*dpdkshim.Packet{big}))
+	require.Equal(t, uint64(1), pt.Stats()[0].TxTooLong)
 }
 
 // TestPort_NoAllocsPerPacket: receiving a burst, freeing it in bulk, and transmitting a
