@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/apps"
 	"github.com/shardstack/shardstack/internal/loadgen"
 	"github.com/shardstack/shardstack/pkg/stack"
 )
@@ -191,4 +193,41 @@ func TestDPDK_ShardstackDialsLinux(t *testing.T) {
 		echo1MiB(t, c)
 		c.Close()
 	}
+}
+
+// TestDPDK_LoadAgainstLinux: shardstack load on DPDK (in the srv namespace, two shards)
+// makes 2,000 connections to Linux serving the hello application in the peer namespace,
+// with no failure.
+func TestDPDK_LoadAgainstLinux(t *testing.T) {
+	n := newDPDKNet(t)
+	var ln net.Listener
+	require.NoError(t, n.cli.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", linuxAddr+":8080")
+		return err
+	}))
+	defer ln.Close()
+	app, err := apps.New("hello")
+	require.NoError(t, err)
+	go func() { _ = app.Serve(ln) }()
+	var out, errOut syncBuffer
+	e := &env{stdout: &out, stderr: &errOut, stop: make(chan struct{})}
+	code := exitFailure
+	require.NoError(t, n.srv.Do(func() error {
+		code = e.run([]string{"load", "--link", dpdkSpec(2), "--shards", "2", "--addr", ssAddr + "/24",
+			"--target", linuxAddr + ":8080", "--conns", "2000", "--concurrency", "32", "--duration", "0", "--json"})
+		return nil
+	}))
+	require.Equal(t, exitOK, code, "load: %s", errOut.String())
+	var sum struct {
+		Conns    int64             `json:"conns"`
+		Failures int64             `json:"failures"`
+		Link     string            `json:"link"`
+		Queues   []json.RawMessage `json:"link_queues"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &sum), out.String())
+	require.Equal(t, int64(2000), sum.Conns)
+	require.Zero(t, sum.Failures)
+	require.True(t, strings.HasPrefix(sum.Link, "net_af_packet"), sum.Link)
+	require.Len(t, sum.Queues, 2)
 }
