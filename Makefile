@@ -6,11 +6,22 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzTCP FuzzTCPOptions FuzzReceivePath FuzzConnection
 FUZZCOVER ?= fuzzcover.out
 
-.PHONY: test demo bench fuzz fuzzcover lint profile profile-loss fmtcheck vet clean
+.PHONY: test test-dpdk demo bench fuzz fuzzcover lint profile profile-loss fmtcheck vet clean
 
 ## test: gofmt check, go vet, every test under the race detector (fuzz targets run their seed corpus)
 test: fmtcheck vet
 	$(GO) test -race -count=1 ./...
+
+## test-dpdk: the DPDK backend (needs libdpdk-dev and pkg-config, else it skips): build and vet with -tags dpdk, then its tests under the race detector
+test-dpdk:
+	@if ! pkg-config --exists libdpdk 2>/dev/null; then \
+		echo "test-dpdk: skipped: libdpdk not found by pkg-config (apt-get install libdpdk-dev pkg-config)"; exit 0; fi; \
+	set -e; \
+	echo "test-dpdk: DPDK $$(pkg-config --modversion libdpdk)"; \
+	$(GO) build -tags dpdk ./...; \
+	$(GO) vet -tags dpdk ./...; \
+	$(GO) test -race -count=1 -tags dpdk ./pkg/dpdkshim/dpdk/ ./internal/link/; \
+	$(GO) test -race -count=1 -tags dpdk -run '^TestDPDK_' ./cmd/shardstack/
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -40,6 +51,7 @@ fuzzcover:
 ## lint: gofmt, go vet and staticcheck (installed from the Go module proxy)
 lint: fmtcheck vet
 	$(GO) run $(STATICCHECK) ./...
+	@if pkg-config --exists libdpdk 2>/dev/null; then $(GO) vet -tags dpdk ./... && $(GO) run $(STATICCHECK) -tags dpdk ./...; fi
 
 ## profile: CPU and heap profiles of the server handshake benchmark (bench/*.pprof)
 profile:

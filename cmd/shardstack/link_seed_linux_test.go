@@ -51,6 +51,12 @@ func clientView(t *testing.T, ns *netns.NS, server string) []string {
 // states are Linux's; under linux-3.12 they are the seed's: the third client ESTABLISHED
 // on its side and SYN-RECV on the server's.
 func TestLink_SeedBacklog(t *testing.T) {
+	runSeedBacklog(t, newLinkNet, func() string { return "afpacket:vs" })
+}
+
+// runSeedBacklog is TestLink_SeedBacklog on the links newNet and spec make (each case
+// opens its own).
+func runSeedBacklog(t *testing.T, newNet func(*testing.T) *linkNet, spec func() string) {
 	netns.Require(t)
 	cases := []struct {
 		name    string
@@ -68,13 +74,13 @@ func TestLink_SeedBacklog(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			n := newLinkNet(t)
+			n := newNet(t)
 			n.srv.AddAddr(t, "vs", lsrvAddr+"/24")
 			if tc.abort {
 				n.srv.Sysctl(t, "net.ipv4.tcp_abort_on_overflow", "1")
 			}
 			st := n.openStack(t, stack.Config{Addr: mustPrefix(ssAddr + "/24"),
-				TCP: tcp.Settings{Profile: tc.profile, TCPAbortOnOverflow: tc.abort}}, "afpacket:vs")
+				TCP: tcp.Settings{Profile: tc.profile, TCPAbortOnOverflow: tc.abort}}, spec())
 			sl, err := st.ListenTCP(mustAddrPort(fmt.Sprintf("%s:%d", ssAddr, seedexp.Port)), tcp.ListenOptions{Backlog: 1})
 			require.NoError(t, err)
 			ll := listenBacklog(t, n.srv, lsrvAddr, seedexp.Port, 1)
@@ -89,9 +95,11 @@ func TestLink_SeedBacklog(t *testing.T) {
 			dl := seedexp.New(cfg, seedexp.NewRealClock(seedexp.DefaultPoll), dialTo(lsrvAddr), seedexp.NewNetListener(ll))
 			defer ds.Close()
 			defer dl.Close()
-			// Both experiments at once: 10 s covers the SYN-ACK retransmissions at 1, 3
-			// and 7 s of the seed's table and three of the clients' send periods.
-			const end = 10 * time.Second
+			// Both experiments at once: 9.5 s covers the SYN-ACK retransmissions at 1, 3
+			// and 7 s of the seed's table and three of the clients' send periods, and
+			// ends between two sends (every 2 s from starts 0, 1 and 2 s), so that no
+			// message is on its way to an accepting server when ss looks.
+			const end = 9500 * time.Millisecond
 			var wg sync.WaitGroup
 			for _, d := range []*seedexp.Driver{ds, dl} {
 				wg.Add(1)

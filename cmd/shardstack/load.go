@@ -45,7 +45,7 @@ type loadConfig struct {
 func parseLoad(args []string) (*loadConfig, error) {
 	fs := newFlagSet("shardstack load", loadAbout)
 	c := &loadConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options] or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
 	var addrs multiFlag
 	fs.Var(&addrs, "addr", "the client stack's address and subnet, e.g. 198.18.0.2/24 (repeatable)")
 	gw := fs.String("gateway", "", "next hop for destinations off the subnets")

@@ -64,7 +64,7 @@ type serveConfig struct {
 func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	fs := newFlagSet("shardstack serve", serveAbout)
 	c := &serveConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options] or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
 	var addrs, listens multiFlag
 	fs.Var(&addrs, "addr", "the stack's address and subnet, e.g. 198.18.0.1/24 (repeatable; the first is the primary)")
 	gw := fs.String("gateway", "", "next hop for destinations off the subnets")
@@ -485,6 +485,14 @@ func writeServeSummary(w io.Writer, sum *serveSummary, asJSON bool) error {
 // writeLinkDetails prints each link queue's figures, each shard's hand-offs and the counters.
 func writeLinkDetails(w io.Writer, queues []link.QueueStats, shards []shardSummary, counters map[string]uint64) {
 	for i, q := range queues {
+		if q.CgoCalls > 0 {
+			// A backend in C (DPDK): its calls are bursts, and the idle shard's polls
+			// are the empty ones.
+			fmt.Fprintf(w, "  queue %d: rx %d pkts in %d bursts (%d empty; %.1f/non-empty burst), tx %d pkts in %d bursts (%.1f/burst), %d cgo calls, drops %d, errors %d\n",
+				i, q.RxPackets, q.RxSyscalls, q.RxEmpty, perCall(q.RxPackets, q.RxSyscalls-q.RxEmpty), q.TxPackets, q.TxSyscalls,
+				perCall(q.TxPackets, q.TxSyscalls), q.CgoCalls, q.KernelDrops, q.Errors)
+			continue
+		}
 		fmt.Fprintf(w, "  queue %d: rx %d pkts in %d syscalls (%.1f/syscall), tx %d pkts in %d syscalls (%.1f/syscall), kernel drops %d, errors %d\n",
 			i, q.RxPackets, q.RxSyscalls, perCall(q.RxPackets, q.RxSyscalls), q.TxPackets, q.TxSyscalls, perCall(q.TxPackets, q.TxSyscalls), q.KernelDrops, q.Errors)
 	}

@@ -1,8 +1,11 @@
 // Package link opens the links the shardstack command runs on, from a specification such
 // as "afpacket:veth0" or "afpacket:veth0,rxring,txring,bypass,burst=64": a name for the
-// backend, a colon, the device, then options. Backends register themselves; the
-// specification "kernel" is not a link but Linux's own TCP stack, which serve and load
-// offer for comparison.
+// backend, a colon, the device, then options. A backend registered with RegisterRaw parses
+// what follows the colon itself: "dpdk:--no-huge -m 256 --vdev=net_af_packet0,iface=veth0
+// -- rxd=512" passes DPDK's EAL its arguments, split as a shell splits words, and takes
+// its own options after a "--" word. Backends register themselves; the specification
+// "kernel" is not a link but Linux's own TCP stack, which serve and load offer for
+// comparison.
 package link
 
 import (
@@ -103,13 +106,17 @@ type Link struct {
 
 // QueueStats are one queue's link figures, as backends count them.
 type QueueStats struct {
-	RxPackets   uint64 `json:"rx_packets"`
-	RxBytes     uint64 `json:"rx_bytes"`
-	RxSyscalls  uint64 `json:"rx_syscalls"`
-	RxEmpty     uint64 `json:"rx_empty_syscalls"` // receive calls that found nothing
-	TxPackets   uint64 `json:"tx_packets"`
-	TxBytes     uint64 `json:"tx_bytes"`
-	TxSyscalls  uint64 `json:"tx_syscalls"`
+	RxPackets  uint64 `json:"rx_packets"`
+	RxBytes    uint64 `json:"rx_bytes"`
+	RxSyscalls uint64 `json:"rx_syscalls"`
+	RxEmpty    uint64 `json:"rx_empty_syscalls"` // receive calls that found nothing
+	TxPackets  uint64 `json:"tx_packets"`
+	TxBytes    uint64 `json:"tx_bytes"`
+	TxSyscalls uint64 `json:"tx_syscalls"`
+	// CgoCalls, for a backend in C (DPDK), counts every call into it: bursts (in
+	// RxSyscalls and TxSyscalls, which count rx_burst and tx_burst calls there) and mbuf
+	// allocations and frees in bulk.
+	CgoCalls    uint64 `json:"cgo_calls,omitempty"`
 	KernelDrops uint64 `json:"kernel_drops"` // frames the kernel dropped for want of room
 	Errors      uint64 `json:"errors"`       // anything else lost (truncated, refused, no buffer)
 }
@@ -117,10 +124,45 @@ type QueueStats struct {
 // Opener opens a backend's link.
 type Opener func(spec *Spec, p Params) (*Link, error)
 
-var backends = map[string]Opener{}
+var (
+	backends = map[string]Opener{}
+	raw      = map[string]bool{}
+)
 
 // Register makes a backend available under name (backends call it from init).
 func Register(name string, open Opener) { backends[name] = open }
+
+// RegisterRaw makes a backend available under name whose specification is not
+// "device,options": the opener gets everything after the colon in Spec.Device, untouched,
+// and Spec.Options empty, to fill from it (SetOption) for Int, Flag and Done.
+func RegisterRaw(name string, open Opener) {
+	backends[name] = open
+	raw[name] = true
+}
+
+// SetOption records an option, for a raw backend's opener that parsed it; an option given
+// twice is an error.
+func (s *Spec) SetOption(k, v string) error {
+	if k == "" {
+		return fmt.Errorf("link %s: empty option", s.Backend)
+	}
+	if _, dup := s.Options[k]; dup {
+		return fmt.Errorf("link %s: option %q given twice", s.Backend, k)
+	}
+	s.Options[k] = v
+	s.order = append(s.order, k)
+	return nil
+}
+
+// String returns an option's value (def if absent) and removes it from the options.
+func (s *Spec) String(name, def string) string {
+	v, ok := s.Options[name]
+	if !ok {
+		return def
+	}
+	delete(s.Options, name)
+	return v
+}
 
 // Backends lists the registered backends.
 func Backends() []string {
@@ -140,9 +182,17 @@ func Open(spec string, p Params) (*Link, error) {
 	if spec == Kernel {
 		return nil, ErrKernel
 	}
-	sp, err := ParseSpec(spec)
-	if err != nil {
-		return nil, err
+	var sp Spec
+	if backend, rest, ok := strings.Cut(spec, ":"); ok && raw[backend] {
+		if strings.TrimSpace(rest) == "" {
+			return nil, fmt.Errorf("link %q: nothing after the colon", spec)
+		}
+		sp = Spec{Backend: backend, Device: rest, Options: map[string]string{}}
+	} else {
+		var err error
+		if sp, err = ParseSpec(spec); err != nil {
+			return nil, err
+		}
 	}
 	open, ok := backends[sp.Backend]
 	if !ok {

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -37,4 +39,27 @@ func TestOpenUnknown(t *testing.T) {
 	require.ErrorContains(t, err, "unknown backend")
 	_, err = Open(Kernel, Params{})
 	require.ErrorIs(t, err, ErrKernel)
+}
+
+// A raw backend gets everything after the colon, commas and blanks included, and fills
+// the options it parsed itself.
+func TestOpenRaw(t *testing.T) {
+	var got Spec
+	RegisterRaw("rawtest", func(sp *Spec, p Params) (*Link, error) {
+		require.NoError(t, sp.SetOption("rxd", "512"))
+		require.NoError(t, sp.SetOption("port", "p0"))
+		require.Error(t, sp.SetOption("rxd", "1"), "twice")
+		require.Error(t, sp.SetOption("", "1"), "empty")
+		require.Equal(t, "p0", sp.String("port", "x"))
+		require.Equal(t, "x", sp.String("port", "x"), "taken")
+		got = *sp
+		port, _ := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 1})
+		return &Link{Port: port}, nil
+	})
+	defer func() { delete(backends, "rawtest"); delete(raw, "rawtest") }()
+	_, err := Open("rawtest:--no-huge -m 256 --vdev=net_af_packet0,iface=v,qpairs=2", Params{Queues: 2})
+	require.ErrorContains(t, err, "unknown option(s) rxd", "options left over are refused")
+	require.Equal(t, "--no-huge -m 256 --vdev=net_af_packet0,iface=v,qpairs=2", got.Device)
+	_, err = Open("rawtest: ", Params{Queues: 1})
+	require.ErrorContains(t, err, "nothing after the colon")
 }

@@ -176,6 +176,19 @@ func (p *Packet) Attach(mem []byte, off, n int, owner Owner, ref uint64) {
 // Owned reports whether the packet's memory belongs to a backend (Attach) rather than its pool.
 func (p *Packet) Owned() bool { return p.owner != nil }
 
+// Owner returns the backend the packet's memory belongs to (nil for a pool buffer), so that
+// a backend can tell its own memory (an mbuf it may transmit as it is) from another's.
+func (p *Packet) Owner() Owner { return p.owner }
+
+// Disown drops an attached packet's memory without handing it back to its owner: the
+// backend has taken the memory back by itself (DPDK's transmit path frees a sent mbuf).
+// The packet is then bare, and Free returns only the descriptor to its pool.
+func (p *Packet) Disown() {
+	if p.owner != nil {
+		p.detach()
+	}
+}
+
 // MarkAlien records that the packet will be freed by a goroutine other than its pool's owner,
 // so that Free takes the lock-free remote path. Ports and stacks call it when a packet crosses
 // goroutines (the in-memory pair's delivery, a shard-to-shard handoff).

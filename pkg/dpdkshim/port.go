@@ -80,3 +80,11 @@ type Notifier interface {
 type QueueLimiter interface {
 	UseQueues(n int)
 }
+
+// ThreadBinder is a port whose queues want to be driven from OS threads it knows (DPDK's
+// registered lcores, which get a mempool cache each): the stack locks each shard's
+// goroutine to its OS thread and calls BindThread(q) on that thread before the shard's
+// first burst, and the returned unbind on the same thread after its last.
+type ThreadBinder interface {
+	BindThread(q int) (unbind func(), err error)
+}

@@ -86,6 +86,7 @@ func (c *core) run() {
 		runtime.LockOSThread()
 		pinThread(c.id)
 	}
+	defer c.bindThreads()()
 	idle := 0
 	for !c.stop.Load() {
 		work := 0
@@ -118,6 +119,33 @@ func (c *core) run() {
 		}
 		idle = 0
 		c.park()
+	}
+}
+
+// bindThreads gives the core's thread to the ports that want to know the threads their
+// queues are driven from (dpdkshim.ThreadBinder: DPDK registers the thread as an lcore):
+// the goroutine is locked to its thread for its life, and the returned function undoes the
+// bindings on that thread when the core stops. A port that refuses is polled unbound.
+func (c *core) bindThreads() func() {
+	var unbinds []func()
+	locked := c.pin
+	for _, sh := range c.shards {
+		tb, ok := sh.port.(dpdkshim.ThreadBinder)
+		if !ok {
+			continue
+		}
+		if !locked {
+			runtime.LockOSThread() // never unlocked: the runtime retires the thread after
+			locked = true
+		}
+		if unbind, err := tb.BindThread(sh.id); err == nil && unbind != nil {
+			unbinds = append(unbinds, unbind)
+		}
+	}
+	return func() {
+		for i := len(unbinds) - 1; i >= 0; i-- {
+			unbinds[i]()
+		}
 	}
 }
 
