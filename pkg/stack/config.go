@@ -52,9 +52,13 @@ type Config struct {
 	Pin bool
 	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
 	StaticNeighbours map[netip.Addr][6]byte
-	// Neigh holds the neighbour cache's settings, named as Linux's net.ipv4.neigh.*
-	// sysctls; zero fields take Linux's defaults.
+	// Neigh holds the IPv4 neighbour cache's (ARP's) settings, named as Linux's
+	// net.ipv4.neigh.* sysctls; zero fields take Linux's defaults.
 	Neigh NeighSettings
+	// Neigh6 holds the IPv6 neighbour cache's settings (net.ipv6.neigh.*), a table of its
+	// own with its own bounds; zero fields take Linux's defaults, the same as IPv4's but
+	// for locktime, which is 0 for IPv6.
+	Neigh6 NeighSettings
 }
 
 // NeighSettings are the neighbour cache's limits and timers, per shard, with Linux's names
@@ -88,11 +92,12 @@ type NeighSettings struct {
 	UnresQLenTotal int
 	// GCStaleTime is how long an unused entry survives a periodic collection (default 60 s).
 	GCStaleTime time.Duration
-	// Locktime is how long after an update a different address is ignored (default 1 s).
+	// Locktime is how long after an update a different address is ignored (default 1 s
+	// for IPv4, 0 for IPv6).
 	Locktime time.Duration
 }
 
-func (n *NeighSettings) fill() error {
+func (n *NeighSettings) fill(v6 bool) error {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -114,7 +119,9 @@ func (n *NeighSettings) fill() error {
 	defd(&n.DelayFirstProbeTime, 5*time.Second)
 	defd(&n.RetransTime, time.Second)
 	defd(&n.GCStaleTime, 60*time.Second)
-	defd(&n.Locktime, time.Second)
+	if !v6 { // nd_tbl's locktime is 0
+		defd(&n.Locktime, time.Second)
+	}
 	switch {
 	case n.GCThresh1 < 0 || n.GCThresh2 < n.GCThresh1 || n.GCThresh3 < n.GCThresh2:
 		return fmt.Errorf("stack: neighbour gc_thresh1/2/3 %d/%d/%d must be ordered", n.GCThresh1, n.GCThresh2, n.GCThresh3)
@@ -165,7 +172,10 @@ func (c *Config) fill() error {
 	if c.Gateway.IsValid() && !c.Gateway.Is4() {
 		return fmt.Errorf("stack: gateway %v is not IPv4", c.Gateway)
 	}
-	if err := c.Neigh.fill(); err != nil {
+	if err := c.Neigh.fill(false); err != nil {
+		return err
+	}
+	if err := c.Neigh6.fill(true); err != nil {
 		return err
 	}
 	return c.TCP.Validate()

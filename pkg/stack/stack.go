@@ -81,7 +81,7 @@ func New(cfg Config) (*Stack, error) {
 		Hasher:   s.hasher,
 		Clock:    cfg.Clock,
 		Seed:     cfg.Seed,
-		Addr:     s.addr,
+		Addr:     netip.AddrFrom4(s.addr),
 		Local:    s.isLocal,
 		Source:   s.source,
 		MTU:      cfg.Port.MTU(),
@@ -142,13 +142,10 @@ func newIfaddr(p netip.Prefix) ifaddr {
 
 func ip4(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
 
-// isLocal reports whether dst is one of the stack's addresses.
-func (s *Stack) isLocal(dst [4]byte) bool {
-	d := ip4(dst)
-	for i := range s.addrs {
-		if s.addrs[i].addr == d {
-			return true
-		}
+// isLocal reports whether a is one of the stack's addresses (tcp.Config.Local).
+func (s *Stack) isLocal(a netip.Addr) bool {
+	if a.Is4() {
+		return s.isLocal4(ip4(a.As4()))
 	}
 	return false
 }
@@ -164,9 +161,18 @@ func (s *Stack) onLink(dst [4]byte) bool {
 	return false
 }
 
-// source is the address a connection to dst leaves from: the one whose subnet holds dst,
-// else the primary (Linux picks the preferred source of the route).
-func (s *Stack) source(dst [4]byte) [4]byte {
+// source is the address a connection to dst leaves from (tcp.Config.Source): invalid when
+// the stack has no address of dst's family.
+func (s *Stack) source(dst netip.Addr) netip.Addr {
+	if dst.Is4() {
+		return netip.AddrFrom4(s.source4(dst.As4()))
+	}
+	return netip.Addr{}
+}
+
+// source4 is the IPv4 address a datagram to dst leaves from: the one whose subnet holds
+// dst, else the primary (Linux picks the preferred source of the route).
+func (s *Stack) source4(dst [4]byte) [4]byte {
 	d := ip4(dst)
 	for i := range s.addrs {
 		if d&s.addrs[i].mask == s.addrs[i].net {
@@ -176,7 +182,13 @@ func (s *Stack) source(dst [4]byte) [4]byte {
 	return s.addr
 }
 
-func (s *Stack) routable(dst [4]byte) bool { return s.onLink(dst) || s.hasGW }
+// routable reports whether dst can be reached (tcp.Config.Routable).
+func (s *Stack) routable(dst netip.Addr) bool {
+	if dst.Is4() {
+		return s.onLink(dst.As4()) || s.hasGW
+	}
+	return false
+}
 
 // Addr returns the stack's primary IPv4 address.
 func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
@@ -202,7 +214,10 @@ func (s *Stack) Clock() clock.Clock { return s.clock }
 // Hasher returns the stack's flow hash.
 func (s *Stack) Hasher() hash.Hasher { return s.hasher }
 
-// Listen is listen(2): it binds addr ("198.18.0.1:80", ":80") with the given backlog.
+// Listen is listen(2): it binds addr with the given backlog. ":80" and "[::]:80" take
+// every address of both families (as a Linux IPv6 socket without IPV6_V6ONLY, and Go's
+// net.Listen); "0.0.0.0:80" takes every IPv4 address only; "198.18.0.1:80" or
+// "[fd00::1]:80" one address. ListenTCP with tcp.ListenOptions.V6Only takes IPv6 only.
 func (s *Stack) Listen(addr string, backlog int) (*tcp.Listener, error) {
 	ap, err := parseAddrPort(addr)
 	if err != nil {
@@ -273,7 +288,7 @@ func parseAddrPort(addr string) (netip.AddrPort, error) {
 		if err != nil {
 			return netip.AddrPort{}, fmt.Errorf("stack: bad address %q", addr)
 		}
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)), nil
+		return netip.AddrPortFrom(netip.Addr{}, uint16(p)), nil // both families
 	}
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -409,8 +424,10 @@ type NeighbourRow struct {
 func (s *Stack) Neighbours() []NeighbourRow {
 	per := make([][]NeighbourRow, len(s.shards))
 	s.onShards(func(sh *shard) {
-		for _, e := range sh.neigh.m {
-			per[sh.id] = append(per[sh.id], NeighbourRow{sh.id, netip.AddrFrom4(e.ip), e.mac, e.state.String(), len(e.pending)})
+		for _, n := range [2]*neighbours{sh.neigh, sh.neigh6} {
+			for _, e := range n.m {
+				per[sh.id] = append(per[sh.id], NeighbourRow{sh.id, n.addr(e), e.mac, e.state.String(), len(e.pending)})
+			}
 		}
 	})
 	var rows []NeighbourRow
