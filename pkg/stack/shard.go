@@ -251,6 +251,8 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.ipInput(p, eth.Payload(), host)
 	case header.EtherTypeARP:
 		sh.arpInput(p, eth.Payload(), host)
+	case header.EtherTypeIPv6:
+		sh.ip6Input(p, eth.Payload(), host)
 	default:
 		sh.ctr.Inc(stats.RxNoHandler)
 		sh.frees.Free(p)
@@ -360,9 +362,7 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 // Output implements tcpdrv.Env for a TCP segment of either family.
 func (sh *shard) Output(p *dpdkshim.Packet, k *hash.Key) {
 	if k.V6 {
-		// No IPv6 address yet: nothing to route.
-		sh.ctr.Inc(stats.IpOutNoRoutes)
-		p.Free()
+		sh.output6(p, &k.LocalAddr, &k.RemoteAddr, header.ProtoTCP, hopLimit)
 		return
 	}
 	sh.outputIPv4(p, [4]byte(k.LocalAddr[:4]), [4]byte(k.RemoteAddr[:4]))
