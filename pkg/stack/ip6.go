@@ -40,13 +40,35 @@ import (
 //     unknown next header or a bad option with an ICMPv6 parameter problem; shardstack
 //     sends no ICMPv6 errors yet.
 
-// ifaddr6 is one IPv6 address of the stack with its prefix.
+// ifaddr6 is one IPv6 address of the stack with its prefix, as 64-bit masks for quick
+// tests on the packet path.
 type ifaddr6 struct {
-	addr   [16]byte
-	prefix netip.Prefix
+	addr           [16]byte
+	netHi, netLo   uint64
+	maskHi, maskLo uint64
+	prefix         netip.Prefix
 }
 
-func newIfaddr6(p netip.Prefix) ifaddr6 { return ifaddr6{addr: p.Addr().As16(), prefix: p} }
+func newIfaddr6(p netip.Prefix) ifaddr6 {
+	f := ifaddr6{addr: p.Addr().As16(), prefix: p}
+	bits := p.Bits()
+	if bits >= 64 {
+		f.maskHi, f.maskLo = ^uint64(0), ^uint64(0)<<(128-bits)
+		if bits == 64 {
+			f.maskLo = 0
+		}
+	} else if bits > 0 {
+		f.maskHi = ^uint64(0) << (64 - bits)
+	}
+	f.netHi = binary.BigEndian.Uint64(f.addr[:8]) & f.maskHi
+	f.netLo = binary.BigEndian.Uint64(f.addr[8:]) & f.maskLo
+	return f
+}
+
+// contains reports whether a is on f's prefix.
+func (f *ifaddr6) contains(a *[16]byte) bool {
+	return binary.BigEndian.Uint64(a[:8])&f.maskHi == f.netHi && binary.BigEndian.Uint64(a[8:])&f.maskLo == f.netLo
+}
 
 // ip6State is the stack's IPv6 configuration, read-only once the stack is made.
 type ip6State struct {
@@ -128,9 +150,8 @@ func (s *ip6State) onLink(dst *[16]byte) bool {
 	if isLinkLocal6(dst) {
 		return true
 	}
-	a := netip.AddrFrom16(*dst)
 	for i := range s.addrs {
-		if s.addrs[i].prefix.Contains(a) {
+		if s.addrs[i].contains(dst) {
 			return true
 		}
 	}
@@ -140,8 +161,8 @@ func (s *ip6State) onLink(dst *[16]byte) bool {
 // nextHop is the neighbour a datagram to dst goes to: dst itself on the link, else the
 // gateway; false when there is no route, or no source address to send from.
 func (s *ip6State) nextHop(dst *[16]byte) ([16]byte, bool) {
-	if _, ok := s.source(*dst); !ok {
-		return [16]byte{}, false
+	if !s.enabled() {
+		return [16]byte{}, false // no address to send from
 	}
 	if s.onLink(dst) {
 		return *dst, true
@@ -156,9 +177,8 @@ func (s *ip6State) source(dst [16]byte) ([16]byte, bool) {
 	if (isLinkLocal6(&dst) || isMulticast6(&dst)) && s.hasLL {
 		return s.ll, true
 	}
-	a := netip.AddrFrom16(dst)
 	for i := range s.addrs {
-		if s.addrs[i].prefix.Contains(a) {
+		if s.addrs[i].contains(&dst) {
 			return s.addrs[i].addr, true
 		}
 	}

@@ -1,0 +1,135 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shardstack/shardstack/pkg/stack"
+)
+
+// The IPv6 real-link tests: the same namespaces and veth as the IPv4 ones, with
+// unique-local addresses on top: shardstack fd00:5eed::1/64 beside 198.18.0.1/24, Linux
+// fd00:5eed::2/64 on vc (added without duplicate address detection). The srv namespace's
+// kernel has IPv6 turned off on vs, so that only shardstack answers neighbour discovery
+// for the MAC they share; Linux resolves shardstack through NDP, as it would any host.
+
+const (
+	ssAddr6    = "fd00:5eed::1"
+	linuxAddr6 = "fd00:5eed::2"
+)
+
+func newLinkNet6(t *testing.T) *linkNet {
+	t.Helper()
+	n := newLinkNet(t)
+	n.srv.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf.vs.disable_ipv6=1")
+	n.cli.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf.vc.disable_ipv6=0") // off by default here
+	n.cli.AddAddr(t, "vc", linuxAddr6+"/64")
+	return n
+}
+
+// TestLink_IPv6LinuxClientsAndPing: Go's net.Dial from the Linux namespace reaches serve
+// --app echo over IPv6 and moves 1 MiB both ways, the same ":7" listener takes IPv4 as
+// well, and ping -6 is answered.
+func TestLink_IPv6LinuxClientsAndPing(t *testing.T) {
+	n := newLinkNet6(t)
+	s := n.startServe(t, "--app", "echo", "--listen", ":7", "--addr", ssAddr6+"/64", "--shards", "2")
+	for _, addr := range []string{"[" + ssAddr6 + "]:7", ssAddr + ":7"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		c, err := n.dialer.Dial(ctx, addr)
+		require.NoError(t, err, addr)
+		require.Equal(t, addr, c.RemoteAddr().String())
+		echo1MiB(t, c)
+		c.Close()
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := n.cli.Command(ctx, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ssAddr6).CombinedOutput()
+	require.NoError(t, err, "ping -6: %s", out)
+	require.Contains(t, string(out), "3 received", "%s", out)
+	sum := s.finish(t)
+	require.Equal(t, int64(2), sum.AppStats.Accepted)
+	require.GreaterOrEqual(t, sum.Counters["Icmp6OutEchoReplies"], uint64(3))
+	require.Positive(t, sum.Counters["Icmp6OutNeighborAdvertisements"], "Linux solicited us")
+	require.Zero(t, sum.Counters["Ip6InHdrErrors"])
+	require.Zero(t, sum.Counters["TcpInCsumErrors"])
+	require.Zero(t, sum.Counters["icmp6.in_ndisc_invalid"], "Linux's neighbour discovery is valid")
+}
+
+// TestLink_IPv6HTTPAndCurl: net/http and curl -6 in the Linux namespace get "hello" from
+// serve --app http over IPv6.
+func TestLink_IPv6HTTPAndCurl(t *testing.T) {
+	n := newLinkNet6(t)
+	n.startServe(t, "--app", "http", "--listen", "[::]:80", "--addr", ssAddr6+"/64")
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return n.dialer.Dial(ctx, addr) },
+	}}
+	for i := 0; i < 5; i++ {
+		resp, err := client.Get("http://[" + ssAddr6 + "]/")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, "hello\n", string(body))
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Log("curl not installed: the curl -6 half of this test is skipped")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := n.cli.Command(ctx, "curl", "-6", "-sS", "--max-time", "10", "http://["+ssAddr6+"]/").CombinedOutput()
+	require.NoError(t, err, "curl -6: %s", out)
+	require.Equal(t, "hello\n", string(out))
+}
+
+// TestLink_IPv6ShardstackDialsLinux: shardstack, as a library, dials a Linux echo server
+// over IPv6 (resolving it by neighbour solicitation) and moves 1 MiB both ways.
+func TestLink_IPv6ShardstackDialsLinux(t *testing.T) {
+	n := newLinkNet6(t)
+	var ln net.Listener
+	require.NoError(t, n.cli.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp6", "["+linuxAddr6+"]:9000")
+		return err
+	}))
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	st := n.openStack(t, stack.Config{Addr: mustPrefix(ssAddr + "/24"), MoreAddrs: []netip.Prefix{mustPrefix(ssAddr6 + "/64")}, Shards: 2}, "afpacket:vs")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := st.Dial(ctx, "["+linuxAddr6+"]:9000")
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, strings.HasPrefix(c.LocalAddr().String(), "["+ssAddr6+"]:"))
+	echo1MiB(t, c)
+	var solicited bool
+	for _, r := range st.Neighbours() {
+		if r.Addr.String() == linuxAddr6 {
+			solicited = true
+		}
+	}
+	require.True(t, solicited, "Linux's address is in the IPv6 neighbour cache")
+}
