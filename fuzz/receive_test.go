@@ -172,7 +172,7 @@ func classify(frame []byte, smac header.MAC) expectation {
 	if err == nil && eth.Type() == header.EtherTypeIPv6 && (eth.Dst() == smac || eth.Dst().IsMulticast()) {
 		return classify6(eth.Payload())
 	}
-	if err != nil || (eth.Dst() != smac && !eth.Dst().IsBroadcast()) || eth.Type() != header.EtherTypeIPv4 {
+	if err != nil || (eth.Dst() != smac && !eth.Dst().IsMulticast()) || eth.Type() != header.EtherTypeIPv4 {
 		return expectation{link: true}
 	}
 	ip, err := header.ParseIPv4(eth.Payload())
@@ -288,6 +288,18 @@ func FuzzReceivePath(f *testing.F) {
 	f.Add(append([]byte{0x30}, closing...))
 	f.Add([]byte{0})
 	f.Add([]byte{1, 1, 0, 0, 3, 1, 2, 3})
+	// Both families: the IPv6 datagrams of FuzzIPv6 in Ethernet frames (fixup aims them),
+	// alone and after the captured IPv4 handshakes.
+	var v6 []byte
+	for i, d := range ip6Seeds() {
+		fr := make([]byte, header.EthernetLen+len(d))
+		header.EncodeEthernet(fr, header.MAC{}, header.MAC{}, header.EtherTypeIPv6)
+		copy(fr[header.EthernetLen:], d)
+		rec := record(1, byte(i), fr)
+		f.Add(append([]byte{byte(i * 53)}, rec...))
+		v6 = append(v6, rec...)
+	}
+	f.Add(append(append([]byte{0x35}, rebased...), v6...))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
