@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stack"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -463,4 +464,37 @@ func tcp6SegFrom(src, dst netip.Addr, sport, dport uint16, flags uint8) []byte {
 func diffNZ(a, b *stats.Counters) map[string]uint64 {
 	d := a.Diff(b)
 	return d.NonZero()
+}
+
+// Answering ping -6 and neighbour solicitations allocates nothing once the pools are warm.
+func TestICMPv6AnswersAllocateNothing(t *testing.T) {
+	r := newV6Peer(t)
+	srv := simnet.ServerAddr6.Addr()
+	echo := ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoICMPv6,
+		icmp6([]byte{header.ICMPv6EchoRequest, 0, 0, 0, 0x12, 0x34, 0, 7, 'p'}, peerAddr6, srv))
+	sn := netip.AddrFrom16(header.SolicitedNode(srv.As16()))
+	m := make([]byte, header.NDPMsgLen+header.NDPLinkAddrLen)
+	header.PutNDP(m, header.ICMPv6NeighSolicit, 0, srv.As16(), r.mac)
+	ns := ip6Frame(header.IPv6MulticastMAC(sn.As16()), r.mac, peerAddr6, sn, 255, header.ProtoICMPv6, icmp6(m, peerAddr6, sn))
+	rx := r.rx
+	round := func() {
+		for _, f := range [][]byte{ns, echo} {
+			p := r.port.Pool(0).Get()
+			p.SetData(f)
+			r.port.TxBurst(0, []*dpdkshim.Packet{p})
+		}
+		r.s.Poll()
+		for n := r.port.RxBurst(0, rx); n > 0; n = r.port.RxBurst(0, rx) {
+			for _, p := range rx[:n] {
+				p.Free()
+			}
+		}
+	}
+	for i := 0; i < 100; i++ {
+		round()
+	}
+	require.Zero(t, testing.AllocsPerRun(200, round))
+	c := r.s.Counters()
+	require.Equal(t, c[stats.Icmp6InEchos], c[stats.Icmp6OutEchoReplies])
+	require.Equal(t, c[stats.Icmp6InNeighborSolicits], c[stats.Icmp6OutNeighborAdvertisements])
 }
