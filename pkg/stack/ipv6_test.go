@@ -498,3 +498,30 @@ func TestICMPv6AnswersAllocateNothing(t *testing.T) {
 	require.Equal(t, c[stats.Icmp6InEchos], c[stats.Icmp6OutEchoReplies])
 	require.Equal(t, c[stats.Icmp6InNeighborSolicits], c[stats.Icmp6OutNeighborAdvertisements])
 }
+
+// Over two shards whose link does not steer (every segment may arrive on the wrong
+// shard and be handed over), IPv6 connections work and every shard's table learns the
+// neighbour from the one solicitation that arrived on one of them.
+func TestIPv6TwoShardsHandoff(t *testing.T) {
+	n := newNet(t, simnet.Options{IPv6: true, Shards: 2, ByTxQueue: true})
+	l, err := n.Server.Listen(":80", 64)
+	require.NoError(t, err)
+	for i := 0; i < 8; i++ {
+		exchangeTo(t, n, l, serverAP6)
+	}
+	perShard := map[int]bool{}
+	for _, r := range n.Server.Neighbours() {
+		if r.Addr == peerAddr6 {
+			perShard[r.Shard] = true
+		}
+	}
+	require.Len(t, perShard, 2, "both shards learnt the client")
+	var handoffs int64
+	for _, sl := range n.Server.ShardLoads() {
+		handoffs += sl.Handoffs
+	}
+	require.Positive(t, handoffs, "segments were handed to their owner")
+	sc := n.Server.Counters()
+	require.Equal(t, uint64(8), sc[stats.TcpPassiveOpens])
+	require.Equal(t, sc[stats.Ip6InReceives], sc[stats.Ip6InDelivers], "each datagram counted once")
+}
