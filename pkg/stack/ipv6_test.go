@@ -390,14 +390,14 @@ func TestIPv6Config(t *testing.T) {
 	want := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 2, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
 	require.Equal(t, want, r.s.LinkLocal())
 	require.Equal(t, []netip.Prefix{simnet.ServerAddr, simnet.ServerAddr6}, r.s.Addrs())
+	ps, _ := dpdkshim.NewPair(dpdkshim.PairConfig{})
 	for _, bad := range []string{"fe80::1/64", "ff02::1/64", "::1/128", "::ffff:198.18.0.9/120"} {
-		rr := newRawPeer(t, nil)
-		_, err := stack.New(stack.Config{Port: rr.sport, Addr: netip.MustParsePrefix(bad), Manual: true})
+		_, err := stack.New(stack.Config{Port: ps, Addr: netip.MustParsePrefix(bad), Manual: true})
 		require.Error(t, err, bad)
 	}
-	rr := newRawPeer(t, nil)
-	_ = rr.s.Close()
-	s6, err := stack.New(stack.Config{Port: rr.sport, Addr: simnet.ServerAddr6, Manual: true, Gateway6: netip.MustParseAddr("fe80::1")})
+	_, err := stack.New(stack.Config{Port: ps, Addr: simnet.ServerAddr, Gateway6: netip.MustParseAddr("198.18.0.254"), Manual: true})
+	require.ErrorContains(t, err, "IPv6 gateway")
+	s6, err := stack.New(stack.Config{Port: ps, Addr: simnet.ServerAddr6, Manual: true, Gateway6: netip.MustParseAddr("fe80::1")})
 	require.NoError(t, err, "an IPv6-only stack")
 	defer s6.Close()
 	_, err = s6.DialAsync(serverAP, tcp.DialOptions{})
@@ -524,4 +524,109 @@ func TestIPv6TwoShardsHandoff(t *testing.T) {
 	sc := n.Server.Counters()
 	require.Equal(t, uint64(8), sc[stats.TcpPassiveOpens])
 	require.Equal(t, sc[stats.Ip6InReceives], sc[stats.Ip6InDelivers], "each datagram counted once")
+}
+
+// SYN cookies over IPv6: with tcp_syncookies=2 every SYN gets a cookie, the final ACK
+// rebuilds the connection from it, and the MSS it carries comes from IPv6's table
+// (1440 for a 1440 SYN, Linux's tcp6 msstab).
+func TestIPv6SynCookies(t *testing.T) {
+	n := newNet(t, simnet.Options{IPv6: true, StaticARP: true, ServerTCP: tcp.Settings{TCPSyncookies: 2}})
+	l, err := n.Server.Listen(":80", 16)
+	require.NoError(t, err)
+	exchangeTo(t, n, l, serverAP6)
+	sc := n.Server.Counters()
+	require.Equal(t, uint64(1), sc[stats.TcpExtSyncookiesSent])
+	require.Equal(t, uint64(1), sc[stats.TcpExtSyncookiesRecv])
+	require.Zero(t, sc[stats.TcpExtSyncookiesFailed])
+}
+
+// Off the prefixes, IPv6 goes to Gateway6, a link-local router resolved from our
+// link-local address by a solicitation to its solicited-node group.
+func TestIPv6Gateway(t *testing.T) {
+	gw := netip.MustParseAddr("fe80::1")
+	r := newRawPeer(t, func(c *stack.Config) {
+		c.MoreAddrs = []netip.Prefix{simnet.ServerAddr6}
+		c.Gateway6 = gw
+	})
+	_, err := r.s.DialAsync(netip.MustParseAddrPort("[fd01::5]:80"), tcp.DialOptions{})
+	require.NoError(t, err)
+	r.settle()
+	out := r.recv()
+	require.Len(t, out, 1)
+	ip := ip6Of(t, out[0])
+	require.Equal(t, r.s.LinkLocal(), netip.AddrFrom16(ip.Src()), "a solicitation for a link-local router leaves from our link-local address")
+	require.Equal(t, netip.AddrFrom16(header.SolicitedNode(gw.As16())), netip.AddrFrom16(ip.Dst()))
+	require.Equal(t, header.IPv6MulticastMAC(header.SolicitedNode(gw.As16())), header.MAC(out[0][0:6]))
+	m := ip.Payload()
+	require.Equal(t, header.ICMPv6NeighSolicit, m[0])
+	require.Equal(t, gw.As16(), [16]byte(m[8:24]))
+	require.True(t, header.ICMPv6ChecksumValid(m, ip.Src(), ip.Dst()))
+	rows := r.s.Neighbours()
+	require.Len(t, rows, 1)
+	require.Equal(t, gw, rows[0].Addr)
+	require.Equal(t, "INCOMPLETE", rows[0].State)
+
+	// The router answers: the SYN that waited goes out to its MAC, from our global address.
+	rmac := header.MAC{2, 0, 0, 0, 0, 0xfe}
+	na := make([]byte, header.NDPMsgLen+header.NDPLinkAddrLen)
+	header.PutNDP(na, header.ICMPv6NeighAdvert, header.NDPFlagSolicited|header.NDPFlagOverride|header.NDPFlagRouter, gw.As16(), rmac)
+	r.send(ip6Frame(r.smac, rmac, gw, r.s.LinkLocal(), 255, header.ProtoICMPv6, icmp6(na, gw, r.s.LinkLocal())))
+	out = r.recv()
+	require.Len(t, out, 1)
+	require.Equal(t, rmac, header.MAC(out[0][0:6]))
+	seg, ok := simnet.TCPOf(out[0])
+	require.True(t, ok)
+	require.Equal(t, header.TCPFlagSYN, seg.Flags())
+	require.Equal(t, simnet.ServerAddr6.Addr(), netip.AddrFrom16(ip6Of(t, out[0]).Src()))
+	require.Equal(t, "REACHABLE", r.s.Neighbours()[0].State)
+
+	_, err = r.s.DialAsync(netip.MustParseAddrPort("[fd01::5]:80"), tcp.DialOptions{})
+	require.NoError(t, err)
+	ps, _ := dpdkshim.NewPair(dpdkshim.PairConfig{})
+	s4, err := stack.New(stack.Config{Port: ps, Addr: simnet.ServerAddr6, Manual: true})
+	require.NoError(t, err)
+	defer s4.Close()
+	_, err = s4.DialAsync(netip.MustParseAddrPort("[fd01::5]:80"), tcp.DialOptions{})
+	require.ErrorIs(t, err, tcp.ErrNetUnreachable, "off the prefix, no gateway: no route")
+}
+
+// Advertisements update an entry as Linux's ndisc_recv_na does: a different address
+// without Override only makes a REACHABLE entry STALE (the known address kept), with
+// Override it replaces it; a Solicited advertisement to a group is invalid; one for an
+// address we hold no entry for creates none.
+func TestNDPAdvertisementOverride(t *testing.T) {
+	r := newV6Peer(t)
+	srv := simnet.ServerAddr6.Addr()
+	na := func(flags uint8, mac header.MAC, dst netip.Addr) []byte {
+		m := make([]byte, header.NDPMsgLen+header.NDPLinkAddrLen)
+		header.PutNDP(m, header.ICMPv6NeighAdvert, flags, peerAddr6.As16(), mac)
+		dmac := r.smac
+		if dst.IsMulticast() {
+			dmac = header.IPv6MulticastMAC(dst.As16())
+		}
+		return ip6Frame(dmac, r.mac, peerAddr6, dst, 255, header.ProtoICMPv6, icmp6(m, peerAddr6, dst))
+	}
+	r.send(na(header.NDPFlagSolicited|header.NDPFlagOverride, r.mac, srv))
+	require.Empty(t, r.s.Neighbours(), "no entry, none made (accept_untracked_na=0)")
+	// A dial makes the entry (INCOMPLETE); the answer confirms it.
+	_, err := r.s.DialAsync(netip.AddrPortFrom(peerAddr6, 80), tcp.DialOptions{})
+	require.NoError(t, err)
+	r.settle()
+	r.recv()
+	r.send(na(header.NDPFlagSolicited|header.NDPFlagOverride, r.mac, srv))
+	rows := r.s.Neighbours()
+	require.Equal(t, "REACHABLE", rows[0].State)
+	other := header.MAC{2, 0, 0, 0, 0, 0x77}
+	r.send(na(header.NDPFlagSolicited, other, srv))
+	rows = r.s.Neighbours()
+	require.Equal(t, "STALE", rows[0].State, "weak override")
+	require.Equal(t, r.mac, rows[0].MAC, "the known address kept")
+	r.send(na(header.NDPFlagSolicited|header.NDPFlagOverride, other, srv))
+	rows = r.s.Neighbours()
+	require.Equal(t, "REACHABLE", rows[0].State)
+	require.Equal(t, other, rows[0].MAC, "Override replaces it")
+	before := r.s.Counters()[stats.Icmp6InNDiscInvalid]
+	r.send(na(header.NDPFlagSolicited, r.mac, netip.MustParseAddr("ff02::1")))
+	require.Equal(t, before+1, r.s.Counters()[stats.Icmp6InNDiscInvalid], "Solicited to a group")
+	require.Equal(t, other, r.s.Neighbours()[0].MAC)
 }
