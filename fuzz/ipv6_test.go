@@ -14,7 +14,8 @@ import (
 // What an IPv6 datagram must end in: delivered (to TCP, ICMPv6 or "no next header") or
 // dropped under one of these.
 var ip6Outcomes = []stats.ID{stats.Ip6InHdrErrors, stats.Ip6InAddrErrors, stats.Ip6InUnknownProtos,
-	stats.Ip6InTruncatedPkts, stats.Ip6InDiscards, stats.Ip6InDelivers, stats.Ip6ReasmFails, stats.Ip6InMcastNotJoined}
+	stats.Ip6InTruncatedPkts, stats.Ip6InDiscards, stats.Ip6InDelivers, stats.Ip6ReasmFails, stats.Ip6InMcastNotJoined,
+	stats.RtInMartianSrc}
 
 // lastHeader walks an IPv6 datagram's extension headers as far as they parse and returns
 // the upper-layer protocol and its offset (ok false when a header runs past the end).

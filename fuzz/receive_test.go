@@ -209,7 +209,10 @@ func (r *receiveRig) check(t *testing.T, before, after *stats.Counters, frame []
 	}
 	// IP: every datagram is delivered or dropped under an IP counter.
 	ipOut := delta(before, after, stats.IpInHdrErrors, stats.IpInAddrErrors, stats.IpInUnknownProtos,
-		stats.IpInDelivers, stats.IpExtInTruncatedPkts, stats.IpReasmReqds)
+		stats.IpInDelivers, stats.IpExtInTruncatedPkts, stats.IpReasmReqds, stats.IpInSourceRouteDrops)
+	if !exp.v6 {
+		ipOut += delta(before, after, stats.RtInMartianSrc, stats.RtInMartianDst)
+	}
 	require.Equal(t, ipIn, ipOut, "IP in %d, accounted %d", ipIn, ipOut)
 	ip6In := delta(before, after, stats.Ip6InReceives)
 	ip6Out := delta(before, after, ip6Outcomes...)
@@ -224,10 +227,11 @@ func (r *receiveRig) check(t *testing.T, before, after *stats.Counters, frame []
 	// IPv6 delivers to ICMPv6 and "no next header" too.
 	delivered := delta(before, after, stats.IpInDelivers)
 	if exp.v6 {
-		delivered = delta(before, after, stats.Ip6InDelivers) - delta(before, after, stats.Icmp6InMsgs)
-		if exp.noNext {
+		delivered = delta(before, after, stats.Ip6InDelivers)
+		if exp.noNext && delivered > 0 { // delivered to "no next header", not TCP
 			delivered--
 		}
+		delivered -= delta(before, after, stats.Icmp6InMsgs)
 	}
 	// A segment in a frame or datagram not for this host is delivered and then dropped
 	// before TCP counts it.

@@ -34,6 +34,9 @@ import (
 //     Ip6ReasmFails): TCP never sends them and no host that shardstack serves needs
 //     them. An atomic fragment (offset 0, no more fragments, RFC 6946) is the datagram
 //     itself and goes on (Ip6ReasmOKs).
+//   - a source that is one of our own addresses (a "land" packet) is dropped under
+//     rt_cache.in_martian_src, as for IPv4: Linux would answer it over loopback, a stack
+//     on the wire would answer the wire;
 //   - then TCP (which takes only what came to our MAC and a unicast address of ours,
 //     from a unicast source that is not IPv4-mapped), ICMPv6 (icmp6.go), "no next
 //     header" (delivered and discarded), or Ip6InUnknownProtos. Linux also answers an
@@ -236,6 +239,13 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 		host = false
 	case !st.isLocal(dst):
 		sh.drop6(p, stats.Ip6InAddrErrors)
+		return
+	}
+	if st.isLocal(src) {
+		// A datagram from one of our own addresses off the wire (a "land" packet): Linux
+		// would answer it over loopback, we would answer it on the wire, so it is dropped as
+		// IPv4's martian sources are.
+		sh.drop6(p, stats.RtInMartianSrc)
 		return
 	}
 	// ip6_input_finish: the extension headers, then the upper layer.

@@ -19,6 +19,7 @@ import (
 )
 
 var (
+	allNodes6 = netip.MustParseAddr("ff02::1").As16()
 	serverAP6 = netip.AddrPortFrom(simnet.ServerAddr6.Addr(), 80)
 	peerAddr6 = simnet.ClientAddr6.Addr()
 )
@@ -331,6 +332,9 @@ func TestIPv6HostileInput(t *testing.T) {
 		{"v4-mapped source", ip6Frame(r.smac, r.mac, netip.MustParseAddr("::ffff:198.18.0.2"), srv, 64, header.ProtoTCP,
 			syn(netip.MustParseAddr("::ffff:198.18.0.2"), srv)), stats.Ip6InHdrErrors},
 		{"unknown next header", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, 253, syn(peerAddr6, srv)), stats.Ip6InUnknownProtos},
+		{"land", ip6Frame(r.smac, r.mac, srv, srv, 64, header.ProtoTCP, syn(srv, srv)), stats.RtInMartianSrc},
+		{"from our link-local", ip6Frame(r.smac, r.mac, r.s.LinkLocal(), srv, 64, header.ProtoTCP, syn(r.s.LinkLocal(), srv)), stats.RtInMartianSrc},
+		{"to our address in a group frame", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, srv, 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.TcpInNotHostDrops},
 	}
 	for _, c := range cases {
 		before := r.s.Counters()
