@@ -85,6 +85,15 @@ func TestIPv6HandshakeExchangeClose(t *testing.T) {
 	require.NoError(t, header.ParseTCPOptions(syn.Options(), &o))
 	require.Equal(t, uint16(n.PortC.MTU()-60), o.MSS, "MSS = MTU - 60 over IPv6")
 
+	socks := n.Server.Sockets()
+	require.Len(t, socks, 2, "the listener and the TIME-WAIT the server's close left")
+	require.Equal(t, tcp.StateListen, socks[0].State)
+	require.Equal(t, "[::]:80", socks[0].Local.String())
+	require.Equal(t, "[::]:0", socks[0].Peer.String())
+	require.Equal(t, tcp.StateTimeWait, socks[1].State)
+	require.Equal(t, serverAP6, socks[1].Local)
+	require.Equal(t, peerAddr6, socks[1].Peer.Addr())
+
 	rows := n.Server.Neighbours()
 	require.Len(t, rows, 1)
 	require.Equal(t, simnet.ClientAddr6.Addr(), rows[0].Addr)
