@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ const (
 
 func newLinkNet6(t *testing.T) *linkNet {
 	t.Helper()
+	requireIPv6(t)
 	n := newLinkNet(t)
 	n.srv.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf.vs.disable_ipv6=1")
 	n.cli.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf.vc.disable_ipv6=0") // off by default here
@@ -54,14 +56,22 @@ func TestLink_IPv6LinuxClientsAndPing(t *testing.T) {
 		c.Close()
 		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := n.cli.Command(ctx, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ssAddr6).CombinedOutput()
-	require.NoError(t, err, "ping -6: %s", out)
-	require.Contains(t, string(out), "3 received", "%s", out)
+	pinged := false
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Log("ping not installed: the ping -6 half of this test is skipped")
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := n.cli.Command(ctx, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ssAddr6).CombinedOutput()
+		require.NoError(t, err, "ping -6: %s", out)
+		require.Contains(t, string(out), "3 received", "%s", out)
+		pinged = true
+	}
 	sum := s.finish(t)
 	require.Equal(t, int64(2), sum.AppStats.Accepted)
-	require.GreaterOrEqual(t, sum.Counters["Icmp6OutEchoReplies"], uint64(3))
+	if pinged {
+		require.GreaterOrEqual(t, sum.Counters["Icmp6OutEchoReplies"], uint64(3))
+	}
 	require.Positive(t, sum.Counters["Icmp6OutNeighborAdvertisements"], "Linux solicited us")
 	require.Zero(t, sum.Counters["Ip6InHdrErrors"])
 	require.Zero(t, sum.Counters["TcpInCsumErrors"])
@@ -146,6 +156,7 @@ func TestLink_IPv6ShardstackDialsLinux(t *testing.T) {
 // cannot complete and is not asserted here. Once connected, this test should also
 // require the 256 KiB echo to complete and the connection's MSS to be 1220.
 func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
+	requireIPv6(t)
 	n := newLinkNet(t)
 	rtr, far := n.cli, netns.New(t, "far") // the cli namespace routes; far is the client
 	n.srv.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf.vs.disable_ipv6=1")
@@ -178,4 +189,12 @@ func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	require.Positive(t, sum.Counters["Icmp6InPktTooBigs"], "the router's Packet Too Big reached shardstack")
 	require.Zero(t, sum.Counters["Icmp6InErrors"], "and quoted a flow of ours")
 	require.Zero(t, sum.Counters["Icmp6InCsumErrors"])
+}
+
+// requireIPv6 skips a test on a kernel without IPv6.
+func requireIPv6(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+		t.Skip("the kernel has no IPv6 (/proc/sys/net/ipv6 is missing)")
+	}
 }
