@@ -13,18 +13,26 @@ import (
 )
 
 var (
-	srvPrefix = netip.MustParsePrefix("198.18.0.1/24")
-	genAddr   = netip.MustParseAddr("198.18.0.2")
+	srvPrefix  = netip.MustParsePrefix("198.18.0.1/24")
+	genAddr    = netip.MustParseAddr("198.18.0.2")
+	srvPrefix6 = netip.MustParsePrefix("fd00:be4c::1/64")
+	genAddr6   = netip.MustParseAddr("fd00:be4c::2")
 )
 
 // manualServer is a one-shard server stack on a virtual clock driven by the benchmark's
 // goroutine, and a raw generator on the other end of the pair.
 func manualServer(b testing.TB) (*stack.Stack, *tcp.Listener, *rawgen.Gen) {
+	return manualServerFamily(b, false)
+}
+
+// manualServerFamily is manualServer with the generator speaking IPv6 when v6 is set (the
+// server has both addresses and one dual-stack listener).
+func manualServerFamily(b testing.TB, v6 bool) (*stack.Stack, *tcp.Listener, *rawgen.Gen) {
 	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Queues: 1, Pool: dpdkshim.PoolConfig{Size: 4096}})
 	vc := clock.NewVirtual(1)
 	s, err := stack.New(stack.Config{
-		Port: ps, Addr: srvPrefix, Shards: 1, Clock: vc, Manual: true, Seed: 1,
-		StaticNeighbours: map[netip.Addr][6]byte{genAddr: pc.MAC()},
+		Port: ps, Addr: srvPrefix, MoreAddrs: []netip.Prefix{srvPrefix6}, Shards: 1, Clock: vc, Manual: true, Seed: 1,
+		StaticNeighbours: map[netip.Addr][6]byte{genAddr: pc.MAC(), genAddr6: pc.MAC()},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +41,8 @@ func manualServer(b testing.TB) (*stack.Stack, *tcp.Listener, *rawgen.Gen) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := rawgen.New(rawgen.Config{Port: pc, Src: genAddr.As4(), Dst: srvPrefix.Addr().As4(), DstPort: 80})
+	g := rawgen.New(rawgen.Config{Port: pc, Src: genAddr.As4(), Dst: srvPrefix.Addr().As4(), DstPort: 80,
+		V6: v6, Src6: genAddr6.As16(), Dst6: srvPrefix6.Addr().As16()})
 	return s, l, g
 }
 
@@ -87,8 +96,14 @@ func timedCycle(s *stack.Stack, l *tcp.Listener, g *rawgen.Gen, burst int, timed
 // BenchmarkServerHandshake is the server side alone on one shard: SYN, SYN-ACK, ACK,
 // accept, close (FIN out, reset in). One op is one accepted connection; the generator's
 // own work is included.
-func BenchmarkServerHandshake(b *testing.B) {
-	s, l, g := manualServer(b)
+func BenchmarkServerHandshake(b *testing.B) { serverHandshake(b, false) }
+
+// BenchmarkServerHandshakeIPv6 is BenchmarkServerHandshake over IPv6: the same server,
+// listener and generator, the generator's flows IPv6 (bench/README.md has the ratio).
+func BenchmarkServerHandshakeIPv6(b *testing.B) { serverHandshake(b, true) }
+
+func serverHandshake(b *testing.B, v6 bool) {
+	s, l, g := manualServerFamily(b, v6)
 	defer s.Close()
 	for i := 0; i < 100; i++ {
 		cycle(s, l, g, 32)

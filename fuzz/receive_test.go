@@ -19,8 +19,10 @@ import (
 )
 
 var (
-	fuzzServer = netip.MustParsePrefix("198.18.0.1/24")
-	fuzzPeer   = netip.MustParseAddr("198.18.0.2")
+	fuzzServer  = netip.MustParsePrefix("198.18.0.1/24")
+	fuzzPeer    = netip.MustParseAddr("198.18.0.2")
+	fuzzServer6 = netip.MustParsePrefix("fd00:f022::1/64")
+	fuzzPeer6   = netip.MustParseAddr("fd00:f022::2")
 )
 
 // capturePort is the port the golden capture's client connects to; FuzzReceivePath listens
@@ -54,9 +56,9 @@ func newRig(t testing.TB, sel byte) *receiveRig {
 		TCPAbortOnOverflow: sel&8 != 0,
 	}
 	srv, err := stack.New(stack.Config{
-		Port: ps, Addr: fuzzServer, Shards: shards, Clock: vc, Manual: true, Seed: 7,
+		Port: ps, Addr: fuzzServer, MoreAddrs: []netip.Prefix{fuzzServer6}, Shards: shards, Clock: vc, Manual: true, Seed: 7,
 		TCP:              settings,
-		StaticNeighbours: map[netip.Addr][6]byte{fuzzPeer: pc.MAC()},
+		StaticNeighbours: map[netip.Addr][6]byte{fuzzPeer: pc.MAC(), fuzzPeer6: pc.MAC()},
 	})
 	require.NoError(t, err)
 	l, err := srv.Listen(fmt.Sprintf(":%d", capturePort), int(sel>>4&7))
@@ -130,6 +132,10 @@ func fixup(frame []byte, dst, src header.MAC, rebase func(header.TCP)) {
 	}
 	eth.SetDst(dst)
 	eth.SetSrc(src)
+	if eth.Type() == header.EtherTypeIPv6 {
+		fixup6(eth.Payload(), rebase)
+		return
+	}
 	if eth.Type() != header.EtherTypeIPv4 {
 		return
 	}
@@ -158,11 +164,15 @@ func fixup(frame []byte, dst, src header.MAC, rebase func(header.TCP)) {
 // expectation classifies a frame the way the stack must account for it.
 type expectation struct {
 	link, ip, tcpBad bool
+	v6, noNext       bool // an IPv6 datagram; its last header is "no next header"
 }
 
 func classify(frame []byte, smac header.MAC) expectation {
 	eth, err := header.ParseEthernet(frame)
-	if err != nil || (eth.Dst() != smac && !eth.Dst().IsBroadcast()) || eth.Type() != header.EtherTypeIPv4 {
+	if err == nil && eth.Type() == header.EtherTypeIPv6 && (eth.Dst() == smac || eth.Dst().IsMulticast()) {
+		return classify6(eth.Payload())
+	}
+	if err != nil || (eth.Dst() != smac && !eth.Dst().IsMulticast()) || eth.Type() != header.EtherTypeIPv4 {
 		return expectation{link: true}
 	}
 	ip, err := header.ParseIPv4(eth.Payload())
@@ -199,13 +209,33 @@ func (r *receiveRig) check(t *testing.T, before, after *stats.Counters, frame []
 	}
 	// IP: every datagram is delivered or dropped under an IP counter.
 	ipOut := delta(before, after, stats.IpInHdrErrors, stats.IpInAddrErrors, stats.IpInUnknownProtos,
-		stats.IpInDelivers, stats.IpExtInTruncatedPkts, stats.IpReasmReqds)
+		stats.IpInDelivers, stats.IpExtInTruncatedPkts, stats.IpReasmReqds, stats.IpInSourceRouteDrops)
+	if !exp.v6 {
+		ipOut += delta(before, after, stats.RtInMartianSrc, stats.RtInMartianDst)
+	}
 	require.Equal(t, ipIn, ipOut, "IP in %d, accounted %d", ipIn, ipOut)
-	if ipIn == 0 && !isARP(frame) {
-		require.Equal(t, uint64(1), linkDrops, "a frame neither IPv4 nor ARP must be dropped by name")
+	ip6In := delta(before, after, stats.Ip6InReceives)
+	ip6Out := delta(before, after, ip6Outcomes...)
+	require.Equal(t, ip6In, ip6Out, "IPv6 in %d, accounted %d", ip6In, ip6Out)
+	if exp.link {
+		require.Zero(t, ip6In)
+	}
+	if ipIn == 0 && ip6In == 0 && !isARP(frame) {
+		require.Equal(t, uint64(1), linkDrops, "a frame neither IP nor ARP must be dropped by name")
 	}
 	// TCP: every delivered segment is counted in, and a malformed one is an error.
+	// IPv6 delivers to ICMPv6 and "no next header" too.
 	delivered := delta(before, after, stats.IpInDelivers)
+	if exp.v6 {
+		delivered = delta(before, after, stats.Ip6InDelivers)
+		if exp.noNext && delivered > 0 { // delivered to "no next header", not TCP
+			delivered--
+		}
+		delivered -= delta(before, after, stats.Icmp6InMsgs)
+	}
+	// A segment in a frame or datagram not for this host is delivered and then dropped
+	// before TCP counts it.
+	delivered -= delta(before, after, stats.TcpInNotHostDrops)
 	require.Equal(t, delivered, delta(before, after, stats.TcpInSegs))
 	if delivered == 1 && exp.tcpBad {
 		require.Equal(t, uint64(1), delta(before, after, stats.TcpInErrs), "malformed segment not counted")
@@ -262,6 +292,18 @@ func FuzzReceivePath(f *testing.F) {
 	f.Add(append([]byte{0x30}, closing...))
 	f.Add([]byte{0})
 	f.Add([]byte{1, 1, 0, 0, 3, 1, 2, 3})
+	// Both families: the IPv6 datagrams of FuzzIPv6 in Ethernet frames (fixup aims them),
+	// alone and after the captured IPv4 handshakes.
+	var v6 []byte
+	for i, d := range ip6Seeds() {
+		fr := make([]byte, header.EthernetLen+len(d))
+		header.EncodeEthernet(fr, header.MAC{}, header.MAC{}, header.EtherTypeIPv6)
+		copy(fr[header.EthernetLen:], d)
+		rec := record(1, byte(i), fr)
+		f.Add(append([]byte{byte(i * 53)}, rec...))
+		v6 = append(v6, rec...)
+	}
+	f.Add(append(append([]byte{0x35}, rebased...), v6...))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {

@@ -88,7 +88,7 @@ func newNSDialer(t *testing.T, ns *netns.NS, workers int) *nsDialer {
 			_ = ns.Do(func() error {
 				var nd net.Dialer
 				for r := range d.reqs {
-					c, err := nd.DialContext(r.ctx, "tcp4", r.addr)
+					c, err := nd.DialContext(r.ctx, "tcp", r.addr) // the address picks the family
 					r.reply <- dialResult{c, err}
 				}
 				return nil

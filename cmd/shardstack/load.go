@@ -28,7 +28,8 @@ per syscall and each shard's hand-offs; exits 1 if any connection failed, --json
 type loadConfig struct {
 	link        string
 	addrs       []netip.Prefix
-	gateway     netip.Addr
+	gateway     netip.Addr // IPv4's
+	gateway6    netip.Addr
 	target      netip.AddrPort
 	concurrency int
 	conns       int
@@ -46,10 +47,10 @@ func parseLoad(args []string) (*loadConfig, error) {
 	fs := newFlagSet("shardstack load", loadAbout)
 	c := &loadConfig{}
 	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
-	var addrs multiFlag
-	fs.Var(&addrs, "addr", "the client stack's address and subnet, e.g. 198.18.0.2/24 (repeatable)")
-	gw := fs.String("gateway", "", "next hop for destinations off the subnets")
-	target := fs.String("target", "", "the server's `ADDR:PORT` (required)")
+	var addrs, gw multiFlag
+	fs.Var(&addrs, "addr", "the client stack's address and subnet, IPv4 or IPv6, e.g. 198.18.0.2/24 or fd00::2/64 (repeatable)")
+	fs.Var(&gw, "gateway", "next hop for destinations off the subnets (repeatable: one IPv4, one IPv6)")
+	target := fs.String("target", "", "the server's `ADDR:PORT`, e.g. 198.18.0.1:8080 or [fd00::1]:8080 (required)")
 	fs.IntVar(&c.concurrency, "concurrency", 256, "clients connecting at once")
 	fs.IntVar(&c.conns, "conns", 0, "stop after this many connections (0: only --duration)")
 	dur := secondsFlag(fs.FlagSet, "duration", 10*time.Second, "stop after this long (0: only --conns)")
@@ -67,29 +68,22 @@ func parseLoad(args []string) (*loadConfig, error) {
 	if c.link == "" {
 		return nil, fs.errorf("--link is required (afpacket:IFACE or kernel)")
 	}
-	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a)
-		if err != nil || !p.Addr().Is4() {
-			return nil, fs.errorf("--addr %q: want an IPv4 address with its subnet, e.g. 198.18.0.2/24", a)
-		}
-		c.addrs = append(c.addrs, p)
+	var err error
+	if c.addrs, err = parseAddrs(fs, addrs); err != nil {
+		return nil, err
 	}
 	if c.link != link.Kernel && len(c.addrs) == 0 {
 		return nil, fs.errorf("--addr is required with --link %s", c.link)
 	}
-	if *gw != "" {
-		a, err := netip.ParseAddr(*gw)
-		if err != nil || !a.Is4() {
-			return nil, fs.errorf("--gateway %q: want an IPv4 address", *gw)
-		}
-		c.gateway = a
+	if c.gateway, c.gateway6, err = parseGateways(fs, gw); err != nil {
+		return nil, err
 	}
 	t, err := netip.ParseAddrPort(*target)
 	switch {
 	case *target == "":
 		return nil, fs.errorf("--target is required")
-	case err != nil || !t.Addr().Is4() || t.Port() == 0:
-		return nil, fs.errorf("--target %q: want an IPv4 ADDR:PORT", *target)
+	case err != nil || t.Addr().IsUnspecified() || t.Addr().IsMulticast() || t.Port() == 0:
+		return nil, fs.errorf("--target %q: want ADDR:PORT, e.g. 198.18.0.1:8080 or [fd00::1]:8080", *target)
 	case c.concurrency < 1:
 		return nil, fs.errorf("--concurrency must be at least 1, not %d", c.concurrency)
 	case c.conns < 0:
@@ -139,7 +133,7 @@ func runLoad(e *env, args []string) error {
 	if c.link == link.Kernel {
 		var d net.Dialer
 		sum.Result, err = loadgen.RunNet(func(ctx context.Context) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp4", c.target.String())
+			return d.DialContext(ctx, tcpNetwork(c.target.Addr()), c.target.String())
 		}, cfg)
 	} else {
 		err = loadStack(c, cfg, sum)
@@ -165,7 +159,7 @@ func loadStack(c *loadConfig, cfg loadgen.Config, sum *loadSummary) error {
 	defer lk.Port.Close()
 	sum.Link = lk.Port.Name()
 	st, err := stack.New(stack.Config{
-		Port: lk.Port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway,
+		Port: lk.Port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway, Gateway6: c.gateway6,
 		Shards: c.shards, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "load",
 	})
 	if err != nil {

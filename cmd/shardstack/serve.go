@@ -31,7 +31,8 @@ const serveAbout = `Serves an application on a real link until SIGINT or SIGTERM
 closes every connection, releases the link and prints a summary: the application's totals,
 the counters that moved, each link queue's packets and syscalls, and each shard's
 hand-offs. --link afpacket:IFACE runs shardstack on an interface through AF_PACKET (the
-interface must have no IPv4 address of its own: the stack owns --addr); options follow
+interface must have no address of its own on --addr's subnets: the stack owns --addr,
+IPv4 or IPv6, and answers ARP and neighbour discovery for it); options follow
 commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link kernel runs the same
 application on Linux's own TCP stack through Go's net, for comparison.
 
@@ -43,7 +44,8 @@ answering "hello"). --no-accept listens but never accepts, like the seed's serve
 type serveConfig struct {
 	link      string
 	addrs     []netip.Prefix
-	gateway   netip.Addr
+	gateway   netip.Addr // IPv4's
+	gateway6  netip.Addr
 	listen    []netip.AddrPort
 	backlog   int
 	noAccept  bool
@@ -65,10 +67,10 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	fs := newFlagSet("shardstack serve", serveAbout)
 	c := &serveConfig{}
 	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
-	var addrs, listens multiFlag
-	fs.Var(&addrs, "addr", "the stack's address and subnet, e.g. 198.18.0.1/24 (repeatable; the first is the primary)")
-	gw := fs.String("gateway", "", "next hop for destinations off the subnets")
-	fs.Var(&listens, "listen", "`[ADDR]:PORT` to listen on (repeatable; default :8080)")
+	var addrs, listens, gw multiFlag
+	fs.Var(&addrs, "addr", "the stack's address and subnet, IPv4 or IPv6, e.g. 198.18.0.1/24 or fd00::1/64 (repeatable; the first is the primary)")
+	fs.Var(&gw, "gateway", "next hop for destinations off the subnets (repeatable: one IPv4, one IPv6)")
+	fs.Var(&listens, "listen", "`[ADDR]:PORT` to listen on: :PORT or [::]:PORT both families, 0.0.0.0:PORT IPv4 only (repeatable; default :8080)")
 	fs.IntVar(&c.backlog, "backlog", 4096, "listen backlog (clamped to net.core.somaxconn, as listen(2) does)")
 	fs.BoolVar(&c.noAccept, "no-accept", false, "never accept (the seed's server): connections wait in the accept queue")
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
@@ -90,33 +92,26 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 		return nil, fs, err
 	}
 	c.statEvery, c.duration, c.coalesce = *statEvery, *dur, *coalesce
-	if err := c.settle(fs, addrs, listens, *gw, *abort, *cookies, *profile); err != nil {
+	if err := c.settle(fs, addrs, listens, gw, *abort, *cookies, *profile); err != nil {
 		return nil, fs, err
 	}
 	return c, fs, nil
 }
 
 // settle checks the flags against each other and fills in the parsed forms.
-func (c *serveConfig) settle(fs *flagSet, addrs, listens multiFlag, gw string, abort bool, cookies int, profile string) error {
+func (c *serveConfig) settle(fs *flagSet, addrs, listens, gw multiFlag, abort bool, cookies int, profile string) error {
 	if c.link == "" {
 		return fs.errorf("--link is required (afpacket:IFACE or kernel)")
 	}
-	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a)
-		if err != nil || !p.Addr().Is4() {
-			return fs.errorf("--addr %q: want an IPv4 address with its subnet, e.g. 198.18.0.1/24", a)
-		}
-		c.addrs = append(c.addrs, p)
+	var err error
+	if c.addrs, err = parseAddrs(fs, addrs); err != nil {
+		return err
 	}
 	if c.link != link.Kernel && len(c.addrs) == 0 {
 		return fs.errorf("--addr is required with --link %s", c.link)
 	}
-	if gw != "" {
-		a, err := netip.ParseAddr(gw)
-		if err != nil || !a.Is4() {
-			return fs.errorf("--gateway %q: want an IPv4 address", gw)
-		}
-		c.gateway = a
+	if c.gateway, c.gateway6, err = parseGateways(fs, gw); err != nil {
+		return err
 	}
 	if len(listens) == 0 {
 		listens = multiFlag{":8080"}
@@ -173,10 +168,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// parseListen takes ":8080" (every address) or "198.18.0.1:8080".
+// parseListen takes ":8080" (every address of both families, shown [::]:8080 as Go's net
+// does), "0.0.0.0:8080" (every IPv4 address), "198.18.0.1:8080" or "[fd00::1]:8080".
 func parseListen(s string) (netip.AddrPort, error) {
 	if strings.HasPrefix(s, ":") {
-		ap, err := netip.ParseAddrPort("0.0.0.0" + s)
+		ap, err := netip.ParseAddrPort("[::]" + s)
 		if err != nil {
 			return netip.AddrPort{}, errors.New("want [ADDR]:PORT")
 		}
@@ -279,7 +275,7 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 		}})
 	}
 	s.st, err = stack.New(stack.Config{
-		Port: s.port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway,
+		Port: s.port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway, Gateway6: c.gateway6,
 		Shards: c.shards, TCP: c.settings, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
 	})
 	if err != nil {
@@ -534,7 +530,7 @@ func serveKernel(ctx context.Context, e *env, c *serveConfig) error {
 	started := time.Now()
 	var lns []net.Listener
 	for _, ap := range c.listen {
-		ln, err := net.Listen("tcp4", ap.String())
+		ln, err := net.Listen(tcpNetwork(ap.Addr()), ap.String())
 		if err != nil {
 			for _, l := range lns {
 				l.Close()

@@ -57,7 +57,7 @@ func TestServeFlags_KnobsAndPrecedence(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, c.addrs, 2)
 	require.Equal(t, "198.19.0.1/16", c.addrs[1].String())
-	require.Equal(t, "0.0.0.0:80", c.listen[0].String())
+	require.Equal(t, "[::]:80", c.listen[0].String(), ":PORT is both families' wildcard")
 	require.Equal(t, "198.18.0.1:81", c.listen[1].String())
 	require.True(t, c.settings.TCPAbortOnOverflow, "from --sysctl")
 	require.Equal(t, tcp.SyncookiesOff, c.settings.TCPSyncookies)
@@ -67,7 +67,26 @@ func TestServeFlags_KnobsAndPrecedence(t *testing.T) {
 	c, _, err = parseServe([]string{"--link", "kernel", "--sysctl", "tcp_abort_on_overflow=1", "--abort-on-overflow=false"})
 	require.NoError(t, err)
 	require.False(t, c.settings.TCPAbortOnOverflow, "the flag wins over --sysctl")
-	require.Equal(t, "0.0.0.0:8080", c.listen[0].String(), "default --listen")
+	require.Equal(t, "[::]:8080", c.listen[0].String(), "default --listen")
+}
+
+func TestServeAndLoadFlags_IPv6(t *testing.T) {
+	c, _, err := parseServe([]string{"--link", "afpacket:v", "--addr", "198.18.0.1/24", "--addr", "fd00::1/64",
+		"--gateway", "198.18.0.254", "--gateway", "fe80::1", "--listen", "[fd00::1]:80", "--listen", "0.0.0.0:81"})
+	require.NoError(t, err)
+	require.Equal(t, "fd00::1/64", c.addrs[1].String())
+	require.Equal(t, "198.18.0.254", c.gateway.String())
+	require.Equal(t, "fe80::1", c.gateway6.String())
+	require.Equal(t, "[fd00::1]:80", c.listen[0].String())
+	require.Equal(t, "0.0.0.0:81", c.listen[1].String())
+	_, _, err = parseServe([]string{"--link", "afpacket:v", "--addr", "fd00::1/64", "--gateway", "fe80::1", "--gateway", "fe80::2"})
+	require.ErrorContains(t, err, "one IPv6 gateway only")
+	lc, err := parseLoad([]string{"--link", "afpacket:v", "--addr", "fd00::2/64", "--target", "[fd00::1]:8080"})
+	require.NoError(t, err)
+	require.Equal(t, "[fd00::1]:8080", lc.target.String())
+	require.Equal(t, "fd00::2/64", lc.addrs[0].String())
+	require.Equal(t, "tcp", tcpNetwork(lc.target.Addr()))
+	require.Equal(t, "tcp4", tcpNetwork(c.listen[1].Addr()))
 }
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test reads.

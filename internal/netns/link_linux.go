@@ -15,6 +15,9 @@ import (
 // test can address, and send to, anything real.
 var allowed = netip.MustParsePrefix("198.18.0.0/15")
 
+// allowed6 is the only IPv6 range tests may address: unique-local fd00::/8 (RFC 4193).
+var allowed6 = netip.MustParsePrefix("fd00::/8")
+
 // Veth creates a veth pair with one end, aName, made directly inside a and the other,
 // bName, inside b (never in the host's namespace), and brings both up. The pair goes
 // when either namespace does; a cleanup also deletes it first.
@@ -44,19 +47,28 @@ func checkPrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return p, fmt.Errorf("netns: address %q: %w", s, err)
 	}
+	if p.Addr().Is6() && !p.Addr().Is4In6() && p.Addr().Zone() == "" && p.Bits() >= allowed6.Bits() && allowed6.Contains(p.Addr()) {
+		return p, nil
+	}
 	if !p.Addr().Is4() || p.Bits() < allowed.Bits() || !allowed.Contains(p.Addr()) {
-		return p, fmt.Errorf("netns: address %s is outside %s, the only range tests may use", p, allowed)
+		return p, fmt.Errorf("netns: address %s is outside %s and %s, the only ranges tests may use", p, allowed, allowed6)
 	}
 	return p, nil
 }
 
-// AddAddr adds an IPv4 address with its prefix length ("198.18.0.2/24") to dev; an
-// address or prefix outside 198.18.0.0/15 (RFC 2544 benchmarking) fails the test before anything is configured.
+// AddAddr adds an address with its prefix length ("198.18.0.2/24", "fd00::2/64") to dev;
+// an address or prefix outside 198.18.0.0/15 (RFC 2544 benchmarking) or fd00::/8
+// (unique-local) fails the test before anything is configured. An IPv6 address is added
+// without duplicate address detection (nodad), so that it is usable at once.
 func (ns *NS) AddAddr(t testing.TB, dev, addr string) {
 	t.Helper()
 	p, err := checkPrefix(addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.Addr().Is6() {
+		ns.ip(t, "-6", "address", "add", p.String(), "dev", dev, "nodad")
+		return
 	}
 	ns.ip(t, "address", "add", p.String(), "dev", dev)
 }

@@ -22,7 +22,7 @@ func pair(t *testing.T) (a, b *NS) {
 }
 
 func TestCheckPrefix(t *testing.T) {
-	for _, ok := range []string{"198.18.0.1/24", "198.18.0.2/15", "198.19.255.254/16", "198.18.7.1/32"} {
+	for _, ok := range []string{"198.18.0.1/24", "198.18.0.2/15", "198.19.255.254/16", "198.18.7.1/32", "fd00::1/64", "fd12:3456::2/48"} {
 		p, err := checkPrefix(ok)
 		require.NoError(t, err, ok)
 		require.Equal(t, ok, p.String())
@@ -30,7 +30,7 @@ func TestCheckPrefix(t *testing.T) {
 	for _, bad := range []string{
 		"10.0.0.1/24", "198.20.0.1/24", "198.17.255.255/24", "192.168.1.1/24",
 		"198.18.0.1/14", "198.18.0.1/0", "::ffff:198.18.0.1/120", "2001:db8::1/64",
-		"198.18.0.1", "garbage", "",
+		"198.18.0.1", "garbage", "", "fc00::1/64", "fd00::1/7", "fe80::1/64", "::1/128",
 	} {
 		_, err := checkPrefix(bad)
 		require.Error(t, err, bad)

@@ -16,6 +16,9 @@ type Gen struct {
 	port     *dpdkshim.MemPort
 	q        int
 	src, dst [4]byte
+	v6       bool
+	src6     [16]byte
+	dst6     [16]byte
 	dport    uint16
 	smac     header.MAC
 	dmac     header.MAC
@@ -46,7 +49,10 @@ type Config struct {
 	Port     *dpdkshim.MemPort // the client end: the generator transmits and receives on it
 	Queue    int
 	Src, Dst [4]byte
-	DstPort  uint16
+	// V6 makes the generator speak IPv6 from Src6 to Dst6 instead.
+	V6         bool
+	Src6, Dst6 [16]byte
+	DstPort    uint16
 	// Accept, if set, limits the 4-tuples the generator uses (key seen from the server:
 	// local = Dst). A benchmark uses it to aim every flow at one shard.
 	Accept func(k *hash.Key) bool
@@ -65,6 +71,9 @@ func New(cfg Config) *Gen {
 		q:      cfg.Queue,
 		src:    cfg.Src,
 		dst:    cfg.Dst,
+		v6:     cfg.V6,
+		src6:   cfg.Src6,
+		dst6:   cfg.Dst6,
 		dport:  cfg.DstPort,
 		smac:   cfg.Port.MAC(),
 		dmac:   cfg.Port.Peer().MAC(),
@@ -87,7 +96,11 @@ func (g *Gen) sourcePort() uint16 {
 		if g.accept == nil {
 			return p
 		}
-		g.key = hash.KeyV4(g.dst, g.dport, g.src, p)
+		if g.v6 {
+			g.key = hash.KeyV6(g.dst6, g.dport, g.src6, p)
+		} else {
+			g.key = hash.KeyV4(g.dst, g.dport, g.src, p)
+		}
 		if g.accept(&g.key) {
 			return p
 		}
@@ -98,6 +111,12 @@ func (g *Gen) frame(payloadLen int) (*dpdkshim.Packet, []byte) {
 	p := g.port.Pool(g.q).Get()
 	if p == nil {
 		return nil, nil
+	}
+	if g.v6 {
+		b := p.Append(header.EthernetLen + header.IPv6Len + payloadLen)
+		header.EncodeEthernet(b, g.dmac, g.smac, header.EtherTypeIPv6)
+		header.EncodeIPv6(b[header.EthernetLen:], uint16(payloadLen), header.ProtoTCP, 64, g.src6, g.dst6)
+		return p, b[header.EthernetLen+header.IPv6Len:]
 	}
 	b := p.Append(header.EthernetLen + header.IPv4MinLen + payloadLen)
 	header.EncodeEthernet(b, g.dmac, g.smac, header.EtherTypeIPv4)
@@ -126,7 +145,11 @@ func (g *Gen) segment(sport uint16, seq, ack uint32, flags uint8, withOpts bool)
 	}
 	f := header.TCPFields{SrcPort: sport, DstPort: g.dport, Seq: seq, Ack: ack, Flags: flags, Window: 64240}
 	hl, sum := header.EncodeTCPHeader(t, &f, o)
-	header.FinishTCPChecksumIPv4(header.TCP(t), hl, sum, g.src, g.dst)
+	if g.v6 {
+		header.FinishTCPChecksumIPv6(header.TCP(t), hl, sum, g.src6, g.dst6)
+	} else {
+		header.FinishTCPChecksumIPv4(header.TCP(t), hl, sum, g.src, g.dst)
+	}
 	g.tx = append(g.tx, p)
 }
 
@@ -180,16 +203,31 @@ func (g *Gen) Respond() int {
 
 func (g *Gen) answer(frame []byte) {
 	eth, err := header.ParseEthernet(frame)
-	if err != nil || eth.Type() != header.EtherTypeIPv4 {
+	if err != nil {
 		g.Other++
 		return
 	}
-	ip, err := header.ParseIPv4(eth.Payload())
-	if err != nil || ip.Protocol() != header.ProtoTCP {
+	var seg []byte
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		ip, err := header.ParseIPv4(eth.Payload())
+		if err != nil || ip.Protocol() != header.ProtoTCP {
+			g.Other++
+			return
+		}
+		seg = ip.Payload()
+	case header.EtherTypeIPv6:
+		ip, err := header.ParseIPv6(eth.Payload())
+		if err != nil || ip.NextHeader() != header.ProtoTCP {
+			g.Other++
+			return
+		}
+		seg = ip.Payload()
+	default:
 		g.Other++
 		return
 	}
-	t, err := header.ParseTCP(ip.Payload())
+	t, err := header.ParseTCP(seg)
 	if err != nil {
 		g.Other++
 		return

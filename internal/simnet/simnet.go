@@ -20,6 +20,9 @@ import (
 var (
 	ServerAddr = netip.MustParsePrefix("198.18.0.1/24")
 	ClientAddr = netip.MustParsePrefix("198.18.0.2/24")
+	// With Options.IPv6, the stacks also have these (unique-local, RFC 4193).
+	ServerAddr6 = netip.MustParsePrefix("fd00:5eed::1/64")
+	ClientAddr6 = netip.MustParsePrefix("fd00:5eed::2/64")
 )
 
 // Options configure a Net.
@@ -41,6 +44,9 @@ type Options struct {
 	Pool dpdkshim.PoolConfig
 	// RingSize is the capacity of the pair's rings (dpdkshim.PairConfig.RingSize; default 4096).
 	RingSize int
+	// IPv6 gives the stacks ServerAddr6 and ClientAddr6 beside their IPv4 addresses
+	// (with StaticARP, static IPv6 neighbours too).
+	IPv6 bool
 }
 
 // Frame is one frame that crossed the pair.
@@ -89,6 +95,14 @@ func New(opts Options) (*Net, error) {
 	if opts.StaticARP {
 		scfg.StaticNeighbours = map[netip.Addr][6]byte{ClientAddr.Addr(): pc.MAC()}
 		ccfg.StaticNeighbours = map[netip.Addr][6]byte{ServerAddr.Addr(): ps.MAC()}
+	}
+	if opts.IPv6 {
+		scfg.MoreAddrs = []netip.Prefix{ServerAddr6}
+		ccfg.MoreAddrs = []netip.Prefix{ClientAddr6}
+		if opts.StaticARP {
+			scfg.StaticNeighbours[ClientAddr6.Addr()] = pc.MAC()
+			ccfg.StaticNeighbours[ServerAddr6.Addr()] = ps.MAC()
+		}
 	}
 	var err error
 	if n.Server, err = stack.New(scfg); err != nil {
@@ -200,17 +214,31 @@ func Describe(f Frame) string {
 		seg.SrcPort(), seg.DstPort(), FlagString(seg.Flags()), seg.Seq(), seg.Ack(), seg.Window(), len(seg.Payload()))
 }
 
-// TCPOf returns the TCP header of an Ethernet/IPv4/TCP frame.
+// TCPOf returns the TCP header of an Ethernet/IPv4/TCP or Ethernet/IPv6/TCP frame (no
+// IPv6 extension headers).
 func TCPOf(frame []byte) (header.TCP, bool) {
 	eth, err := header.ParseEthernet(frame)
-	if err != nil || eth.Type() != header.EtherTypeIPv4 {
+	if err != nil {
 		return nil, false
 	}
-	ip, err := header.ParseIPv4(eth.Payload())
-	if err != nil || ip.Protocol() != header.ProtoTCP {
+	var payload []byte
+	switch eth.Type() {
+	case header.EtherTypeIPv4:
+		ip, err := header.ParseIPv4(eth.Payload())
+		if err != nil || ip.Protocol() != header.ProtoTCP {
+			return nil, false
+		}
+		payload = ip.Payload()
+	case header.EtherTypeIPv6:
+		ip, err := header.ParseIPv6(eth.Payload())
+		if err != nil || ip.NextHeader() != header.ProtoTCP {
+			return nil, false
+		}
+		payload = ip.Payload()
+	default:
 		return nil, false
 	}
-	t, err := header.ParseTCP(ip.Payload())
+	t, err := header.ParseTCP(payload)
 	if err != nil {
 		return nil, false
 	}

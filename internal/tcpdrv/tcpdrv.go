@@ -17,9 +17,10 @@ type Env interface {
 	// NewPacket returns an empty transmit packet with headroom for the IP and link headers,
 	// or nil when the pool is exhausted.
 	NewPacket() *dpdkshim.Packet
-	// OutputIPv4 prepends the IPv4 and link headers to the TCP segment in pkt and queues it
-	// for transmission. It takes pkt in every case (dropping and counting what it cannot send).
-	OutputIPv4(pkt *dpdkshim.Packet, src, dst [4]byte)
+	// Output prepends the IP header of k's family (from k.LocalAddr to k.RemoteAddr) and the
+	// link header to the TCP segment in pkt and queues it for transmission. It takes pkt in
+	// every case (dropping and counting what it cannot send).
+	Output(pkt *dpdkshim.Packet, k *hash.Key)
 	// Wake makes the shard's goroutine run soon if it is parked (application hand-offs).
 	Wake()
 	// TxBacklogged reports whether the shard's transmit queue is so full that senders must
@@ -35,8 +36,8 @@ type Shard interface {
 	SetNow(now int64)
 	// HasWork reports whether application goroutines handed the shard work it has not done.
 	HasWork() bool
-	// Input processes one TCP segment (see pkg/tcp).
-	Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csumOK bool)
+	// Input processes one TCP segment of either family (see pkg/tcp).
+	Input(seg []byte, key *hash.Key, h uint64, csumOK bool)
 	// Fire runs an expired timer whose Kind is below TimerKindLimit.
 	Fire(t *wheel.Timer, now int64)
 	// ProcessWork does what applications asked for and returns how many connections it touched.

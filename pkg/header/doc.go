@@ -1,6 +1,7 @@
 // Package header owns the wire formats shardstack speaks: zero-copy views over Ethernet,
-// ARP, IPv4, IPv6 and TCP headers (with TCP options), and builders that write them into
-// caller-owned buffers. It does no I/O, keeps no state and never allocates: a view is a
+// ARP, IPv4, IPv6 and TCP headers (with TCP options), ICMPv6 and neighbour discovery
+// helpers (icmpv6.go), and builders that write them into caller-owned buffers. IPv6 has
+// one header writer, EncodeIPv6. It does no I/O, keeps no state and never allocates: a view is a
 // []byte, a builder fills bytes it is given.
 //
 // Every header has one checked entry point, ParseX, that validates lengths and fields.

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -15,7 +16,12 @@ import (
 // the zero-garbage principle on the full path, client and server, through the Handle API
 // (net.Conn's wrapper is the one allocation per connection it adds, on each side).
 func TestConnectionLifecycleAllocatesNothing(t *testing.T) {
-	n := newNet(t, simnet.Options{StaticARP: true, NoCapture: true})
+	t.Run("IPv4", func(t *testing.T) { lifecycleAllocs(t, serverAP) })
+	t.Run("IPv6", func(t *testing.T) { lifecycleAllocs(t, serverAP6) })
+}
+
+func lifecycleAllocs(t *testing.T, serverAP netip.AddrPort) {
+	n := newNet(t, simnet.Options{StaticARP: true, NoCapture: true, IPv6: true})
 	l, err := n.Server.Listen(":80", 64)
 	require.NoError(t, err)
 	req, rep := []byte("GET / HTTP/1.0\r\n\r\n"), []byte("HTTP/1.0 200 OK\r\n\r\nok")

@@ -15,14 +15,23 @@ import (
 type Config struct {
 	// Port is the link. It must have at least Shards queue pairs.
 	Port dpdkshim.Port
-	// Addr is the stack's IPv4 address and subnet, e.g. 198.18.0.1/24.
+	// Addr is the stack's primary address and subnet, IPv4 (198.18.0.1/24) or IPv6
+	// (fd00::1/64).
 	Addr netip.Prefix
-	// MoreAddrs are further IPv4 addresses of the stack on the same link, each with its
-	// subnet (Linux's secondary addresses). Connections leave from the address whose subnet
-	// holds the destination, else from Addr.
+	// MoreAddrs are further addresses of the stack on the same link, of either family,
+	// each with its subnet (Linux's secondary addresses). Connections leave from the
+	// address of their family whose subnet holds the destination, else from the first of
+	// the family (the primary for its family).
+	//
+	// Every stack on an Ethernet link also has the IPv6 link-local address Linux derives
+	// from the MAC (fe80::/64, modified EUI-64, addr_gen_mode 0): see Stack.LinkLocal.
+	// Addresses are usable at once: shardstack does no duplicate address detection.
 	MoreAddrs []netip.Prefix
-	// Gateway is the next hop for destinations outside Addr's subnet (optional).
+	// Gateway is the IPv4 next hop for destinations outside the IPv4 subnets (optional).
 	Gateway netip.Addr
+	// Gateway6 is the IPv6 next hop for destinations outside the IPv6 prefixes (optional):
+	// a link-local address, as routers advertise themselves, or one on an IPv6 prefix.
+	Gateway6 netip.Addr
 	// Shards is the number of shards (default: GOMAXPROCS, at most the port's queues).
 	Shards int
 	// Clock is the stack's time (default: a real clock). Tests use clock.NewVirtual.
@@ -52,9 +61,13 @@ type Config struct {
 	Pin bool
 	// StaticNeighbours pre-fills every shard's neighbour cache (no ARP for these).
 	StaticNeighbours map[netip.Addr][6]byte
-	// Neigh holds the neighbour cache's settings, named as Linux's net.ipv4.neigh.*
-	// sysctls; zero fields take Linux's defaults.
+	// Neigh holds the IPv4 neighbour cache's (ARP's) settings, named as Linux's
+	// net.ipv4.neigh.* sysctls; zero fields take Linux's defaults.
 	Neigh NeighSettings
+	// Neigh6 holds the IPv6 neighbour cache's settings (net.ipv6.neigh.*), a table of its
+	// own with its own bounds; zero fields take Linux's defaults, the same as IPv4's but
+	// for locktime, which is 0 for IPv6.
+	Neigh6 NeighSettings
 }
 
 // NeighSettings are the neighbour cache's limits and timers, per shard, with Linux's names
@@ -88,11 +101,12 @@ type NeighSettings struct {
 	UnresQLenTotal int
 	// GCStaleTime is how long an unused entry survives a periodic collection (default 60 s).
 	GCStaleTime time.Duration
-	// Locktime is how long after an update a different address is ignored (default 1 s).
+	// Locktime is how long after an update a different address is ignored (default 1 s
+	// for IPv4, 0 for IPv6).
 	Locktime time.Duration
 }
 
-func (n *NeighSettings) fill() error {
+func (n *NeighSettings) fill(v6 bool) error {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -114,7 +128,9 @@ func (n *NeighSettings) fill() error {
 	defd(&n.DelayFirstProbeTime, 5*time.Second)
 	defd(&n.RetransTime, time.Second)
 	defd(&n.GCStaleTime, 60*time.Second)
-	defd(&n.Locktime, time.Second)
+	if !v6 { // nd_tbl's locktime is 0
+		defd(&n.Locktime, time.Second)
+	}
 	switch {
 	case n.GCThresh1 < 0 || n.GCThresh2 < n.GCThresh1 || n.GCThresh3 < n.GCThresh2:
 		return fmt.Errorf("stack: neighbour gc_thresh1/2/3 %d/%d/%d must be ordered", n.GCThresh1, n.GCThresh2, n.GCThresh3)
@@ -130,13 +146,13 @@ func (c *Config) fill() error {
 	if c.Port == nil {
 		return fmt.Errorf("stack: no port")
 	}
-	if !c.Addr.IsValid() || !c.Addr.Addr().Is4() {
-		return fmt.Errorf("stack: address %v: need an IPv4 prefix such as 198.18.0.1/24", c.Addr)
-	}
-	seen := map[netip.Addr]bool{c.Addr.Addr(): true}
-	for _, a := range c.MoreAddrs {
-		if !a.IsValid() || !a.Addr().Is4() {
-			return fmt.Errorf("stack: address %v: need an IPv4 prefix such as 198.18.0.3/24", a)
+	seen := map[netip.Addr]bool{}
+	for i, a := range append([]netip.Prefix{c.Addr}, c.MoreAddrs...) {
+		if err := checkPrefix(a); err != nil {
+			if i == 0 && !a.IsValid() {
+				return fmt.Errorf("stack: no address: need a prefix such as 198.18.0.1/24 or fd00::1/64")
+			}
+			return err
 		}
 		if seen[a.Addr()] {
 			return fmt.Errorf("stack: address %v given twice", a.Addr())
@@ -163,10 +179,36 @@ func (c *Config) fill() error {
 		c.Name = c.Port.Name()
 	}
 	if c.Gateway.IsValid() && !c.Gateway.Is4() {
-		return fmt.Errorf("stack: gateway %v is not IPv4", c.Gateway)
+		return fmt.Errorf("stack: gateway %v is not IPv4 (Gateway6 is the IPv6 one)", c.Gateway)
 	}
-	if err := c.Neigh.fill(); err != nil {
+	if g := c.Gateway6; g.IsValid() && (!g.Is6() || g.Is4In6() || g.IsMulticast() || g.IsUnspecified() || g.IsLoopback()) {
+		return fmt.Errorf("stack: IPv6 gateway %v is not a unicast IPv6 address", g)
+	}
+	if err := c.Neigh.fill(false); err != nil {
+		return err
+	}
+	if err := c.Neigh6.fill(true); err != nil {
 		return err
 	}
 	return c.TCP.Validate()
+}
+
+// checkPrefix accepts an address with its subnet that a host may hold: IPv4, or IPv6
+// that is unicast, not loopback, not IPv4-mapped and not link-local (the link-local
+// address is derived from the MAC).
+func checkPrefix(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("stack: address %v: need a prefix such as 198.18.0.3/24 or fd00::3/64", p)
+	case a.Zone() != "":
+		return fmt.Errorf("stack: address %v: no zone, please", p)
+	case a.Is4():
+		return nil
+	case a.Is4In6():
+		return fmt.Errorf("stack: address %v: an IPv4-mapped address; give the IPv4 address", p)
+	case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast():
+		return fmt.Errorf("stack: address %v: not a global or unique-local unicast IPv6 address", p)
+	}
+	return nil
 }

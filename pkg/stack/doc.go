@@ -1,8 +1,15 @@
 // Package stack is shardstack's Stack: N shards, one per core, each a goroutine that owns
 // one queue of the port and every flow whose hash picks it, and runs to completion: receive
 // a burst, process each packet to the end, transmit a burst, run due timers, drain its
-// inboxes. It owns the link and network layers (Ethernet, ARP and a neighbour cache, IPv4)
-// and hands TCP segments to its shard of the tcp engine.
+// inboxes. It owns the link and network layers (Ethernet; IPv4 with ARP; IPv6 with its
+// extension headers, neighbour discovery and ICMPv6 echo, ip6.go, ndisc.go, icmp6.go; a
+// neighbour cache per family) and hands TCP segments of both families to its shard of the
+// tcp engine.
+//
+// IPv6 runs on every stack with a MAC (the link-local address is derived from it) and
+// on the prefixes Config gives; fragments are counted and dropped, not reassembled; no
+// ICMPv6 errors are sent, nor router solicitations, MLD reports or duplicate address
+// detection probes (addresses are configured and used at once).
 //
 // Nothing on the per-packet path takes a lock or allocates: packets come from the port's
 // per-queue pools, a packet that arrives on the wrong shard moves to its owner through a

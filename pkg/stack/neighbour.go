@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"net/netip"
+
 	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -9,9 +11,13 @@ import (
 )
 
 // The neighbour cache, as Linux's neighbour layer (net/core/neighbour.c) runs it for ARP
-// (net/ipv4/arp.c) with its defaults (NeighSettings). Each shard keeps its own table; the
-// shard that receives an ARP packet for us answers it and copies it to the others so that
-// all of them learn.
+// (net/ipv4/arp.c) and for IPv6's neighbour discovery (net/ipv6/ndisc.c, RFC 4861), with
+// their defaults (NeighSettings). Each shard keeps two tables, one per family, each
+// bounded on its own as Linux's arp_tbl and nd_tbl are; the shard that receives an ARP
+// packet or a neighbour solicitation or advertisement for us answers it and copies it to
+// the others so that all of them learn. An IPv6 entry resolves by multicast neighbour
+// solicitations to the target's solicited-node group while INCOMPLETE and unicast ones
+// while PROBE; an advertisement with the Solicited flag confirms it (ndisc.go).
 //
 // An entry moves through Linux's NUD states:
 //
@@ -73,7 +79,7 @@ func (s neighState) inTimer() bool {
 }
 
 type neighbour struct {
-	ip      [4]byte
+	ip      [16]byte // the table's layout: an IPv4 address in the first 4 bytes
 	mac     header.MAC
 	state   neighState
 	probes  int
@@ -81,15 +87,29 @@ type neighbour struct {
 	used    int64 // last packet sent through it
 	confirm int64 // last confirmation of reachability
 	pending []*dpdkshim.Packet
+	tbl     *neighbours // the table it belongs to
 	t       wheel.Timer
 	// The collection list (not for static entries), least recently updated first.
 	gcPrev, gcNext *neighbour
 }
 
+// neighCounters are a table's counters: arp_cache's or ndisc_cache's.
+type neighCounters struct {
+	entries, allocs, destroys, forcedGC, tableFulls, unresolved stats.ID
+}
+
+var (
+	arpCounters   = neighCounters{stats.ArpEntries, stats.ArpAllocs, stats.ArpDestroys, stats.ArpForcedGCRuns, stats.ArpTableFulls, stats.ArpUnresolvedDiscards}
+	ndiscCounters = neighCounters{stats.NdiscEntries, stats.NdiscAllocs, stats.NdiscDestroys, stats.NdiscForcedGCRuns, stats.NdiscTableFulls, stats.NdiscUnresolvedDiscards}
+)
+
 type neighbours struct {
 	sh        *shard
 	cfg       NeighSettings
-	m         map[[4]byte]*neighbour
+	v6        bool   // nd_tbl rather than arp_tbl
+	etherType uint16 // of the packets it sends on
+	ids       neighCounters
+	m         map[[16]byte]*neighbour
 	free      []*neighbour
 	last      *neighbour
 	gcHead    *neighbour
@@ -103,8 +123,12 @@ type neighbours struct {
 	rnd       uint64
 }
 
-func newNeighbours(sh *shard, cfg NeighSettings, seed uint64) *neighbours {
-	n := &neighbours{sh: sh, cfg: cfg, m: make(map[[4]byte]*neighbour), rnd: seed | 1}
+func newNeighbours(sh *shard, cfg NeighSettings, seed uint64, v6 bool) *neighbours {
+	n := &neighbours{sh: sh, cfg: cfg, m: make(map[[16]byte]*neighbour), rnd: seed | 1,
+		v6: v6, etherType: header.EtherTypeIPv4, ids: arpCounters}
+	if v6 {
+		n.etherType, n.ids = header.EtherTypeIPv6, ndiscCounters
+	}
 	n.gc.Kind, n.gc.Owner = timerNeighbourGC, n
 	n.pickReachable()
 	return n
@@ -131,15 +155,29 @@ func (n *neighbours) reachableTime() int64 {
 	return n.reachable
 }
 
-func (n *neighbours) setStatic(ip [4]byte, mac header.MAC) {
+func (n *neighbours) setStatic(ip [16]byte, mac header.MAC) {
 	e := n.alloc(ip)
 	e.mac, e.state = mac, neighPermanent
 	n.m[ip] = e
-	n.sh.ctr.Inc(stats.ArpEntries)
-	n.sh.ctr.Inc(stats.ArpAllocs)
+	n.sh.ctr.Inc(n.ids.entries)
+	n.sh.ctr.Inc(n.ids.allocs)
 }
 
-func (n *neighbours) alloc(ip [4]byte) *neighbour {
+// addr returns an entry's address as a netip.Addr.
+func (n *neighbours) addr(e *neighbour) netip.Addr {
+	if n.v6 {
+		return netip.AddrFrom16(e.ip)
+	}
+	return netip.AddrFrom4([4]byte(e.ip[:4]))
+}
+
+// key4 is an IPv4 address in the table's layout.
+func key4(a [4]byte) (k [16]byte) {
+	copy(k[:4], a[:])
+	return k
+}
+
+func (n *neighbours) alloc(ip [16]byte) *neighbour {
 	var e *neighbour
 	if k := len(n.free); k > 0 {
 		e = n.free[k-1]
@@ -150,25 +188,25 @@ func (n *neighbours) alloc(ip [4]byte) *neighbour {
 		e.t.Kind, e.t.Owner = timerNeighbour, e
 	}
 	pending := e.pending[:0]
-	*e = neighbour{ip: ip, pending: pending, t: e.t, updated: n.sh.now, used: n.sh.now}
+	*e = neighbour{ip: ip, pending: pending, tbl: n, t: e.t, updated: n.sh.now, used: n.sh.now}
 	return e
 }
 
 // create is neigh_alloc + neigh_create: a new entry on the collection list, or nil when
 // the table stays full after a forced collection.
-func (n *neighbours) create(ip [4]byte) *neighbour {
+func (n *neighbours) create(ip [16]byte) *neighbour {
 	now := n.sh.now
 	if n.gcEntries >= n.cfg.GCThresh3 || (n.gcEntries >= n.cfg.GCThresh2 && now > n.lastFlush+5e9) {
 		if !n.forcedGC() && n.gcEntries >= n.cfg.GCThresh3 {
-			n.sh.ctr.Inc(stats.ArpTableFulls)
+			n.sh.ctr.Inc(n.ids.tableFulls)
 			return nil
 		}
 	}
 	e := n.alloc(ip)
 	n.m[ip] = e
 	n.gcPush(e)
-	n.sh.ctr.Inc(stats.ArpEntries)
-	n.sh.ctr.Inc(stats.ArpAllocs)
+	n.sh.ctr.Inc(n.ids.entries)
+	n.sh.ctr.Inc(n.ids.allocs)
 	if n.gcEntries > n.cfg.GCThresh1 && !n.gc.Pending() {
 		n.sh.wheel.Schedule(&n.gc, now+int64(n.cfg.BaseReachableTime)/2)
 	}
@@ -179,7 +217,7 @@ func (n *neighbours) create(ip [4]byte) *neighbour {
 // last 5 s, oldest first, until the table is down to gc_thresh2, and reports whether it
 // removed any.
 func (n *neighbours) forcedGC() bool {
-	n.sh.ctr.Inc(stats.ArpForcedGCRuns)
+	n.sh.ctr.Inc(n.ids.forcedGC)
 	now := n.sh.now
 	maxClean := n.gcEntries - n.cfg.GCThresh2
 	shrunk := 0
@@ -224,8 +262,8 @@ func (n *neighbours) remove(e *neighbour) {
 	}
 	e.state = neighNone
 	n.free = append(n.free, e)
-	n.sh.ctr.Dec(stats.ArpEntries)
-	n.sh.ctr.Inc(stats.ArpDestroys)
+	n.sh.ctr.Dec(n.ids.entries)
+	n.sh.ctr.Inc(n.ids.destroys)
 }
 
 func (n *neighbours) gcPush(e *neighbour) {
@@ -267,15 +305,15 @@ func (n *neighbours) dropPending(e *neighbour) {
 	for i, p := range e.pending {
 		p.Free()
 		e.pending[i] = nil
-		n.sh.ctr.Inc(stats.ArpUnresolvedDiscards)
+		n.sh.ctr.Inc(n.ids.unresolved)
 	}
 	n.held -= len(e.pending)
 	e.pending = e.pending[:0]
 }
 
-// output sends an IP packet to next hop nh, resolving it first if needed (neigh_event_send
-// and neigh_resolve_output).
-func (n *neighbours) output(p *dpdkshim.Packet, nh [4]byte) {
+// output sends an IP packet of the table's family to next hop nh, resolving it first if
+// needed (neigh_event_send and neigh_resolve_output).
+func (n *neighbours) output(p *dpdkshim.Packet, nh [16]byte) {
 	e := n.last
 	if e == nil || e.ip != nh {
 		e = n.m[nh]
@@ -286,12 +324,12 @@ func (n *neighbours) output(p *dpdkshim.Packet, nh [4]byte) {
 		switch e.state {
 		case neighPermanent, neighReachable, neighDelay, neighProbe:
 			n.last = e
-			n.sh.sendFrame(p, e.mac, header.EtherTypeIPv4)
+			n.sh.sendFrame(p, e.mac, n.etherType)
 			return
 		case neighStale:
 			n.setState(e, neighDelay, now+int64(n.cfg.DelayFirstProbeTime))
 			n.last = e
-			n.sh.sendFrame(p, e.mac, header.EtherTypeIPv4)
+			n.sh.sendFrame(p, e.mac, n.etherType)
 			return
 		}
 	}
@@ -315,7 +353,7 @@ func (n *neighbours) enqueue(e *neighbour, p *dpdkshim.Packet) {
 	if len(e.pending) >= n.cfg.UnresQLen {
 		if len(e.pending) == 0 {
 			p.Free()
-			n.sh.ctr.Inc(stats.ArpUnresolvedDiscards)
+			n.sh.ctr.Inc(n.ids.unresolved)
 			return
 		}
 		e.pending[0].Free()
@@ -323,11 +361,11 @@ func (n *neighbours) enqueue(e *neighbour, p *dpdkshim.Packet) {
 		e.pending[k] = nil
 		e.pending = e.pending[:k]
 		n.held--
-		n.sh.ctr.Inc(stats.ArpUnresolvedDiscards)
+		n.sh.ctr.Inc(n.ids.unresolved)
 	}
 	if n.held >= n.cfg.UnresQLenTotal {
 		p.Free()
-		n.sh.ctr.Inc(stats.ArpUnresolvedDiscards)
+		n.sh.ctr.Inc(n.ids.unresolved)
 		return
 	}
 	e.pending = append(e.pending, p)
@@ -350,15 +388,21 @@ func (n *neighbours) setState(e *neighbour, s neighState, when int64) {
 	}
 }
 
-// probe is neigh_probe + arp_solicit: a broadcast request while INCOMPLETE, a unicast one
-// to the known address while PROBE.
+// probe is neigh_probe + arp_solicit (ndisc_solicit for IPv6): a broadcast request (a
+// solicitation to the solicited-node group) while INCOMPLETE, a unicast one to the known
+// address while PROBE.
 func (n *neighbours) probe(e *neighbour) {
 	e.probes++
+	if n.v6 {
+		n.sh.sendNS(e.ip, e.mac, e.state == neighProbe)
+		return
+	}
 	dst := header.Broadcast
 	if e.state == neighProbe {
 		dst = e.mac
 	}
-	n.sh.sendARP(header.ARPRequest, n.sh.st.source(e.ip), header.MAC{}, e.ip, dst)
+	ip := [4]byte(e.ip[:4])
+	n.sh.sendARP(header.ARPRequest, n.sh.st.source4(ip), header.MAC{}, ip, dst)
 }
 
 // maxProbes is neigh_max_probes (app_solicit and mcast_resolicit 0). INCOMPLETE entries
@@ -370,16 +414,18 @@ func (n *neighbours) maxProbes(e *neighbour) int {
 	return n.cfg.UcastSolicit + n.cfg.McastSolicit
 }
 
-// timer runs an entry's state timer (neigh_timer_handler) or the periodic collection.
-func (n *neighbours) timer(t *wheel.Timer) {
-	if t.Kind == timerNeighbourGC {
-		n.periodicGC()
-		return
+// neighTimer runs an entry's state timer (neigh_timer_handler) or a table's periodic
+// collection.
+func neighTimer(t *wheel.Timer) {
+	switch o := t.Owner.(type) {
+	case *neighbours:
+		o.periodicGC()
+	case *neighbour:
+		o.tbl.timer(o)
 	}
-	e, ok := t.Owner.(*neighbour)
-	if !ok {
-		return
-	}
+}
+
+func (n *neighbours) timer(e *neighbour) {
 	now := n.sh.now
 	delay := int64(n.cfg.DelayFirstProbeTime)
 	switch e.state {
@@ -455,7 +501,7 @@ func (n *neighbours) update(e *neighbour, mac header.MAC, s neighState, override
 		}
 		e.used = now
 		for i, p := range e.pending {
-			n.sh.sendFrame(p, mac, header.EtherTypeIPv4)
+			n.sh.sendFrame(p, mac, n.etherType)
 			e.pending[i] = nil
 		}
 		n.held -= len(e.pending)
@@ -489,7 +535,8 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte, host bool) {
 	}
 	n := sh.neigh
 	sip, tip, sha := a.SenderIP(), a.TargetIP(), a.SenderMAC()
-	forUs := sh.st.isLocal(tip)
+	sk := key4(sip)
+	forUs := sh.st.isLocal4(ip4(tip))
 	op := a.Op()
 	// Any shard's entry may be the one the packet answers (the link steers ARP by its
 	// own rules), so whatever is addressed to us goes to every shard.
@@ -505,9 +552,9 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte, host bool) {
 			sh.sendARP(header.ARPReply, tip, sha, sip, sha)
 		}
 	case op == header.ARPRequest && forUs && sh.st.routeInput(sip, tip) == routeLocal:
-		e := n.m[sip]
+		e := n.m[sk]
 		if e == nil {
-			e = n.create(sip)
+			e = n.create(sk)
 		}
 		if e == nil {
 			break // the table is full: Linux sends no reply either
@@ -517,7 +564,7 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte, host bool) {
 			sh.sendARP(header.ARPReply, tip, sha, sip, sha)
 		}
 	default:
-		e := n.m[sip]
+		e := n.m[sk]
 		if e == nil {
 			break
 		}

@@ -43,8 +43,9 @@ type shard struct {
 	txRefused bool
 	inbox     []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
 
-	neigh *neighbours
-	opts  header.IPv4OptionSet // scratch for ipInput
+	neigh  *neighbours          // IPv4's (ARP)
+	neigh6 *neighbours          // IPv6's (neighbour discovery)
+	opts   header.IPv4OptionSet // scratch for ipInput
 
 	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch
@@ -76,10 +77,13 @@ func newShard(s *Stack, id int) *shard {
 	if seed == 0 {
 		seed = uint64(s.clock.Now())
 	}
-	sh.neigh = newNeighbours(sh, s.cfg.Neigh, seed*0x9e3779b97f4a7c15+uint64(id)+1)
+	sh.neigh = newNeighbours(sh, s.cfg.Neigh, seed*0x9e3779b97f4a7c15+uint64(id)+1, false)
+	sh.neigh6 = newNeighbours(sh, s.cfg.Neigh6, seed*0xbf58476d1ce4e5b9+uint64(id)+1, true)
 	for a, mac := range s.cfg.StaticNeighbours {
-		if a.Is4() {
-			sh.neigh.setStatic(a.As4(), header.MAC(mac))
+		if a = a.WithZone("").Unmap(); a.Is4() {
+			sh.neigh.setStatic(key4(a.As4()), header.MAC(mac))
+		} else {
+			sh.neigh6.setStatic(a.As16(), header.MAC(mac))
 		}
 	}
 	sh.tcp = tcpdrv.NewShard(s.tcp, id, sh, sh.wheel, &sh.ctr)
@@ -149,7 +153,7 @@ func (sh *shard) fireTimer(t *wheel.Timer, now int64) {
 		sh.tcp.Fire(t, now)
 		return
 	}
-	sh.neigh.timer(t)
+	neighTimer(t)
 }
 
 // hasWork is the last look before parking.
@@ -267,6 +271,8 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.ipInput(p, eth.Payload(), host)
 	case header.EtherTypeARP:
 		sh.arpInput(p, eth.Payload(), host)
+	case header.EtherTypeIPv6:
+		sh.ip6Input(p, eth.Payload(), host)
 	default:
 		sh.ctr.Inc(stats.RxNoHandler)
 		sh.frees.Free(p)
@@ -366,12 +372,24 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 		}
 	}
 	sh.ctr.Inc(stats.IpInDelivers)
-	sh.tcp.Input(seg, src, dst, key, h, p.Flags&dpdkshim.CsumVerified != 0)
+	if len(seg) < 4 {
+		*key = hash.KeyV4(dst, 0, src, 0) // TCP sees the addresses (and drops the segment)
+	}
+	sh.tcp.Input(seg, key, h, p.Flags&dpdkshim.CsumVerified != 0)
 	sh.frees.Free(p)
 }
 
-// OutputIPv4 implements tcpdrv.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
-func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
+// Output implements tcpdrv.Env for a TCP segment of either family.
+func (sh *shard) Output(p *dpdkshim.Packet, k *hash.Key) {
+	if k.V6 {
+		sh.output6(p, &k.LocalAddr, &k.RemoteAddr, header.ProtoTCP, hopLimit)
+		return
+	}
+	sh.outputIPv4(p, [4]byte(k.LocalAddr[:4]), [4]byte(k.RemoteAddr[:4]))
+}
+
+// outputIPv4 is route, IPv4 header, neighbour, Ethernet header, transmit.
+func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
 	nh := dst
 	if !sh.st.onLink(dst) {
@@ -389,7 +407,7 @@ func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		return
 	}
 	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
-	sh.neigh.output(p, nh)
+	sh.neigh.output(p, key4(nh))
 }
 
 // sendFrame prepends the Ethernet header and queues the frame.
@@ -409,6 +427,7 @@ func (sh *shard) shutdown() {
 	sh.tcp.Shutdown()
 	sh.flushTx()
 	sh.neigh.dropAll()
+	sh.neigh6.dropAll()
 	for _, in := range sh.inbox {
 		if in == nil {
 			continue

@@ -30,10 +30,11 @@ type Stack struct {
 	tcp     *tcp.Engine
 	shards  []*shard
 	mac     header.MAC
-	addr    [4]byte  // the primary address
-	addrs   []ifaddr // every address, the primary first
+	addr    [4]byte  // the primary IPv4 address (zero without IPv4)
+	addrs   []ifaddr // every IPv4 address, the primary first
 	gw      [4]byte
 	hasGW   bool
+	ip6     ip6State // IPv6: addresses, link-local, groups, gateway (ip6.go)
 	closing atomic.Bool
 	closed  atomic.Bool
 	running atomic.Bool // goroutines (its own cores or a Group's) run the shards
@@ -55,11 +56,18 @@ func New(cfg Config) (*Stack, error) {
 		port:  cfg.Port,
 		clock: cfg.Clock,
 		mac:   cfg.Port.MAC(),
-		addr:  cfg.Addr.Addr().As4(),
 	}
 	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {
-		s.addrs = append(s.addrs, newIfaddr(p))
+		if p.Addr().Is4() {
+			s.addrs = append(s.addrs, newIfaddr(p))
+		} else {
+			s.ip6.addrs = append(s.ip6.addrs, newIfaddr6(p))
+		}
 	}
+	if len(s.addrs) > 0 {
+		s.addr = s.addrs[0].prefix.Addr().As4()
+	}
+	s.ip6.init(s.mac, cfg.Gateway6)
 	switch {
 	case cfg.HashSeed != 0:
 		s.hasher = hash.NewHasher(cfg.HashSeed)
@@ -81,7 +89,7 @@ func New(cfg Config) (*Stack, error) {
 		Hasher:   s.hasher,
 		Clock:    cfg.Clock,
 		Seed:     cfg.Seed,
-		Addr:     s.addr,
+		Addr:     cfg.Addr.Addr(),
 		Local:    s.isLocal,
 		Source:   s.source,
 		MTU:      cfg.Port.MTU(),
@@ -142,15 +150,13 @@ func newIfaddr(p netip.Prefix) ifaddr {
 
 func ip4(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
 
-// isLocal reports whether dst is one of the stack's addresses.
-func (s *Stack) isLocal(dst [4]byte) bool {
-	d := ip4(dst)
-	for i := range s.addrs {
-		if s.addrs[i].addr == d {
-			return true
-		}
+// isLocal reports whether a is one of the stack's addresses (tcp.Config.Local).
+func (s *Stack) isLocal(a netip.Addr) bool {
+	if a.Is4() {
+		return s.isLocal4(ip4(a.As4()))
 	}
-	return false
+	a16 := a.As16()
+	return s.ip6.isLocal(&a16)
 }
 
 // onLink reports whether dst is on one of the stack's subnets.
@@ -164,9 +170,24 @@ func (s *Stack) onLink(dst [4]byte) bool {
 	return false
 }
 
-// source is the address a connection to dst leaves from: the one whose subnet holds dst,
-// else the primary (Linux picks the preferred source of the route).
-func (s *Stack) source(dst [4]byte) [4]byte {
+// source is the address a connection to dst leaves from (tcp.Config.Source): invalid when
+// the stack has no address of dst's family.
+func (s *Stack) source(dst netip.Addr) netip.Addr {
+	if dst.Is4() {
+		if len(s.addrs) == 0 {
+			return netip.Addr{}
+		}
+		return netip.AddrFrom4(s.source4(dst.As4()))
+	}
+	if src, ok := s.ip6.source(dst.As16()); ok {
+		return netip.AddrFrom16(src)
+	}
+	return netip.Addr{}
+}
+
+// source4 is the IPv4 address a datagram to dst leaves from: the one whose subnet holds
+// dst, else the primary (Linux picks the preferred source of the route).
+func (s *Stack) source4(dst [4]byte) [4]byte {
 	d := ip4(dst)
 	for i := range s.addrs {
 		if d&s.addrs[i].mask == s.addrs[i].net {
@@ -176,18 +197,39 @@ func (s *Stack) source(dst [4]byte) [4]byte {
 	return s.addr
 }
 
-func (s *Stack) routable(dst [4]byte) bool { return s.onLink(dst) || s.hasGW }
+// routable reports whether dst can be reached (tcp.Config.Routable).
+func (s *Stack) routable(dst netip.Addr) bool {
+	if dst.Is4() {
+		return len(s.addrs) > 0 && (s.onLink(dst.As4()) || s.hasGW)
+	}
+	d := dst.As16()
+	_, ok := s.ip6.nextHop(&d)
+	return ok
+}
 
-// Addr returns the stack's primary IPv4 address.
-func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+// Addr returns the stack's primary address (Config.Addr's).
+func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
 
-// Addrs returns every address of the stack with its subnet, the primary first.
+// Addrs returns every configured address of the stack with its subnet, IPv4 ones first
+// (the primary IPv4 address leading), then IPv6 ones; the link-local address is LinkLocal.
 func (s *Stack) Addrs() []netip.Prefix {
-	out := make([]netip.Prefix, len(s.addrs))
+	out := make([]netip.Prefix, 0, len(s.addrs)+len(s.ip6.addrs))
 	for i := range s.addrs {
-		out[i] = s.addrs[i].prefix
+		out = append(out, s.addrs[i].prefix)
+	}
+	for i := range s.ip6.addrs {
+		out = append(out, s.ip6.addrs[i].prefix)
 	}
 	return out
+}
+
+// LinkLocal returns the stack's IPv6 link-local address (fe80::/64 from the MAC, as
+// Linux's addr_gen_mode 0 makes it), or the invalid Addr on a link without a MAC.
+func (s *Stack) LinkLocal() netip.Addr {
+	if !s.ip6.hasLL {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(s.ip6.ll)
 }
 
 // NumShards returns the number of shards.
@@ -202,7 +244,10 @@ func (s *Stack) Clock() clock.Clock { return s.clock }
 // Hasher returns the stack's flow hash.
 func (s *Stack) Hasher() hash.Hasher { return s.hasher }
 
-// Listen is listen(2): it binds addr ("198.18.0.1:80", ":80") with the given backlog.
+// Listen is listen(2): it binds addr with the given backlog. ":80" and "[::]:80" take
+// every address of both families (as a Linux IPv6 socket without IPV6_V6ONLY, and Go's
+// net.Listen); "0.0.0.0:80" takes every IPv4 address only; "198.18.0.1:80" or
+// "[fd00::1]:80" one address. ListenTCP with tcp.ListenOptions.V6Only takes IPv6 only.
 func (s *Stack) Listen(addr string, backlog int) (*tcp.Listener, error) {
 	ap, err := parseAddrPort(addr)
 	if err != nil {
@@ -273,7 +318,7 @@ func parseAddrPort(addr string) (netip.AddrPort, error) {
 		if err != nil {
 			return netip.AddrPort{}, fmt.Errorf("stack: bad address %q", addr)
 		}
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)), nil
+		return netip.AddrPortFrom(netip.Addr{}, uint16(p)), nil // both families
 	}
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -409,8 +454,10 @@ type NeighbourRow struct {
 func (s *Stack) Neighbours() []NeighbourRow {
 	per := make([][]NeighbourRow, len(s.shards))
 	s.onShards(func(sh *shard) {
-		for _, e := range sh.neigh.m {
-			per[sh.id] = append(per[sh.id], NeighbourRow{sh.id, netip.AddrFrom4(e.ip), e.mac, e.state.String(), len(e.pending)})
+		for _, n := range [2]*neighbours{sh.neigh, sh.neigh6} {
+			for _, e := range n.m {
+				per[sh.id] = append(per[sh.id], NeighbourRow{sh.id, n.addr(e), e.mac, e.state.String(), len(e.pending)})
+			}
 		}
 	})
 	var rows []NeighbourRow

@@ -1,6 +1,6 @@
 // Package stats owns the stack's counters: one fixed array per shard, each entry named as
 // Linux names it (nstat for the IP and TCP MIBs, /sys/class/net/*/statistics for the link and
-// /proc/net/stat/arp_cache for neighbours), so that what shardstack reports can be read next
+// /proc/net/stat/arp_cache and ndisc_cache for neighbours), so that what shardstack reports can be read next
 // to what Linux reports.
 //
 // A Counters value has exactly one writer, the shard that owns it, and is read by copying it on
@@ -38,6 +38,14 @@ const (
 	ArpForcedGCRuns       // garbage collections forced by a full table (gc_thresh2/3)
 	ArpTableFulls         // entries refused because the table stayed at gc_thresh3 after a forced collection
 
+	// IPv6 neighbours (/proc/net/stat/ndisc_cache), the same as arp_cache's.
+	NdiscUnresolvedDiscards
+	NdiscEntries // a gauge
+	NdiscAllocs
+	NdiscDestroys
+	NdiscForcedGCRuns
+	NdiscTableFulls
+
 	// Routing input (/proc/net/stat/rt_cache).
 	RtInMartianSrc // packets dropped for a martian source (ip_route_input_slow martian_source)
 	RtInMartianDst // packets dropped for a martian destination (martian_destination)
@@ -61,6 +69,44 @@ const (
 	// routes, a log line under log_martians); shardstack counts them under its own names.
 	IpInSourceRouteDrops // datagrams with LSRR/SSRR dropped (accept_source_route=0, ip_rcv_options)
 	TcpInNotHostDrops    // TCP segments dropped as not addressed to this host: an Ethernet broadcast or multicast frame (tcp_v4_rcv's pkt_type != PACKET_HOST), or a broadcast or multicast IP destination (tcp_v4_conn_request, and no RST to such routes)
+
+	// IPv6 (nstat Ip6*).
+	Ip6InReceives
+	Ip6InHdrErrors      // bad version, loopback or multicast source, reserved or interface-local multicast destination, malformed extension headers, routing header with segments left
+	Ip6InAddrErrors     // for an address not ours (forwarding off), a routing header to a multicast address
+	Ip6InUnknownProtos  // next header we have no handler for (a hop-by-hop header not first included)
+	Ip6InTruncatedPkts  // payload length beyond the frame
+	Ip6InDiscards       // dropped for want of a resource
+	Ip6InDelivers       // handed to TCP, ICMPv6, or "no next header"
+	Ip6OutRequests      // datagrams we sent
+	Ip6OutNoRoutes      // not sent: no route (off our prefixes, no IPv6 gateway)
+	Ip6ReasmReqds       // fragments received
+	Ip6ReasmOKs         // atomic fragments (offset 0, no more fragments) passed on as whole datagrams
+	Ip6ReasmFails       // fragments dropped: shardstack does not reassemble IPv6
+	Ip6InMcastPkts      // datagrams received for a multicast address
+	Ip6OutMcastPkts     // datagrams sent to a multicast address
+	Ip6InMcastNotJoined // shardstack's name: multicast datagrams for a group we did not join (Linux drops them with no MIB)
+
+	// ICMPv6 (nstat Icmp6*).
+	Icmp6InMsgs
+	Icmp6InErrors // too short or of a bad code
+	Icmp6OutMsgs
+	Icmp6InCsumErrors
+	Icmp6InDestUnreachs
+	Icmp6InPktTooBigs
+	Icmp6InTimeExcds
+	Icmp6InParmProblems
+	Icmp6InEchos
+	Icmp6InEchoReplies
+	Icmp6InRouterSolicits
+	Icmp6InRouterAdvertisements
+	Icmp6InNeighborSolicits
+	Icmp6InNeighborAdvertisements
+	Icmp6InRedirects
+	Icmp6OutEchoReplies
+	Icmp6OutNeighborSolicits
+	Icmp6OutNeighborAdvertisements
+	Icmp6InNDiscInvalid // shardstack's name: neighbour discovery messages failing RFC 4861 §7.1's checks (hop limit 255, code, length, options), which Linux drops with no MIB
 
 	// TCP (nstat Tcp*).
 	TcpActiveOpens
@@ -176,6 +222,49 @@ var names = [NumIDs]string{
 	IpInSourceRouteDrops: "ip.in_source_route_drops",
 	TcpInNotHostDrops:    "tcp.in_not_host_drops",
 
+	NdiscUnresolvedDiscards: "ndisc_cache.unresolved_discards",
+	NdiscEntries:            "ndisc_cache.entries",
+	NdiscAllocs:             "ndisc_cache.allocs",
+	NdiscDestroys:           "ndisc_cache.destroys",
+	NdiscForcedGCRuns:       "ndisc_cache.forced_gc_runs",
+	NdiscTableFulls:         "ndisc_cache.table_fulls",
+
+	Ip6InReceives:       "Ip6InReceives",
+	Ip6InHdrErrors:      "Ip6InHdrErrors",
+	Ip6InAddrErrors:     "Ip6InAddrErrors",
+	Ip6InUnknownProtos:  "Ip6InUnknownProtos",
+	Ip6InTruncatedPkts:  "Ip6InTruncatedPkts",
+	Ip6InDiscards:       "Ip6InDiscards",
+	Ip6InDelivers:       "Ip6InDelivers",
+	Ip6OutRequests:      "Ip6OutRequests",
+	Ip6OutNoRoutes:      "Ip6OutNoRoutes",
+	Ip6ReasmReqds:       "Ip6ReasmReqds",
+	Ip6ReasmOKs:         "Ip6ReasmOKs",
+	Ip6ReasmFails:       "Ip6ReasmFails",
+	Ip6InMcastPkts:      "Ip6InMcastPkts",
+	Ip6OutMcastPkts:     "Ip6OutMcastPkts",
+	Ip6InMcastNotJoined: "ip6.in_mcast_not_joined",
+
+	Icmp6InMsgs:                    "Icmp6InMsgs",
+	Icmp6InErrors:                  "Icmp6InErrors",
+	Icmp6OutMsgs:                   "Icmp6OutMsgs",
+	Icmp6InCsumErrors:              "Icmp6InCsumErrors",
+	Icmp6InDestUnreachs:            "Icmp6InDestUnreachs",
+	Icmp6InPktTooBigs:              "Icmp6InPktTooBigs",
+	Icmp6InTimeExcds:               "Icmp6InTimeExcds",
+	Icmp6InParmProblems:            "Icmp6InParmProblems",
+	Icmp6InEchos:                   "Icmp6InEchos",
+	Icmp6InEchoReplies:             "Icmp6InEchoReplies",
+	Icmp6InRouterSolicits:          "Icmp6InRouterSolicits",
+	Icmp6InRouterAdvertisements:    "Icmp6InRouterAdvertisements",
+	Icmp6InNeighborSolicits:        "Icmp6InNeighborSolicits",
+	Icmp6InNeighborAdvertisements:  "Icmp6InNeighborAdvertisements",
+	Icmp6InRedirects:               "Icmp6InRedirects",
+	Icmp6OutEchoReplies:            "Icmp6OutEchoReplies",
+	Icmp6OutNeighborSolicits:       "Icmp6OutNeighborSolicits",
+	Icmp6OutNeighborAdvertisements: "Icmp6OutNeighborAdvertisements",
+	Icmp6InNDiscInvalid:            "icmp6.in_ndisc_invalid",
+
 	TcpActiveOpens:  "TcpActiveOpens",
 	TcpPassiveOpens: "TcpPassiveOpens",
 	TcpAttemptFails: "TcpAttemptFails",
@@ -290,7 +379,7 @@ func (c *Counters) Merge(o *Counters) {
 }
 
 // Gauge reports whether a counter is a gauge (it can go down) rather than a count.
-func (id ID) Gauge() bool { return id == TcpCurrEstab || id == ArpEntries }
+func (id ID) Gauge() bool { return id == TcpCurrEstab || id == ArpEntries || id == NdiscEntries }
 
 // Value returns the counter as a signed number, which is what a gauge summed over shards needs
 // (one shard may have closed more flows than it opened while another opened them).

@@ -533,7 +533,7 @@ func (h Handle) RemoteAddrPort() netip.AddrPort {
 	}
 	defer h.exit()
 	if !h.ep.keyed.Load() {
-		return netip.AddrPortFrom(netip.AddrFrom4(h.ep.dialAddr), h.ep.dialPort)
+		return netip.AddrPortFrom(h.ep.dialAddr, h.ep.dialPort)
 	}
 	_, r := addrPorts(&h.ep.key)
 	return r

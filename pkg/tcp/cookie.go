@@ -14,7 +14,7 @@ import (
 //	cookie = H0(4-tuple) + peer ISN + (count << 24) + ((H1(4-tuple, count) + data) & 0xFFFFFF)
 //
 // with H0 and H1 SipHash under two secret keys. data is the index of the MSS in
-// cookieMSS. When the SYN carried timestamps, our TSval's low 6 bits carry the window scale,
+// the family's cookie MSS table (family.go). When the SYN carried timestamps, our TSval's low 6 bits carry the window scale,
 // SACK-permitted and ECN (cookie_init_timestamp), so those options survive.
 const (
 	cookieBits   = 24
@@ -26,17 +26,25 @@ const (
 	tsOptECN     = 1 << 5
 )
 
-// cookieMSS is Linux's msstab for IPv4.
-var cookieMSS = [...]uint16{536, 1300, 1440, 1460}
-
 func (s *shard) cookieHash(k int, sg *segment, count uint32) uint32 {
-	var b [16]byte
-	copy(b[0:4], sg.raddr[:]) // Linux hashes (saddr, daddr, sport<<16|dport) of the SYN
-	copy(b[4:8], sg.laddr[:])
-	binary.BigEndian.PutUint16(b[8:], sg.key.RemotePort)
-	binary.BigEndian.PutUint16(b[10:], sg.key.LocalPort)
-	binary.BigEndian.PutUint32(b[12:], count)
-	return uint32(sip(s.eng.sec.cookie[k], b[:]))
+	// Linux hashes (saddr, daddr, sport<<16|dport, count) of the SYN: the peer first.
+	var b [40]byte
+	in := b[:16]
+	if !sg.key.V6 {
+		copy(b[0:4], sg.key.RemoteAddr[:4])
+		copy(b[4:8], sg.key.LocalAddr[:4])
+		binary.BigEndian.PutUint16(b[8:], sg.key.RemotePort)
+		binary.BigEndian.PutUint16(b[10:], sg.key.LocalPort)
+		binary.BigEndian.PutUint32(b[12:], count)
+	} else {
+		copy(b[0:16], sg.key.RemoteAddr[:])
+		copy(b[16:32], sg.key.LocalAddr[:])
+		binary.BigEndian.PutUint16(b[32:], sg.key.RemotePort)
+		binary.BigEndian.PutUint16(b[34:], sg.key.LocalPort)
+		binary.BigEndian.PutUint32(b[36:], count)
+		in = b[:]
+	}
+	return uint32(sip(s.eng.sec.cookie[k], in))
 }
 
 // cookieTime is the minute counter (tcp_cookie_time) on the stack's clock.
@@ -65,9 +73,10 @@ func (s *shard) cookieSynAck(l *Listener, sg *segment) {
 	st := &s.eng.settings
 	o := &sg.opts
 	mss := peerMSS(o)
-	idx := len(cookieMSS) - 1
+	tab := cookieMSS(sg.key.V6)
+	idx := len(tab) - 1
 	for ; idx > 0; idx-- {
-		if mss >= cookieMSS[idx] {
+		if mss >= tab[idx] {
 			break
 		}
 	}
@@ -93,12 +102,12 @@ func (s *shard) cookieSynAck(l *Listener, sg *segment) {
 		if v > now {
 			v -= 1 << tsBits
 		}
-		tsOff = s.tsOffset(sg.laddr, sg.raddr)
+		tsOff = s.tsOffset(&sg.key)
 		tsVal = v + tsOff
 	}
-	out := s.synOptions(s.advMSS(l), ws, sack, ts, tsVal, o.TSVal)
+	out := s.synOptions(s.advMSS(l, sg.key.V6), ws, sack, ts, tsVal, o.TSVal)
 	if s.emit(&sg.key, sg.hash, seqnum.Value(iss), sg.seq.Add(1),
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(l)), ts), out, nil, 0, 0) {
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(l, sg.key.V6)), ts), out, nil, 0, 0) {
 		s.ctr.Inc(stats.TcpExtSyncookiesSent)
 		l.lastOverflow.Store(s.now)
 		l.cookiesActive.Store(true)
@@ -115,7 +124,8 @@ func (s *shard) cookieCheck(l *Listener, sg *segment) bool {
 		return false
 	}
 	data, ok := s.checkCookie(sg, uint32(sg.ack)-1, uint32(sg.seq)-1)
-	if !ok || data >= uint32(len(cookieMSS)) {
+	tab := cookieMSS(sg.key.V6)
+	if !ok || data >= uint32(len(tab)) {
 		s.ctr.Inc(stats.TcpExtSyncookiesFailed)
 		return false
 	}
@@ -125,7 +135,7 @@ func (s *shard) cookieCheck(l *Listener, sg *segment) bool {
 	req.key, req.hash, req.l = sg.key, sg.hash, l
 	req.irs = sg.seq.Add(^uint32(0))
 	req.iss = sg.ack.Add(^uint32(0))
-	req.mss = cookieMSS[data]
+	req.mss = tab[data]
 	req.sndWscale = -1
 	if sg.opts.TS {
 		if st.TCPTimestampsOff {
@@ -133,7 +143,7 @@ func (s *shard) cookieCheck(l *Listener, sg *segment) bool {
 			return false
 		}
 		req.tsOK = true
-		req.tsOff = s.tsOffset(sg.laddr, sg.raddr)
+		req.tsOff = s.tsOffset(&sg.key)
 		req.tsRecent = sg.opts.TSVal
 		enc := sg.opts.TSEcr - req.tsOff
 		req.sackOK = enc&tsOptSACK != 0 && !st.TCPSackOff

@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"github.com/shardstack/shardstack/pkg/hash"
 )
 
 // DialOptions tune an active open.
@@ -85,7 +83,10 @@ func (e *Engine) DialAsync(raddr netip.AddrPort, opts DialOptions) (*Conn, error
 
 // DialAsyncHandle is DialAsync without the net.Conn wrapper.
 func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle, error) {
-	if !raddr.Addr().Is4() || raddr.Port() == 0 {
+	// An IPv4-mapped address is the IPv4 address (a dual-stack socket connecting to it
+	// speaks IPv4); a zone does not select anything on a stack with one link.
+	dst := raddr.Addr().WithZone("").Unmap()
+	if !dst.IsValid() || dst.IsUnspecified() || dst.IsMulticast() || raddr.Port() == 0 {
 		return Handle{}, dialError(netip.AddrPort{}, raddr, ErrInvalid)
 	}
 	ka, err := optionKeepAlive(opts.KeepAlive)
@@ -96,14 +97,17 @@ func (e *Engine) DialAsyncHandle(raddr netip.AddrPort, opts DialOptions) (Handle
 	if err != nil {
 		return Handle{}, dialError(netip.AddrPort{}, raddr, err)
 	}
-	dst := raddr.Addr().As4()
 	if e.routable != nil && !e.routable(dst) {
 		return Handle{}, dialError(netip.AddrPort{}, raddr, ErrNetUnreachable)
 	}
 	var s *shard
 	if opts.LocalPort != 0 {
 		// A fixed 4-tuple has exactly one owner: the shard its link queue feeds.
-		k := hash.KeyV4(e.source(dst), opts.LocalPort, dst, raddr.Port())
+		src := e.source(dst)
+		if !src.IsValid() {
+			return Handle{}, dialError(netip.AddrPort{}, raddr, ErrAddrNotAvail)
+		}
+		k := keyFor(src, opts.LocalPort, dst, raddr.Port())
 		s = e.shards[e.owner(k, e.hasher.Sum(&k))]
 	} else if opts.Near.ep != nil && opts.Near.ep.sh.eng == e {
 		s = opts.Near.ep.sh

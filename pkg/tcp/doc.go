@@ -27,4 +27,11 @@
 // follow Linux (request, checkReq, createOpenreqChild, acceptQueue, synTable) so the seeds map
 // onto the code. This package does not parse links or IP: the stack hands it TCP segments
 // with their addresses, and it hands back segments for the stack to send (Env).
+//
+// Both families run through the same code: an address lives in the flow key (hash.Key: 16
+// bytes, IPv4 in the first 4, V6 for IPv6), from which the pseudo-header checksum, the
+// keyed ISN, timestamp and SYN-cookie hashes, the cookie MSS table and the MSS (MTU-40 or
+// MTU-60) follow (family.go). A listener on the wildcard takes both families unless
+// ListenOptions.V6Only, as a Linux IPv6 socket does; one on 0.0.0.0 or an IPv4 address
+// takes IPv4 only.
 package tcp

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -58,7 +59,7 @@ type endpoint struct {
 
 	rdDeadline, wrDeadline atomic.Int64 // stack clock ns, 0 = none
 	rdTimer, wrTimer       clock.Timer  // made on first use, reused with the endpoint
-	dialAddr               [4]byte      // set by Dial before pendConnect
+	dialAddr               netip.Addr   // set by Dial before pendConnect (unmapped)
 	dialPort               uint16
 	dialLocalPort          uint16
 	synCnt                 uint8 // TCP_SYNCNT of a Dial (0: tcp_syn_retries)
@@ -193,7 +194,7 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 	ep.snd.freeAll()
 	ep.sb.release()
 	ep.conn = conn{}
-	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = [4]byte{}, 0, 0, 0
+	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = netip.Addr{}, 0, 0, 0
 	ep.events = nil
 	if ep.userData.Load() != 0 {
 		ep.userData.Store(0)

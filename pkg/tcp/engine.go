@@ -22,17 +22,20 @@ type Config struct {
 	Clock clock.Clock
 	// Seed makes the keyed secrets reproducible (0: random).
 	Seed uint64
-	// Addr is the stack's primary IPv4 address.
-	Addr [4]byte
-	// Local reports whether an address is one of the stack's (nil: only Addr).
-	Local func(a [4]byte) bool
-	// Source returns the local address a connection to dst leaves from (nil: Addr).
-	Source func(dst [4]byte) [4]byte
-	// MTU of the link (the MSS is MTU-40).
+	// Addr is the stack's primary address (IPv4 or IPv6), what Local and Source default to.
+	Addr netip.Addr
+	// Local reports whether an address is one of the stack's (nil: only Addr). It is given
+	// unmapped IPv4 addresses and IPv6 addresses without a zone.
+	Local func(a netip.Addr) bool
+	// Source returns the local address a connection to dst leaves from, of dst's family
+	// (nil: Addr). An invalid address means the stack has none for dst: Dial fails with
+	// ErrAddrNotAvail.
+	Source func(dst netip.Addr) netip.Addr
+	// MTU of the link: the MSS is MTU-40 for IPv4 and MTU-60 for IPv6.
 	MTU int
 	// Routable reports whether a destination can be reached (a neighbour on the subnet or a
-	// gateway); Dial fails with ErrNetUnreachable otherwise. Nil means always.
-	Routable func(dst [4]byte) bool
+	// gateway of its family); Dial fails with ErrNetUnreachable otherwise. Nil means always.
+	Routable func(dst netip.Addr) bool
 	// Owner returns the shard that owns a flow, given its key and flow hash: the shard
 	// whose link queue receives it. Dial picks ephemeral ports whose flows it owns. Nil
 	// means hash.Shard(h, Shards).
@@ -50,11 +53,11 @@ type Engine struct {
 	hasher   hash.Hasher
 	clock    clock.Clock
 	sec      secrets
-	addr     [4]byte
-	local    func([4]byte) bool
-	source   func([4]byte) [4]byte
-	mss      int
-	routable func([4]byte) bool
+	local    func(netip.Addr) bool
+	source   func(netip.Addr) netip.Addr
+	mss4     int // MSS the link allows over IPv4 (MTU-40)
+	mss6     int // and over IPv6 (MTU-60)
+	routable func(netip.Addr) bool
 	owner    func(hash.Key, uint64) int
 	txCsum   bool
 	ccAlgo   uint8 // tcp_congestion_control (sender.go ccTable)
@@ -68,9 +71,13 @@ type Engine struct {
 	challenge challengeState // the stack-wide challenge-ACK budget (tcp_challenge_ack_limit)
 }
 
+// listenKey is a listener's place in the registry: a local address (the key's layout; all
+// zero for the wildcard of the family) and port. A listener that takes both families has
+// a key in each.
 type listenKey struct {
-	addr [4]byte
+	addr [16]byte
 	port uint16
+	v6   bool
 }
 
 type listenerMap map[listenKey]*Listener
@@ -131,10 +138,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		hasher:   cfg.Hasher,
 		clock:    cfg.Clock,
 		sec:      newSecrets(cfg.Seed),
-		addr:     cfg.Addr,
 		local:    cfg.Local,
 		source:   cfg.Source,
-		mss:      cfg.MTU - 40,
+		mss4:     cfg.MTU - 40,
+		mss6:     cfg.MTU - 60,
 		routable: cfg.Routable,
 		owner:    cfg.Owner,
 		txCsum:   cfg.TxCsum,
@@ -142,10 +149,15 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.ccAlgo, _ = ccIndex(e.settings.TCPCongestionControl)
 	if e.local == nil {
-		e.local = func(a [4]byte) bool { return a == cfg.Addr }
+		e.local = func(a netip.Addr) bool { return a == cfg.Addr }
 	}
 	if e.source == nil {
-		e.source = func([4]byte) [4]byte { return cfg.Addr }
+		e.source = func(dst netip.Addr) netip.Addr {
+			if dst.Is4() != cfg.Addr.Is4() {
+				return netip.Addr{}
+			}
+			return cfg.Addr
+		}
 	}
 	if e.owner == nil {
 		n := cfg.Shards
@@ -162,42 +174,63 @@ func (e *Engine) Settings() Settings { return e.settings }
 // NumShards returns the number of shards.
 func (e *Engine) NumShards() int { return len(e.shards) }
 
-// lookupListener finds the listener for a local address and port: an exact address first,
-// then the wildcard 0.0.0.0, as Linux's listener lookup scores them.
-func (e *Engine) lookupListener(addr [4]byte, port uint16) *Listener {
+// lookupListener finds the listener for a segment's local address and port (k is seen from
+// us): an exact address first, then the wildcard of the family, as Linux's listener lookup
+// scores them.
+func (e *Engine) lookupListener(k *hash.Key) *Listener {
 	set := e.listeners.Load()
 	if len(set.m) == 0 {
 		return nil
 	}
-	if l := set.get(listenKey{addr, port}); l != nil {
+	lk := listenKey{addr: k.LocalAddr, port: k.LocalPort, v6: k.V6}
+	if l := set.get(lk); l != nil {
 		return l
 	}
-	return set.get(listenKey{[4]byte{}, port})
+	lk.addr = [16]byte{}
+	return set.get(lk)
 }
 
-// portListened reports whether a listener holds the port on addr (or the wildcard), which
-// makes it unusable as an ephemeral port.
-func (e *Engine) portListened(addr [4]byte, port uint16) bool {
-	return e.lookupListener(addr, port) != nil
+// portListened reports whether a listener holds k's local port on k's local address (or
+// the wildcard of its family), which makes it unusable as an ephemeral port.
+func (e *Engine) portListened(k *hash.Key) bool {
+	return e.lookupListener(k) != nil
 }
 
-// Listen binds a listener to addr (an unspecified address means every address of the stack)
-// and starts accepting connections.
-func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, error) {
-	if !addr.Addr().Is4() && addr.Addr().IsValid() {
-		return nil, fmt.Errorf("tcp: listen %v: only IPv4 is supported so far: %w", addr, ErrInvalid)
+// listenKeys returns the registry keys a listener on addr takes. An invalid or
+// unspecified IPv6 address takes both families unless v6only (IPV6_V6ONLY); 0.0.0.0 and
+// IPv4 addresses take IPv4 only, other IPv6 addresses IPv6 only.
+func listenKeys(addr netip.Addr, port uint16, v6only bool) []listenKey {
+	switch {
+	case !addr.IsValid() || addr == netip.IPv6Unspecified():
+		if v6only {
+			return []listenKey{{port: port, v6: true}}
+		}
+		return []listenKey{{port: port}, {port: port, v6: true}}
+	case addr.Is4():
+		a, _ := addrBytes(addr)
+		return []listenKey{{addr: a, port: port}}
+	default:
+		return []listenKey{{addr: addr.As16(), port: port, v6: true}}
 	}
+}
+
+// Listen binds a listener to addr and starts accepting connections. An unspecified IPv6
+// address ([::]) or the zero netip.Addr means every address of the stack, of both
+// families unless opts.V6Only; 0.0.0.0 means every IPv4 address; an IPv4-mapped IPv6
+// address is the IPv4 address.
+func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, error) {
 	if _, err := optionKeepAlive(opts.KeepAlive); err != nil {
 		return nil, fmt.Errorf("tcp: listen %v: bad keepalive: %w", addr, err)
 	}
 	if _, err := userTimeoutMs(opts.UserTimeout); err != nil {
 		return nil, fmt.Errorf("tcp: listen %v: bad user timeout: %w", addr, ErrInvalid)
 	}
-	var a [4]byte
-	if addr.Addr().IsValid() {
-		a = addr.Addr().As4()
+	a := addr.Addr().WithZone("").Unmap()
+	if opts.V6Only && a.Is4() {
+		// Linux: a v6-only socket cannot bind an IPv4 (or IPv4-mapped) address.
+		return nil, fmt.Errorf("tcp: listen %v: IPv6-only on an IPv4 address: %w", addr, ErrInvalid)
 	}
-	if a != ([4]byte{}) && !e.local(a) {
+	if a.IsValid() && !a.IsUnspecified() && !e.local(a) {
 		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrNotAvail)
 	}
 	port := addr.Port()
@@ -205,43 +238,62 @@ func (e *Engine) Listen(addr netip.AddrPort, opts ListenOptions) (*Listener, err
 	defer e.mu.Unlock()
 	old := e.listeners.Load().m
 	if port == 0 {
-		p, ok := e.freeListenPort(old, a)
+		p, ok := e.freeListenPort(old, a, opts.V6Only)
 		if !ok {
 			return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrInUse)
 		}
 		port = p
 	}
-	k := listenKey{a, port}
-	if old[k] != nil || (a == [4]byte{} && portBoundExactly(old, port)) ||
-		(a != [4]byte{} && old[listenKey{[4]byte{}, port}] != nil) {
+	keys := listenKeys(a, port, opts.V6Only)
+	if !keysFree(old, keys) {
 		return nil, fmt.Errorf("tcp: listen %v: %w", addr, ErrAddrInUse)
 	}
-	l := newListener(e, a, port, opts)
-	m := make(listenerMap, len(old)+1)
+	l := newListener(e, a, port, keys, opts)
+	m := make(listenerMap, len(old)+len(keys))
 	for kk, v := range old {
 		m[kk] = v
 	}
-	m[k] = l
+	for _, k := range keys {
+		m[k] = l
+	}
 	e.listeners.Store(newListenerSet(m))
 	return l, nil
 }
 
-// portBoundExactly reports whether a listener holds port on a specific address (which a
-// wildcard listener on the port would conflict with).
-func portBoundExactly(m listenerMap, port uint16) bool {
+// keysFree reports whether a listener may take keys: none is taken, a wildcard finds no
+// listener on a specific address of its family and port, and a specific address no
+// wildcard of its family on the port.
+func keysFree(m listenerMap, keys []listenKey) bool {
+	for _, k := range keys {
+		if m[k] != nil {
+			return false
+		}
+		if k.addr == ([16]byte{}) {
+			if portBoundExactly(m, k.port, k.v6) {
+				return false
+			}
+		} else if m[listenKey{port: k.port, v6: k.v6}] != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// portBoundExactly reports whether a listener holds port on a specific address of the
+// family (which a wildcard listener on the port would conflict with).
+func portBoundExactly(m listenerMap, port uint16, v6 bool) bool {
 	for k := range m {
-		if k.port == port && k.addr != ([4]byte{}) {
+		if k.port == port && k.v6 == v6 && k.addr != ([16]byte{}) {
 			return true
 		}
 	}
 	return false
 }
 
-func (e *Engine) freeListenPort(m listenerMap, a [4]byte) (uint16, bool) {
+func (e *Engine) freeListenPort(m listenerMap, a netip.Addr, v6only bool) (uint16, bool) {
 	r := e.settings.IPLocalPortRange
 	for p := int(r[0]); p <= int(r[1]); p++ {
-		if m[listenKey{a, uint16(p)}] == nil && m[listenKey{[4]byte{}, uint16(p)}] == nil &&
-			(a != [4]byte{} || !portBoundExactly(m, uint16(p))) {
+		if keysFree(m, listenKeys(a, uint16(p), v6only)) {
 			return uint16(p), true
 		}
 	}
@@ -252,13 +304,12 @@ func (e *Engine) unregister(l *Listener) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := e.listeners.Load().m
-	k := listenKey{l.addr, l.port}
-	if old[k] != l {
+	if len(l.keys) == 0 || old[l.keys[0]] != l {
 		return
 	}
 	m := make(listenerMap, len(old))
 	for kk, v := range old {
-		if kk != k {
+		if v != l {
 			m[kk] = v
 		}
 	}
@@ -269,8 +320,10 @@ func (e *Engine) unregister(l *Listener) {
 func (e *Engine) Listeners() []*Listener {
 	m := e.listeners.Load().m
 	out := make([]*Listener, 0, len(m))
-	for _, l := range m {
-		out = append(out, l)
+	for k, l := range m {
+		if l.keys[0] == k { // once each, though a dual-stack listener has two keys
+			out = append(out, l)
+		}
 	}
 	return out
 }

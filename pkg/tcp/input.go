@@ -25,7 +25,7 @@ func (s *shard) endpointInput(ep *endpoint, sg *segment) {
 // timestamps only when both sides offered them).
 func (s *shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
 	st := &s.eng.settings
-	ep.mss = min(peerMSS(o), uint16(s.eng.mss))
+	ep.mss = min(peerMSS(o), uint16(s.eng.mssFor(ep.key.V6)))
 	ep.sackOK = weOffered && !st.TCPSackOff && o.SACKPermitted
 	ep.tsOK = weOffered && !st.TCPTimestampsOff && o.TS
 	if ep.tsOK {
@@ -96,7 +96,7 @@ func (s *shard) established(ep *endpoint) {
 // or ACK of our SYN-ACK completes the handshake.
 func (s *shard) synRecvState(ep *endpoint, sg *segment) {
 	if sg.rst() {
-		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow(s.eng.mss, ep.tsOK)), 1)) {
+		if sg.seq.InWindow(ep.rcvNxt, max(uint32(s.synWindow(s.eng.mssFor(ep.key.V6), ep.tsOK)), 1)) {
 			s.closeEndpoint(ep, errRefused)
 		}
 		return

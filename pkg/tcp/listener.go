@@ -14,8 +14,9 @@ import (
 // and Accept drains. It implements net.Listener.
 type Listener struct {
 	eng  *Engine
-	addr [4]byte
+	addr netip.Addr // as bound: invalid for every address of both families
 	port uint16
+	keys []listenKey // its places in the registry (two for a dual-stack listener)
 
 	// Read on every SYN, rarely written.
 	backlog     atomic.Int32 // min(listen's argument, somaxconn): Linux sk_max_ack_backlog
@@ -75,11 +76,12 @@ func (l *Listener) qlenYoung() int32 {
 	return n
 }
 
-func newListener(e *Engine, addr [4]byte, port uint16, opts ListenOptions) *Listener {
+func newListener(e *Engine, addr netip.Addr, port uint16, keys []listenKey, opts ListenOptions) *Listener {
 	l := &Listener{
 		eng:      e,
 		addr:     addr,
 		port:     port,
+		keys:     keys,
 		acceptQ:  queue.NewMPMC[*endpoint](e.settings.Somaxconn + 1),
 		acceptCh: make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -164,9 +166,26 @@ func (l *Listener) AcceptQueueLen() int { return int(l.ackBacklog.Load()) }
 // SynQueueLen returns the number of requests in the SYN queue.
 func (l *Listener) SynQueueLen() int { return int(l.qlen()) }
 
-// AddrPort returns the bound address and port.
+// AddrPort returns the bound address and port; a listener on every address of both
+// families (or IPv6 only) shows [::], as Go's net.Listen(":port") does.
 func (l *Listener) AddrPort() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4(l.addr), l.port)
+	if !l.addr.IsValid() {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), l.port)
+	}
+	return netip.AddrPortFrom(l.addr, l.port)
+}
+
+// Families reports which address families the listener takes: both for a wildcard
+// without IPV6_V6ONLY.
+func (l *Listener) Families() (v4, v6 bool) {
+	for _, k := range l.keys {
+		if k.v6 {
+			v6 = true
+		} else {
+			v4 = true
+		}
+	}
+	return
 }
 
 // Addr implements net.Listener.

@@ -17,7 +17,6 @@ func (s *shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	if pkt == nil {
 		return false
 	}
-	laddr, raddr := keyAddrs(k)
 	lport, rport := k.LocalPort, k.RemotePort
 	hl := header.TCPMinLen
 	if opts != nil {
@@ -32,25 +31,34 @@ func (s *shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	if n > 0 {
 		ring.peek(pos, b[hl:hl+n])
 	}
-	if s.eng.txCsum {
+	switch {
+	case s.eng.txCsum:
 		// The link completes the checksum over the segment (Linux CHECKSUM_PARTIAL).
-		header.PartialTCPChecksumIPv4(header.TCP(b), laddr, raddr)
+		if k.V6 {
+			header.PartialTCPChecksumIPv6(header.TCP(b), k.LocalAddr, k.RemoteAddr)
+		} else {
+			header.PartialTCPChecksumIPv4(header.TCP(b), [4]byte(k.LocalAddr[:4]), [4]byte(k.RemoteAddr[:4]))
+		}
 		pkt.SetTxCsum(0, header.TCPChecksumOffset)
-	} else {
-		header.FinishTCPChecksumIPv4(header.TCP(b), hl, sum, laddr, raddr)
+	case k.V6:
+		header.FinishTCPChecksumIPv6(header.TCP(b), hl, sum, k.LocalAddr, k.RemoteAddr)
+	default:
+		header.FinishTCPChecksumIPv4(header.TCP(b), hl, sum, [4]byte(k.LocalAddr[:4]), [4]byte(k.RemoteAddr[:4]))
 	}
 	s.ctr.Inc(stats.TcpOutSegs)
 	if flags&header.TCPFlagRST != 0 {
 		s.ctr.Inc(stats.TcpOutRsts)
 	}
-	s.env.OutputIPv4(pkt, laddr, raddr)
+	s.env.Output(pkt, k)
 	return true
 }
 
-func keyAddrs(k *hash.Key) (laddr, raddr [4]byte) {
-	copy(laddr[:], k.LocalAddr[:4])
-	copy(raddr[:], k.RemoteAddr[:4])
-	return
+// checksumValid checks a received segment's checksum with the pseudo-header of its family.
+func checksumValid(t header.TCP, k *hash.Key) bool {
+	if k.V6 {
+		return t.ChecksumValidIPv6(k.RemoteAddr, k.LocalAddr)
+	}
+	return t.ChecksumValidIPv4([4]byte(k.RemoteAddr[:4]), [4]byte(k.LocalAddr[:4]))
 }
 
 // sendRST sends a bare reset for a flow key. With ackIt, it is RST|ACK acknowledging ack.
@@ -155,8 +163,9 @@ func (s *shard) sendSyn(ep *endpoint) bool {
 	if !st.TCPWindowScalingOff {
 		ws = int8(s.ourWScale())
 	}
-	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
-	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(s.eng.mss, false), opts, nil, 0, 0)
+	mss := s.eng.mssFor(ep.key.V6)
+	opts := s.synOptions(uint16(mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
+	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(mss, false), opts, nil, 0, 0)
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).
@@ -165,8 +174,9 @@ func (s *shard) sendSynAckEndpoint(ep *endpoint) {
 	if ep.sndWscale > 0 || ep.rcvWscale > 0 {
 		ws = int8(ep.rcvWscale)
 	}
-	opts := s.synOptions(uint16(s.eng.mss), ws, ep.sackOK, ep.tsOK, tsNow(s.now)+ep.tsOff, ep.tsRecent)
+	mss := s.eng.mssFor(ep.key.V6)
+	opts := s.synOptions(uint16(mss), ws, ep.sackOK, ep.tsOK, tsNow(s.now)+ep.tsOff, ep.tsRecent)
 	s.emit(&ep.key, ep.hash, ep.iss, ep.rcvNxt,
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(s.eng.mss, ep.tsOK), opts, nil, 0, 0)
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(mss, ep.tsOK), opts, nil, 0, 0)
 	s.ackSent(ep)
 }

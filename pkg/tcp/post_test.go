@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stats"
 	"github.com/shardstack/shardstack/pkg/wheel"
 )
@@ -13,10 +14,10 @@ import (
 // wakeCounter is an Env that only counts wake-ups.
 type wakeCounter struct{ wakes int }
 
-func (w *wakeCounter) NewPacket() *dpdkshim.Packet                     { return nil }
-func (w *wakeCounter) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) { p.Free() }
-func (w *wakeCounter) Wake()                                           { w.wakes++ }
-func (w *wakeCounter) TxBacklogged() bool                              { return false }
+func (w *wakeCounter) NewPacket() *dpdkshim.Packet            { return nil }
+func (w *wakeCounter) Output(p *dpdkshim.Packet, _ *hash.Key) { p.Free() }
+func (w *wakeCounter) Wake()                                  { w.wakes++ }
+func (w *wakeCounter) TxBacklogged() bool                     { return false }
 
 // A post after a lazy one wakes the shard: the lazy post queued the endpoint without waking
 // it, and work that needs doing now must not wait behind it (a Read that emptied the

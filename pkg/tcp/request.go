@@ -119,7 +119,7 @@ func (s *shard) connRequest(l *Listener, sg *segment) {
 	if sg.hasISNHint {
 		req.iss = seqnum.Value(sg.isnHint)
 	} else {
-		req.iss = seqnum.Value(s.eng.sec.isnFor(sg.laddr, sg.raddr, sg.key.LocalPort, sg.key.RemotePort, s.now))
+		req.iss = seqnum.Value(s.eng.sec.isnFor(&sg.key, s.now))
 	}
 	s.fillRequestOptions(req, l, &sg.opts)
 	if !s.sendSynAck(req) {
@@ -145,8 +145,7 @@ func (s *shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptio
 	req.tsOK = o.TS && !st.TCPTimestampsOff
 	if req.tsOK {
 		req.tsRecent = o.TSVal
-		laddr, raddr := keyAddrs(&req.key)
-		req.tsOff = s.tsOffset(laddr, raddr)
+		req.tsOff = s.tsOffset(&req.key)
 	}
 	req.sndWscale = -1
 	if ws := peerWScale(o); ws >= 0 && !st.TCPWindowScalingOff {
@@ -155,9 +154,10 @@ func (s *shard) fillRequestOptions(req *request, l *Listener, o *header.TCPOptio
 	}
 }
 
-// advMSS is the MSS a listener advertises: the link's, or less under TCP_MAXSEG.
-func (s *shard) advMSS(l *Listener) uint16 {
-	m := s.eng.mss
+// advMSS is the MSS a listener advertises for a request of its family: the link's, or
+// less under TCP_MAXSEG.
+func (s *shard) advMSS(l *Listener, v6 bool) uint16 {
+	m := s.eng.mssFor(v6)
 	if ms := int(l.maxSeg.Load()); ms > 0 && ms < m {
 		m = ms
 	}
@@ -170,9 +170,9 @@ func (s *shard) sendSynAck(req *request) bool {
 	if req.sndWscale >= 0 {
 		ws = int8(req.rcvWscale)
 	}
-	opts := s.synOptions(s.advMSS(req.l), ws, req.sackOK, req.tsOK, tsNow(s.now)+req.tsOff, req.tsRecent)
+	opts := s.synOptions(s.advMSS(req.l, req.key.V6), ws, req.sackOK, req.tsOK, tsNow(s.now)+req.tsOff, req.tsRecent)
 	return s.emit(&req.key, req.hash, req.iss, req.irs.Add(1),
-		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l)), req.tsOK), opts, nil, 0, 0)
+		header.TCPFlagSYN|header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l, req.key.V6)), req.tsOK), opts, nil, 0, 0)
 }
 
 // requestTimer is Linux reqsk_timer_handler (and 3.12's inet_csk_reqsk_queue_prune for one
@@ -285,7 +285,7 @@ func (s *shard) requestInput(req *request, sg *segment) {
 	// Out of window: an ACK (unless it is a reset, and at most one per
 	// tcp_invalid_ratelimit unless it carries data), and drop.
 	rcvNxt := req.irs.Add(1)
-	if !inWindow(sg.seq, sg.end(), rcvNxt, rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l)), req.tsOK)))) {
+	if !inWindow(sg.seq, sg.end(), rcvNxt, rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l, req.key.V6)), req.tsOK)))) {
 		if !sg.rst() && !s.oowRateLimited(&req.oow, sg, stats.TcpExtTCPACKSkippedSynRecv) {
 			s.requestAck(req)
 		}
@@ -341,7 +341,7 @@ func (s *shard) requestAck(req *request) {
 		opts = s.tsOptions(req.tsOff, req.tsRecent)
 	}
 	s.emit(&req.key, req.hash, req.iss.Add(1), req.irs.Add(1),
-		header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l)), req.tsOK), opts, nil, 0, 0)
+		header.TCPFlagACK, s.synWindow(int(s.advMSS(req.l, req.key.V6)), req.tsOK), opts, nil, 0, 0)
 }
 
 // createOpenreqChild makes the connection a valid final ACK completes (Linux
@@ -357,8 +357,8 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	ep.sndUna = req.iss.Add(1)
 	ep.sndNxt, ep.sndMax, ep.sndSml = ep.sndUna, ep.sndUna, ep.sndUna
 	ep.rcvNxt = req.irs.Add(1)
-	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l)), req.tsOK)))
-	ep.mss = min(req.mss, s.advMSS(l))
+	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l, req.key.V6)), req.tsOK)))
+	ep.mss = min(req.mss, s.advMSS(l, req.key.V6))
 	ep.sackOK, ep.tsOK = req.sackOK, req.tsOK
 	ep.tsRecent, ep.tsOff = req.tsRecent, req.tsOff
 	if req.sndWscale >= 0 {

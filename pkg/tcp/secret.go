@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 
+	"github.com/shardstack/shardstack/pkg/hash"
+
 	"github.com/dchest/siphash"
 )
 
@@ -46,37 +48,51 @@ func newSecrets(seed uint64) secrets {
 	}
 }
 
-// sip hashes up to 16 bytes of fixed-layout input without allocating.
+// sip hashes fixed-layout input without allocating.
 func sip(k [2]uint64, in []byte) uint64 { return siphash.Hash(k[0], k[1], in) }
 
-// tuple12 lays out (local ip, remote ip, local port, remote port) for the keyed functions.
-func tuple12(laddr, raddr [4]byte, lport, rport uint16, extra uint32) [16]byte {
-	var b [16]byte
-	copy(b[0:4], laddr[:])
-	copy(b[4:8], raddr[:])
-	binary.BigEndian.PutUint16(b[8:], lport)
-	binary.BigEndian.PutUint16(b[10:], rport)
-	binary.BigEndian.PutUint32(b[12:], extra)
-	return b
+// tuple lays out (local ip, remote ip, local port, remote port, extra) for the keyed
+// functions: 16 bytes for IPv4 (the layout the IPv4 values always had), 40 for IPv6.
+func tuple(k *hash.Key, lport, rport uint16, extra uint32, b *[40]byte) []byte {
+	if !k.V6 {
+		copy(b[0:4], k.LocalAddr[:4])
+		copy(b[4:8], k.RemoteAddr[:4])
+		binary.BigEndian.PutUint16(b[8:], lport)
+		binary.BigEndian.PutUint16(b[10:], rport)
+		binary.BigEndian.PutUint32(b[12:], extra)
+		return b[:16]
+	}
+	copy(b[0:16], k.LocalAddr[:])
+	copy(b[16:32], k.RemoteAddr[:])
+	binary.BigEndian.PutUint16(b[32:], lport)
+	binary.BigEndian.PutUint16(b[34:], rport)
+	binary.BigEndian.PutUint32(b[36:], extra)
+	return b[:40]
 }
 
-// isn returns RFC 6528's ISN = M + F(4-tuple, secret), M ticking every 64 ns as in Linux
-// (secure_tcp_seq: ns >> 6).
-func (s *secrets) isnFor(laddr, raddr [4]byte, lport, rport uint16, nowNanos int64) uint32 {
-	b := tuple12(laddr, raddr, lport, rport, 0)
-	return uint32(sip(s.isn, b[:])) + uint32(uint64(nowNanos)>>6)
+// isnFor returns RFC 6528's ISN = M + F(4-tuple, secret) for the flow k (seen from us), M
+// ticking every 64 ns as in Linux (secure_tcp_seq: ns >> 6).
+func (s *secrets) isnFor(k *hash.Key, nowNanos int64) uint32 {
+	var b [40]byte
+	return uint32(sip(s.isn, tuple(k, k.LocalPort, k.RemotePort, 0, &b))) + uint32(uint64(nowNanos)>>6)
 }
 
 // tsOffset returns the per-address-pair random timestamp offset (Linux secure_tcp_ts_off).
-func (s *secrets) tsOffset(laddr, raddr [4]byte) uint32 {
-	var b [8]byte
-	copy(b[0:4], laddr[:])
-	copy(b[4:8], raddr[:])
+func (s *secrets) tsOffset(k *hash.Key) uint32 {
+	var b [32]byte
+	if !k.V6 {
+		copy(b[0:4], k.LocalAddr[:4])
+		copy(b[4:8], k.RemoteAddr[:4])
+		return uint32(sip(s.ts, b[:8]))
+	}
+	copy(b[0:16], k.LocalAddr[:])
+	copy(b[16:32], k.RemoteAddr[:])
 	return uint32(sip(s.ts, b[:]))
 }
 
-// portOffset is RFC 6056 §3.3.4's F(local ip, remote ip, remote port, secret).
-func (s *secrets) portOffset(laddr, raddr [4]byte, rport uint16) uint32 {
-	b := tuple12(laddr, raddr, 0, rport, 0)
-	return uint32(sip(s.port, b[:]))
+// portOffset is RFC 6056 §3.3.4's F(local ip, remote ip, remote port, secret); k's local
+// port is not used.
+func (s *secrets) portOffset(k *hash.Key) uint32 {
+	var b [40]byte
+	return uint32(sip(s.port, tuple(k, 0, k.RemotePort, 0, &b)))
 }

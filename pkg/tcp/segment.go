@@ -9,10 +9,8 @@ import (
 // segment is an incoming segment, parsed once into the shard's scratch copy.
 type segment struct {
 	hdr     header.TCP
-	key     hash.Key // local = us
+	key     hash.Key // local = us; the addresses of both families live here
 	hash    uint64
-	laddr   [4]byte
-	raddr   [4]byte
 	seq     seqnum.Value
 	ack     seqnum.Value
 	flags   uint8
@@ -28,8 +26,6 @@ func (sg *segment) reset(t header.TCP, key *hash.Key, h uint64) {
 	sg.hdr = t
 	sg.key = *key
 	sg.hash = h
-	copy(sg.laddr[:], key.LocalAddr[:4])
-	copy(sg.raddr[:], key.RemoteAddr[:4])
 	sg.seq = seqnum.Value(t.Seq())
 	sg.ack = seqnum.Value(t.Ack())
 	sg.flags = t.Flags()

@@ -257,4 +257,9 @@ type ListenOptions struct {
 	KeepAlive net.KeepAliveConfig
 	// UserTimeout is TCP_USER_TIMEOUT for every connection the listener makes (0: off).
 	UserTimeout time.Duration
+	// V6Only is IPV6_V6ONLY: a listener on every address ([::] or no address) takes IPv6
+	// connections only. Without it such a listener takes both families, as Linux's
+	// default net.ipv6.bindv6only=0 does; a listener on 0.0.0.0 or an IPv4 address takes
+	// IPv4 only either way.
+	V6Only bool
 }

@@ -65,7 +65,7 @@ type shard struct {
 	outOpts header.TCPOptions
 	// The timestamp offset of the last address pair (it depends on the addresses only, so a
 	// busy server answering one client address, or a client dialing one server, hashes once).
-	tsAddrs [2][4]byte
+	tsKey   hash.Key // only its addresses and V6 count
 	tsOff   uint32
 	tsValid bool
 	perturb [256]uint32
@@ -102,17 +102,18 @@ func (s *shard) SetNow(now int64) { s.now = now }
 func (s *shard) HasWork() bool { return !s.work.Empty() || s.ctl.pending() || len(s.txHeld) > 0 }
 
 // Input processes one TCP segment that arrived for this shard. seg is the IP payload; key
-// and h are its flow key (local = our address) and flow hash; csumOK says the link already
-// vouched for the checksum. The caller frees the packet after Input returns: nothing here
-// keeps a reference to seg.
-func (s *shard) Input(seg []byte, src, dst [4]byte, key *hash.Key, h uint64, csumOK bool) {
+// and h are its flow key (local = our address; its addresses, of either family, are the
+// datagram's, even when seg is too short for ports) and flow hash; csumOK says the link
+// already vouched for the checksum. The caller frees the packet after Input returns:
+// nothing here keeps a reference to seg.
+func (s *shard) Input(seg []byte, key *hash.Key, h uint64, csumOK bool) {
 	s.ctr.Inc(stats.TcpInSegs)
 	t, err := header.ParseTCP(seg)
 	if err != nil {
 		s.ctr.Inc(stats.TcpInErrs)
 		return
 	}
-	if !csumOK && !t.ChecksumValidIPv4(src, dst) {
+	if !csumOK && !checksumValid(t, key) {
 		s.ctr.Inc(stats.TcpInCsumErrors)
 		s.ctr.Inc(stats.TcpInErrs)
 		return
@@ -142,7 +143,7 @@ func (s *shard) demux(sg *segment) {
 		}
 		// A SYN that TIME-WAIT accepted as a new connection continues to the listener.
 	}
-	l := s.eng.lookupListener(sg.laddr, sg.key.LocalPort)
+	l := s.eng.lookupListener(&sg.key)
 	if l == nil || l.closed.Load() {
 		s.sendResetFor(sg)
 		return
@@ -249,10 +250,12 @@ func (s *shard) Len() (conns, requests, timewaits int) {
 	return s.est.Len(), s.syn.Len(), s.tw.Len()
 }
 
-// tsOffset is secrets.tsOffset with a one-entry cache.
-func (s *shard) tsOffset(laddr, raddr [4]byte) uint32 {
-	if !s.tsValid || s.tsAddrs != [2][4]byte{laddr, raddr} {
-		s.tsAddrs, s.tsOff, s.tsValid = [2][4]byte{laddr, raddr}, s.eng.sec.tsOffset(laddr, raddr), true
+// tsOffset is secrets.tsOffset for k's addresses with a one-entry cache.
+func (s *shard) tsOffset(k *hash.Key) uint32 {
+	c := &s.tsKey
+	if !s.tsValid || c.LocalAddr != k.LocalAddr || c.RemoteAddr != k.RemoteAddr || c.V6 != k.V6 {
+		c.LocalAddr, c.RemoteAddr, c.V6 = k.LocalAddr, k.RemoteAddr, k.V6
+		s.tsOff, s.tsValid = s.eng.sec.tsOffset(k), true
 	}
 	return s.tsOff
 }

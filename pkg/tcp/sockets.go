@@ -21,23 +21,21 @@ type SocketRow struct {
 	Retrans int
 }
 
-func addrPorts(k *hash.Key) (local, peer netip.AddrPort) {
-	local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(k.LocalAddr[:4])), k.LocalPort)
-	peer = netip.AddrPortFrom(netip.AddrFrom4([4]byte(k.RemoteAddr[:4])), k.RemotePort)
-	return
-}
-
 // ListenerRows returns a row per listener: Recv-Q is the accept queue's length and Send-Q
 // the backlog, as ss shows them.
 func (e *Engine) ListenerRows() []SocketRow {
 	var rows []SocketRow
 	for _, l := range e.Listeners() {
+		peer := netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+		if l.addr.Is4() {
+			peer = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+		}
 		rows = append(rows, SocketRow{
 			State: StateListen,
 			RecvQ: l.AcceptQueueLen(),
 			SendQ: l.Backlog(),
 			Local: l.AddrPort(),
-			Peer:  netip.AddrPortFrom(netip.IPv4Unspecified(), 0),
+			Peer:  peer,
 			Shard: -1,
 		})
 	}
