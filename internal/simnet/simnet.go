@@ -39,12 +39,16 @@ type Options struct {
 	Offloads bool
 	// Pool sizes each queue's packet pool (default 1024 packets).
 	Pool dpdkshim.PoolConfig
+	// L3 makes the pair carry bare IP packets (dpdkshim.LinkIP, like a TUN device): no
+	// Ethernet header, no ARP. Frames then hold IPv4 packets from their first byte.
+	L3 bool
 }
 
 // Frame is one frame that crossed the pair.
 type Frame struct {
 	Time     int64 // virtual ns
 	ToServer bool  // client -> server
+	L3       bool  // Data is a bare IP packet (Options.L3), not an Ethernet frame
 	Data     []byte
 }
 
@@ -56,6 +60,7 @@ type Net struct {
 	mu             sync.Mutex
 	frames         []Frame
 	serverMAC      header.MAC
+	l3             bool
 }
 
 // New builds a Net.
@@ -76,8 +81,9 @@ func New(opts Options) (*Net, error) {
 		Pool:      opts.Pool,
 		ByTxQueue: opts.ByTxQueue,
 		Offloads:  opts.Offloads,
+		L3:        opts.L3,
 	})
-	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC()}
+	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC(), l3: opts.L3}
 	if !opts.NoCapture {
 		ps.SetSink(n.record)
 	}
@@ -98,8 +104,12 @@ func New(opts Options) (*Net, error) {
 }
 
 func (n *Net) record(ts int64, frame []byte) {
-	f := Frame{Time: ts, Data: append([]byte(nil), frame...)}
-	if eth, err := header.ParseEthernet(frame); err == nil {
+	f := Frame{Time: ts, L3: n.l3, Data: append([]byte(nil), frame...)}
+	if n.l3 {
+		if ip, err := header.ParseIPv4(frame); err == nil {
+			f.ToServer = ip.Dst() == ServerAddr.Addr().As4()
+		}
+	} else if eth, err := header.ParseEthernet(frame); err == nil {
 		f.ToServer = eth.Src() != n.serverMAC
 	}
 	n.mu.Lock()
@@ -190,6 +200,9 @@ func Describe(f Frame) string {
 		dir = "S->C"
 	}
 	seg, ok := TCPOf(f.Data)
+	if f.L3 {
+		seg, ok = TCPOfIP(f.Data)
+	}
 	if !ok {
 		return fmt.Sprintf("%8.3fs %s non-TCP %d bytes", float64(f.Time)/1e9, dir, len(f.Data))
 	}
@@ -203,7 +216,12 @@ func TCPOf(frame []byte) (header.TCP, bool) {
 	if err != nil || eth.Type() != header.EtherTypeIPv4 {
 		return nil, false
 	}
-	ip, err := header.ParseIPv4(eth.Payload())
+	return TCPOfIP(eth.Payload())
+}
+
+// TCPOfIP returns the TCP header of a bare IPv4/TCP packet (an L3 frame).
+func TCPOfIP(pkt []byte) (header.TCP, bool) {
+	ip, err := header.ParseIPv4(pkt)
 	if err != nil || ip.Protocol() != header.ProtoTCP {
 		return nil, false
 	}

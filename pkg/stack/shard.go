@@ -225,6 +225,10 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.ctr.Inc(stats.RxPackets)
 		sh.ctr.Add(stats.RxBytes, uint64(len(frame)))
 	}
+	if sh.st.l3 {
+		sh.l3Input(p, frame) // a bare IP packet: no Ethernet header, no L2 filters
+		return
+	}
 	eth, err := header.ParseEthernet(frame)
 	if err != nil {
 		sh.ctr.Inc(stats.RxLengthErrors)
@@ -350,7 +354,8 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 	sh.frees.Free(p)
 }
 
-// OutputIPv4 implements tcpdrv.Env: route, IPv4 header, neighbour, Ethernet header, transmit.
+// OutputIPv4 implements tcpdrv.Env: route, IPv4 header, neighbour, Ethernet header, transmit
+// (on a LinkIP port: route, IPv4 header, transmit).
 func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
 	nh := dst
@@ -369,6 +374,10 @@ func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		return
 	}
 	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
+	if sh.st.l3 {
+		sh.queueTx(p) // no link header and no neighbour to resolve
+		return
+	}
 	sh.neigh.output(p, nh)
 }
 

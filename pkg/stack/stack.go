@@ -30,6 +30,7 @@ type Stack struct {
 	tcp     *tcp.Engine
 	shards  []*shard
 	mac     header.MAC
+	l3      bool     // the port carries bare IP packets (dpdkshim.LinkIP): no Ethernet, no ARP
 	addr    [4]byte  // the primary address
 	addrs   []ifaddr // every address, the primary first
 	gw      [4]byte
@@ -55,6 +56,7 @@ func New(cfg Config) (*Stack, error) {
 		port:  cfg.Port,
 		clock: cfg.Clock,
 		mac:   cfg.Port.MAC(),
+		l3:    dpdkshim.LinkTypeOf(cfg.Port) == dpdkshim.LinkIP,
 		addr:  cfg.Addr.Addr().As4(),
 	}
 	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {

@@ -1,0 +1,40 @@
+package stack
+
+import (
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/stats"
+)
+
+// The L3 link type (dpdkshim.LinkIP, a TUN device): frames are bare IP packets. Input
+// dispatches on the version nibble, as tun_get_user does for IFF_TUN|IFF_NO_PI; output
+// sends the IP packet as it is, with no Ethernet header and no neighbour resolution, so
+// ARP and the neighbour cache are unused on such a link. Routing is unchanged: the
+// stack's subnets are on the link and a gateway is a default route through it (its
+// address is never resolved, as Linux's route through a point-to-point device).
+//
+// With no link-level destination every packet is PACKET_HOST (Linux's tun sets nothing
+// else), so the L2 filters of the Ethernet path (a frame to another MAC, TCP to a
+// broadcast or multicast MAC) do not apply; the IP-level ones (martians, broadcast and
+// multicast routes, source routes) do.
+
+// l3Input takes one bare IP packet.
+func (sh *shard) l3Input(p *dpdkshim.Packet, b []byte) {
+	if len(b) == 0 {
+		sh.ctr.Inc(stats.RxLengthErrors)
+		sh.frees.Free(p)
+		return
+	}
+	switch b[0] >> 4 {
+	case 4:
+		sh.ipInput(p, b, true)
+	case 6:
+		// IPv6 input plugs in here; until then an IPv6 packet is one the stack does not
+		// handle, as on Ethernet.
+		sh.ctr.Inc(stats.RxNoHandler)
+		sh.frees.Free(p)
+	default:
+		// tun_get_user drops a packet of any other version and counts it rx_dropped.
+		sh.ctr.Inc(stats.RxDropped)
+		sh.frees.Free(p)
+	}
+}
