@@ -1,0 +1,389 @@
+package tun
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/shardstack/shardstack/internal/netns"
+	"github.com/shardstack/shardstack/pkg/checksum"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
+	"github.com/shardstack/shardstack/pkg/header"
+)
+
+// The tests' wire: a network namespace from internal/netns with the TUN device in it; the
+// port is shardstack's side (198.18.0.1), the kernel of the namespace the Linux side
+// (198.18.0.2, point-to-point to 198.18.0.1), reached through UDP sockets made inside it.
+
+var (
+	portAddr  = [4]byte{198, 18, 0, 1}
+	linuxAddr = [4]byte{198, 18, 0, 2}
+)
+
+const devName = "sstun0"
+
+// tunNet is the namespace and the port opened in it.
+type tunNet struct {
+	ns   *netns.NS
+	port *Port
+}
+
+// openIn opens a port in ns (on a thread inside it).
+func openIn(ns *netns.NS, cfg Config) (*Port, error) {
+	var p *Port
+	err := ns.Do(func() error {
+		var err error
+		p, err = Open(cfg)
+		return err
+	})
+	return p, err
+}
+
+// newTunNet makes the namespace, opens the port in it with cfg (Name defaults to
+// devName), and addresses the Linux side.
+func newTunNet(t *testing.T, cfg Config) *tunNet {
+	t.Helper()
+	n := &tunNet{ns: netns.New(t, "tun")}
+	if cfg.Name == "" {
+		cfg.Name = devName
+	}
+	p, err := openIn(n.ns, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	n.port = p
+	n.ns.Run(t, "ip", "addr", "add", "198.18.0.2", "peer", "198.18.0.1/32", "dev", cfg.Name)
+	return n
+}
+
+// udpSocket makes a UDP socket inside the namespace bound to 198.18.0.2:lport and, if
+// rport is not 0, connected to 198.18.0.1:rport.
+func (n *tunNet) udpSocket(t *testing.T, lport, rport int) int {
+	t.Helper()
+	var fd int
+	require.NoError(t, n.ns.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: linuxAddr, Port: lport}); err != nil {
+			return err
+		}
+		if rport != 0 {
+			return unix.Connect(fd, &unix.SockaddrInet4{Addr: portAddr, Port: rport})
+		}
+		return nil
+	}))
+	t.Cleanup(func() { unix.Close(fd) })
+	require.NoError(t, unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}))
+	return fd
+}
+
+// receive reads packets from every queue until want have arrived or 5 s passed, and
+// returns copies of them with the queue each came from.
+func receive(t *testing.T, p *Port, want int) (pkts [][]byte, queues []int, flags []dpdkshim.Flags) {
+	t.Helper()
+	buf := make([]*dpdkshim.Packet, 32)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pkts) < want && time.Now().Before(deadline) {
+		got := 0
+		for q := 0; q < p.NumQueues(); q++ {
+			k := p.RxBurst(q, buf)
+			for _, pk := range buf[:k] {
+				require.Equal(t, q, int(pk.Queue))
+				pkts = append(pkts, append([]byte(nil), pk.Data()...))
+				queues = append(queues, q)
+				flags = append(flags, pk.Flags)
+				pk.Free()
+			}
+			got += k
+		}
+		if got == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	require.Len(t, pkts, want, "packets that came through the device")
+	return pkts, queues, flags
+}
+
+// udpPacket builds a UDP/IPv4 packet into b (which it returns resliced); with partial the
+// UDP checksum holds only the pseudo-header sum, for the device to complete.
+func udpPacket(b []byte, src, dst [4]byte, sport, dport uint16, payload []byte, partial bool) []byte {
+	ulen := 8 + len(payload)
+	b = b[:20+ulen]
+	header.PutIPv4Header(b, uint16(len(b)), header.IPv4FlagDontFragment, 64, header.ProtoUDP, src, dst)
+	u := b[20:]
+	binary.BigEndian.PutUint16(u[0:], sport)
+	binary.BigEndian.PutUint16(u[2:], dport)
+	binary.BigEndian.PutUint16(u[4:], uint16(ulen))
+	binary.BigEndian.PutUint16(u[6:], 0)
+	copy(u[8:], payload)
+	ph := checksum.PseudoHeaderIPv4(src, dst, header.ProtoUDP, uint16(ulen))
+	if partial {
+		binary.BigEndian.PutUint16(u[6:], checksum.Fold(ph))
+	} else {
+		binary.BigEndian.PutUint16(u[6:], checksum.Checksum(u, ph))
+	}
+	return b
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// TestOpen_CreatesAndRemovesDevice: Open creates a multi-queue TUN device in the thread's
+// namespace, sets its MTU and brings it up; the device goes away when the port closes.
+func TestOpen_CreatesAndRemovesDevice(t *testing.T) {
+	ns := netns.New(t, "tun")
+	p, err := openIn(ns, Config{Name: devName, Queues: 2, MTU: 1400})
+	require.NoError(t, err)
+	require.True(t, p.Created())
+	require.Equal(t, "tun:"+devName, p.Name())
+	require.Equal(t, 2, p.NumQueues())
+	require.Equal(t, 1400, p.MTU())
+	require.Equal(t, dpdkshim.LinkIP, dpdkshim.LinkTypeOf(p))
+	require.Equal(t, header.MAC{}, p.MAC())
+	ifi, err := ns.Interface(devName)
+	require.NoError(t, err)
+	require.Equal(t, 1400, ifi.MTU)
+	require.NotZero(t, ifi.Flags&net.FlagUp, "the device is up")
+	for q := 0; q < 2; q++ {
+		require.GreaterOrEqual(t, p.RxWait(q).FD, 0)
+		require.NotNil(t, p.Pool(q))
+	}
+	require.Equal(t, dpdkshim.NoWait, p.RxWait(2))
+	require.NoError(t, p.Close())
+	require.NoError(t, p.Close(), "closing again is a no-op")
+	_, err = ns.Interface(devName)
+	require.Error(t, err, "the device went with its last descriptor")
+}
+
+// TestOpen_AttachesToPersistentDevice: an existing persistent multi-queue device is
+// attached to and stays when the port closes; a single-queue one, or an interface that
+// is no TUN device, is refused with ErrNotTUN.
+func TestOpen_AttachesToPersistentDevice(t *testing.T) {
+	ns := netns.New(t, "tun")
+	ns.Run(t, "ip", "tuntap", "add", "dev", "sstunp", "mode", "tun", "multi_queue")
+	ns.Run(t, "ip", "tuntap", "add", "dev", "sstun1", "mode", "tun")
+	p, err := openIn(ns, Config{Name: "sstunp", Queues: 2})
+	require.NoError(t, err)
+	require.False(t, p.Created())
+	require.NoError(t, p.Close())
+	_, err = ns.Interface("sstunp")
+	require.NoError(t, err, "a persistent device stays")
+	p, err = openIn(ns, Config{Name: "sstunp", Queues: 3})
+	require.NoError(t, err, "and can be attached again")
+	require.NoError(t, p.Close())
+
+	before := openFDs(t)
+	for _, name := range []string{"sstun1", "lo"} {
+		_, err = openIn(ns, Config{Name: name, Queues: 2})
+		require.ErrorIs(t, err, ErrNotTUN, name)
+	}
+	require.Equal(t, before, openFDs(t), "no descriptor is left behind")
+	for _, bad := range []Config{{}, {Name: strings.Repeat("x", 16)}, {Name: "a", MTU: 20}, {Name: "a", GSO: true}} {
+		_, err = openIn(ns, bad)
+		require.ErrorIs(t, err, ErrConfig, "%+v", bad)
+	}
+}
+
+// TestOpen_FailureCleansUp: when Open fails after the queues are attached, it closes
+// every descriptor and the device it created goes away.
+func TestOpen_FailureCleansUp(t *testing.T) {
+	ns := netns.New(t, "tun")
+	before := openFDs(t)
+	failAt = func(stage string) error {
+		if stage == "attached" {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	t.Cleanup(func() { failAt = nil })
+	_, err := openIn(ns, Config{Name: devName, Queues: 4})
+	require.ErrorContains(t, err, "injected")
+	require.Equal(t, before, openFDs(t))
+	_, err = ns.Interface(devName)
+	require.Error(t, err, "the device Open created is gone")
+}
+
+// TestOpen_SteeringFallback: when the steering program cannot be attached the port says
+// so in a log line, reports no steering (the stack then hands packets over), and works.
+func TestOpen_SteeringFallback(t *testing.T) {
+	failAt = func(stage string) error {
+		if stage == "steer" {
+			return unix.EPERM
+		}
+		return nil
+	}
+	t.Cleanup(func() { failAt = nil })
+	var mu sync.Mutex
+	var logged []string
+	n := newTunNet(t, Config{Queues: 2, Logf: func(f string, a ...any) {
+		mu.Lock()
+		logged = append(logged, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}})
+	require.Nil(t, n.port.Steering())
+	require.Contains(t, n.port.SteeredBy(), "automatic")
+	require.Len(t, logged, 1)
+	require.Contains(t, logged[0], "automatic steering")
+	require.Contains(t, logged[0], "operation not permitted")
+	fd := n.udpSocket(t, 9000, 7)
+	_, err := unix.Write(fd, []byte("hello"))
+	require.NoError(t, err)
+	pkts, _, _ := receive(t, n.port, 1)
+	require.Equal(t, "hello", string(pkts[0][28:]))
+
+	// NoSteer says the same without a log line.
+	failAt = nil
+	n2 := newTunNet(t, Config{Name: "sstun9", Queues: 2, NoSteer: true, Logf: func(string, ...any) { t.Error("no log expected") }})
+	require.Nil(t, n2.port.Steering())
+}
+
+// TestPort_UDPBothWays: packets Linux sends to 198.18.0.1 come out of the port whole; a
+// packet the port transmits reaches a Linux socket. With the virtio-net header, packets
+// arrive with their checksum partial and marked verified, and a packet sent with its
+// checksum left to the device (SetTxCsum) is completed by the kernel, which delivers it.
+func TestPort_UDPBothWays(t *testing.T) {
+	for _, vnet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vnet=%v", vnet), func(t *testing.T) {
+			n := newTunNet(t, Config{Queues: 2, VnetHdr: vnet})
+			require.Equal(t, vnet, n.port.Offloads().RxCsum)
+			require.Equal(t, vnet, n.port.Offloads().TxCsum)
+			fd := n.udpSocket(t, 9000, 7)
+			for i := 0; i < 10; i++ {
+				_, err := unix.Write(fd, []byte(fmt.Sprintf("packet %d", i)))
+				require.NoError(t, err)
+			}
+			pkts, _, flags := receive(t, n.port, 10)
+			for i, pk := range pkts {
+				ip, err := header.ParseIPv4(pk)
+				require.NoError(t, err)
+				require.Equal(t, linuxAddr, ip.Src())
+				require.Equal(t, portAddr, ip.Dst())
+				require.Equal(t, header.ProtoUDP, ip.Protocol())
+				require.Equal(t, fmt.Sprintf("packet %d", i), string(ip.Payload()[8:]))
+				if vnet {
+					require.Equal(t, dpdkshim.CsumVerified, flags[i])
+				} else {
+					require.Zero(t, flags[i])
+					u := ip.Payload()
+					require.Zero(t, checksum.Fold(checksum.Partial(u, checksum.PseudoHeaderIPv4(ip.Src(), ip.Dst(), header.ProtoUDP, uint16(len(u)))))^0xffff,
+						"a complete checksum without offload")
+				}
+			}
+			for q := 0; q < 2; q++ {
+				pk := n.port.Pool(q).Get()
+				buf := pk.Buffer()[pk.Headroom():]
+				b := udpPacket(buf, portAddr, linuxAddr, 7, 9000, []byte(fmt.Sprintf("reply %d", q)), vnet)
+				pk.SetLen(len(b))
+				if vnet {
+					pk.SetTxCsum(20, 26)
+				}
+				require.Equal(t, 1, n.port.TxBurst(q, []*dpdkshim.Packet{pk}))
+				got := make([]byte, 64)
+				k, err := unix.Read(fd, got)
+				require.NoError(t, err, "the kernel delivered what the port wrote")
+				require.Equal(t, fmt.Sprintf("reply %d", q), string(got[:k]))
+			}
+			st := n.port.Stats()
+			var rx, tx, calls uint64
+			for _, s := range st {
+				rx += s.RxPackets
+				tx += s.TxPackets
+				calls += s.RxSyscalls
+				require.Zero(t, s.RxErrors+s.RxTruncated+s.TxDropped+s.TxErrors)
+			}
+			require.Equal(t, uint64(10), rx)
+			require.Equal(t, uint64(2), tx)
+			require.GreaterOrEqual(t, calls, rx)
+		})
+	}
+}
+
+// TestPort_SteeringOnRealPackets: with the steering program attached, every packet of 256
+// flows that Linux sends through a 4-queue device arrives on the queue that
+// Symmetric.IPQueue, and so the stack's Steering, names for it.
+func TestPort_SteeringOnRealPackets(t *testing.T) {
+	const queues = 4
+	n := newTunNet(t, Config{Queues: queues, SteerSeed: 0x5eed})
+	s, ok := n.port.Steering().(dpdkshim.Symmetric)
+	require.True(t, ok, "steered by %s", n.port.SteeredBy())
+	require.Equal(t, uint32(0x5eed), s.Seed)
+	fd := n.udpSocket(t, 0, 0)
+	const flows = 256
+	for i := 0; i < flows; i++ {
+		sa := &unix.SockaddrInet4{Addr: portAddr, Port: 1000 + i}
+		for k := 0; k < 2; k++ {
+			require.NoError(t, unix.Sendto(fd, []byte("x"), 0, sa))
+		}
+	}
+	pkts, qs, _ := receive(t, n.port, 2*flows)
+	spread := make([]int, queues)
+	for i, pk := range pkts {
+		require.Equal(t, s.IPQueue(pk, queues), qs[i], "packet % x", pk)
+		spread[qs[i]]++
+	}
+	for q, c := range spread {
+		require.Greater(t, c, flows/8, "queue %d took its share: %v", q, spread)
+	}
+}
+
+// TestPort_RxTxAllocatesNothing: receiving a burst from the device and writing packets to
+// it allocates nothing.
+func TestPort_RxTxAllocatesNothing(t *testing.T) {
+	for _, vnet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vnet=%v", vnet), func(t *testing.T) {
+			n := newTunNet(t, Config{Queues: 1, VnetHdr: vnet})
+			fd := n.udpSocket(t, 9000, 7)
+			msg, got := []byte("ping"), make([]byte, 64)
+			rx, tx := make([]*dpdkshim.Packet, 8), make([]*dpdkshim.Packet, 1)
+			cycle := func() {
+				for i := 0; i < 4; i++ {
+					if _, err := unix.Write(fd, msg); err != nil {
+						panic(err)
+					}
+				}
+				for got := 0; got < 4; {
+					k := n.port.RxBurst(0, rx)
+					for _, p := range rx[:k] {
+						p.Free()
+					}
+					got += k
+				}
+				pk := n.port.Pool(0).Get()
+				b := udpPacket(pk.Buffer()[pk.Headroom():], portAddr, linuxAddr, 7, 9000, msg, vnet)
+				pk.SetLen(len(b))
+				if vnet {
+					pk.SetTxCsum(20, 26)
+				}
+				tx[0] = pk
+				if n.port.TxBurst(0, tx) != 1 {
+					panic("not sent")
+				}
+				if _, err := unix.Read(fd, got); err != nil {
+					panic(err)
+				}
+			}
+			for i := 0; i < 50; i++ {
+				cycle()
+			}
+			require.Zero(t, testing.AllocsPerRun(200, cycle))
+			st := n.port.Stats()[0]
+			require.GreaterOrEqual(t, st.RxPackets, uint64(4*250))
+			require.GreaterOrEqual(t, st.TxPackets, uint64(250))
+		})
+	}
+}
