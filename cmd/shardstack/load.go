@@ -45,7 +45,7 @@ type loadConfig struct {
 func parseLoad(args []string) (*loadConfig, error) {
 	fs := newFlagSet("shardstack load", loadAbout)
 	c := &loadConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options] or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], tun:NAME[,options] or kernel (required)")
 	var addrs multiFlag
 	fs.Var(&addrs, "addr", "the client stack's address and subnet, e.g. 198.18.0.2/24 (repeatable)")
 	gw := fs.String("gateway", "", "next hop for destinations off the subnets")
@@ -65,7 +65,7 @@ func parseLoad(args []string) (*loadConfig, error) {
 	}
 	c.duration, c.coalesce = *dur, *coalesce
 	if c.link == "" {
-		return nil, fs.errorf("--link is required (afpacket:IFACE or kernel)")
+		return nil, fs.errorf("--link is required (afpacket:IFACE, tun:NAME or kernel)")
 	}
 	for _, a := range addrs {
 		p, err := netip.ParsePrefix(a)

@@ -32,8 +32,11 @@ closes every connection, releases the link and prints a summary: the application
 the counters that moved, each link queue's packets and syscalls, and each shard's
 hand-offs. --link afpacket:IFACE runs shardstack on an interface through AF_PACKET (the
 interface must have no IPv4 address of its own: the stack owns --addr); options follow
-commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link kernel runs the same
-application on Linux's own TCP stack through Go's net, for comparison.
+commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link tun:NAME runs it on a
+multi-queue TUN device, bare IP packets with no ARP (created if NAME is free, attached to if
+it is a persistent multi_queue device; give the Linux side an address and shardstack's as
+its peer); options: tun:NAME,vnet,gso,nosteer,mtu=N,burst=64,seed=N. --link kernel runs the
+same application on Linux's own TCP stack through Go's net, for comparison.
 
 Applications: echo (returns what it reads), discard (reads and drops), hello (answers one
 HTTP/1.0 request with a fixed reply and closes, what shardstack load sends), http (net/http
@@ -64,7 +67,7 @@ type serveConfig struct {
 func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	fs := newFlagSet("shardstack serve", serveAbout)
 	c := &serveConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options] or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], tun:NAME[,options] or kernel (required)")
 	var addrs, listens multiFlag
 	fs.Var(&addrs, "addr", "the stack's address and subnet, e.g. 198.18.0.1/24 (repeatable; the first is the primary)")
 	gw := fs.String("gateway", "", "next hop for destinations off the subnets")
@@ -99,7 +102,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 // settle checks the flags against each other and fills in the parsed forms.
 func (c *serveConfig) settle(fs *flagSet, addrs, listens multiFlag, gw string, abort bool, cookies int, profile string) error {
 	if c.link == "" {
-		return fs.errorf("--link is required (afpacket:IFACE or kernel)")
+		return fs.errorf("--link is required (afpacket:IFACE, tun:NAME or kernel)")
 	}
 	for _, a := range addrs {
 		p, err := netip.ParsePrefix(a)
@@ -265,7 +268,11 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 			return err
 		}
 		bw := bufio.NewWriterSize(f, 1<<20)
-		w, err := pcap.NewWriter(bw, pcap.MaxSnapLen, pcap.LinkTypeEthernet)
+		lt := uint32(pcap.LinkTypeEthernet)
+		if dpdkshim.LinkTypeOf(lk.Port) == dpdkshim.LinkIP {
+			lt = pcap.LinkTypeRaw // bare IP packets (a TUN device)
+		}
+		w, err := pcap.NewWriter(bw, pcap.MaxSnapLen, lt)
 		if err != nil {
 			f.Close()
 			return err
