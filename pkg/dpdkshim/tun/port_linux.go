@@ -121,14 +121,18 @@ func (p *Port) open() error {
 	if err := hook("attached"); err != nil {
 		return err
 	}
+	// The offloads belong to the device, not the descriptor: a persistent device keeps
+	// those of its last user, and without the header to say so its partial checksums
+	// would look corrupt. So they are always set, to none without the header.
+	off := 0
 	if cfg.VnetHdr {
-		off := unix.TUN_F_CSUM
+		off = unix.TUN_F_CSUM
 		if cfg.GSO {
 			off |= unix.TUN_F_TSO4 | unix.TUN_F_TSO6
 		}
-		if err := unix.IoctlSetInt(fds[0], unix.TUNSETOFFLOAD, off); err != nil {
-			return fmt.Errorf("TUNSETOFFLOAD %#x: %w", off, err)
-		}
+	}
+	if err := unix.IoctlSetInt(fds[0], unix.TUNSETOFFLOAD, off); err != nil {
+		return fmt.Errorf("TUNSETOFFLOAD %#x: %w", off, err)
 	}
 	ctl, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -50,7 +50,7 @@ func openIn(ns *netns.NS, cfg Config) (*Port, error) {
 
 // newTunNet makes the namespace, opens the port in it with cfg (Name defaults to
 // devName), and addresses the Linux side.
-func newTunNet(t *testing.T, cfg Config) *tunNet {
+func newTunNet(t testing.TB, cfg Config) *tunNet {
 	t.Helper()
 	n := &tunNet{ns: netns.New(t, "tun")}
 	if cfg.Name == "" {
@@ -66,7 +66,7 @@ func newTunNet(t *testing.T, cfg Config) *tunNet {
 
 // udpSocket makes a UDP socket inside the namespace bound to 198.18.0.2:lport and, if
 // rport is not 0, connected to 198.18.0.1:rport.
-func (n *tunNet) udpSocket(t *testing.T, lport, rport int) int {
+func (n *tunNet) udpSocket(t testing.TB, lport, rport int) int {
 	t.Helper()
 	var fd int
 	require.NoError(t, n.ns.Do(func() error {
@@ -196,6 +196,32 @@ func TestOpen_AttachesToPersistentDevice(t *testing.T) {
 	for _, bad := range []Config{{}, {Name: strings.Repeat("x", 16)}, {Name: "a", MTU: 20}, {Name: "a", GSO: true}} {
 		_, err = openIn(ns, bad)
 		require.ErrorIs(t, err, ErrConfig, "%+v", bad)
+	}
+}
+
+// TestOpen_AttachResetsOffloads: a persistent device keeps the offloads of its last user;
+// a port opened without the vnet header turns them off, so Linux completes its checksums
+// again instead of leaving them partial with nothing to say so.
+func TestOpen_AttachResetsOffloads(t *testing.T) {
+	ns := netns.New(t, "tun")
+	ns.Run(t, "ip", "tuntap", "add", "dev", devName, "mode", "tun", "multi_queue")
+	ns.Run(t, "ip", "addr", "add", "198.18.0.2", "peer", "198.18.0.1/32", "dev", devName)
+	for i, cfg := range []Config{{VnetHdr: true, GSO: true}, {}} {
+		cfg.Name, cfg.Queues = devName, 2
+		p, err := openIn(ns, cfg)
+		require.NoError(t, err)
+		n := &tunNet{ns: ns, port: p}
+		fd := n.udpSocket(t, 9000+i, 7)
+		_, err = unix.Write(fd, []byte("checksum"))
+		require.NoError(t, err)
+		pkts, _, flags := receive(t, p, 1)
+		ip, err := header.ParseIPv4(pkts[0])
+		require.NoError(t, err)
+		u := ip.Payload()
+		full := checksum.Fold(checksum.Partial(u, checksum.PseudoHeaderIPv4(ip.Src(), ip.Dst(), header.ProtoUDP, uint16(len(u))))) == 0xffff
+		require.Equal(t, !cfg.VnetHdr, full, "vnet %v: the checksum is complete unless the header says it is partial", cfg.VnetHdr)
+		require.Equal(t, cfg.VnetHdr, flags[0] == dpdkshim.CsumVerified)
+		require.NoError(t, p.Close())
 	}
 }
 
