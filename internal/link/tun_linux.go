@@ -6,7 +6,7 @@ import (
 
 // The TUN backend: tun:NAME, a multi-queue TUN device (created if NAME is free, attached to
 // if it is a persistent multi-queue device), with options vnet (the virtio-net header with
-// checksum offload), gso (vnet and TSO: Linux sends 64 KiB super-packets), nosteer (the
+// checksum offload), gso (vnet and TSO both ways: 64 KiB super-packets), nosteer (the
 // kernel's own steering instead of the eBPF program), mtu=N (set the device's MTU),
 // burst=N (packets per receive burst), seed=N (the steering seed).
 func init() {

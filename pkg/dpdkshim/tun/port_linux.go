@@ -43,6 +43,7 @@ type queue struct {
 	rxPool   *dpdkshim.Pool
 	txPool   *dpdkshim.Pool
 	hdr      [vnetHdrLen]byte
+	super    []byte // with GSO: where a run of segments becomes one super-packet
 	c        counters
 }
 
@@ -51,7 +52,7 @@ type counters struct {
 	rxPackets, rxBytes, rxSyscalls, rxEmpty atomic.Uint64
 	rxNoBuffer, rxTruncated, rxErrors       atomic.Uint64
 	txPackets, txBytes, txSyscalls, txFull  atomic.Uint64
-	txDropped, txErrors                     atomic.Uint64
+	txDropped, txErrors, txSuper            atomic.Uint64
 	_                                       [64]byte
 }
 
@@ -194,6 +195,9 @@ func (p *Port) open() error {
 		})
 		q.headroom = q.rxPool.Headroom()
 		q.txPool = dpdkshim.NewPool(txPool)
+		if cfg.GSO {
+			q.super = make([]byte, vnetHdrLen+0xffff)
+		}
 	}
 	return nil
 }
@@ -351,9 +355,10 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 }
 
 // TxBurst implements dpdkshim.Port: one write(2) per packet (the kernel takes the packet
-// into its receive path during the call), each freed once written. When the device would
-// block the burst stops there and the caller keeps the rest; a packet the kernel refuses
-// is dropped and counted.
+// into its receive path during the call), each freed once written; with Config.GSO, one
+// write per run of a flow's consecutive TCP segments, coalesced into a super-packet. When
+// the device would block the burst stops there and the caller keeps the rest; a packet
+// the kernel refuses is dropped and counted.
 func (p *Port) TxBurst(q int, pkts []*dpdkshim.Packet) int {
 	if uint(q) >= uint(len(p.queues)) || p.closed.Load() {
 		return 0
@@ -362,10 +367,36 @@ func (p *Port) TxBurst(q int, pkts []*dpdkshim.Packet) int {
 }
 
 func (q *queue) tx(pkts []*dpdkshim.Packet) int {
-	taken, sent, bytes, calls, dropped, errs := 0, 0, 0, 0, 0, 0
+	taken, sent, bytes, calls, dropped, errs, supers := 0, 0, 0, 0, 0, 0, 0
 	full := false
-loop:
-	for _, p := range pkts {
+	for taken < len(pkts) && !full {
+		if q.super != nil {
+			if n, thl, gso := gsoRun(pkts[taken:]); n > 1 {
+				run := pkts[taken : taken+n]
+				l := buildSuper(q.super, run, thl, gso)
+				e := q.write(q.super[:l], &calls)
+				switch e {
+				case 0:
+					for _, p := range run {
+						bytes += p.Len()
+					}
+					sent += n
+					supers++
+				case unix.EAGAIN:
+					full = true
+					continue
+				default:
+					errs++
+					dropped += n
+				}
+				for _, p := range run {
+					p.Free()
+				}
+				taken += n
+				continue
+			}
+		}
+		p := pkts[taken]
 		n := p.Len()
 		if q.vnet {
 			putVnetTx(q.hdr[:], p) // before Prepend moves the frame's start
@@ -385,26 +416,19 @@ loop:
 			taken++
 			continue
 		}
-		for {
-			_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(q.fd), uintptr(unsafe.Pointer(&d[0])), uintptr(len(d)))
-			calls++
-			switch e {
-			case 0:
-				sent++
-				bytes += n
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				if q.vnet {
-					p.TrimFront(vnetHdrLen)
-				}
-				full = true
-				break loop
-			default:
-				errs++
-				dropped++
+		switch e := q.write(d, &calls); e {
+		case 0:
+			sent++
+			bytes += n
+		case unix.EAGAIN:
+			if q.vnet {
+				p.TrimFront(vnetHdrLen)
 			}
-			break
+			full = true
+			continue
+		default:
+			errs++
+			dropped++
 		}
 		p.Free()
 		taken++
@@ -412,6 +436,9 @@ loop:
 	q.c.txSyscalls.Add(uint64(calls))
 	q.c.txPackets.Add(uint64(sent))
 	q.c.txBytes.Add(uint64(bytes))
+	if supers > 0 {
+		q.c.txSuper.Add(uint64(supers))
+	}
 	if full {
 		q.c.txFull.Add(1)
 	}
@@ -420,6 +447,17 @@ loop:
 		q.c.txErrors.Add(uint64(errs))
 	}
 	return taken
+}
+
+// write is one write(2) of b, retried when a signal interrupts it.
+func (q *queue) write(b []byte, calls *int) unix.Errno {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(q.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		*calls++
+		if e != unix.EINTR {
+			return e
+		}
+	}
 }
 
 // Stats returns every queue's counters. Any goroutine may call it.
@@ -444,6 +482,7 @@ func (p *Port) Stats() []QueueStats {
 			TxFull:      c.txFull.Load(),
 			TxDropped:   c.txDropped.Load(),
 			TxErrors:    c.txErrors.Load(),
+			TxSuper:     c.txSuper.Load(),
 		}
 	}
 	return out

@@ -29,4 +29,7 @@ type QueueStats struct {
 	TxDropped uint64
 	// TxErrors counts writes that failed with anything but "try again".
 	TxErrors uint64
+	// TxSuper counts the GSO super-packets written (Config.GSO), each a run of TxPackets'
+	// segments coalesced into one write.
+	TxSuper uint64
 }
