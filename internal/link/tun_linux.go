@@ -8,7 +8,9 @@ import (
 // if it is a persistent multi-queue device), with options vnet (the virtio-net header with
 // checksum offload), gso (vnet and TSO both ways: 64 KiB super-packets), nosteer (the
 // kernel's own steering instead of the eBPF program), mtu=N (set the device's MTU),
-// burst=N (packets per receive burst), seed=N (the steering seed).
+// burst=N (packets per receive burst), seed=N (the steering seed). The device's own drops
+// (packets the kernel could not queue for a reader, or refused from one) are reported on
+// queue 0.
 func init() {
 	Register("tun", func(sp *Spec, p Params) (*Link, error) {
 		burst, err := sp.Int("burst", tun.DefaultBurst)
@@ -49,6 +51,11 @@ func init() {
 					TxPackets: q.TxPackets, TxBytes: q.TxBytes, TxSyscalls: q.TxSyscalls,
 					Errors: q.RxNoBuffer + q.RxTruncated + q.RxErrors + q.TxDropped + q.TxErrors,
 				})
+			}
+			// The device counts its drops for all queues together: on queue 0.
+			if ds, err := port.DeviceStats(); err == nil && len(out) > 0 {
+				out[0].KernelDrops = ds.TxDropped
+				out[0].Errors += ds.RxDropped
 			}
 			return out
 		}}, nil

@@ -39,7 +39,9 @@
 // one system call per packet plus one; RxWait gives the descriptor for epoll. TxBurst
 // writes each packet from the stack's own buffer and frees it; during the write the
 // kernel runs its own receive path for the packet (Linux's TCP, for a Linux peer), so
-// that work is done on the shard's thread.
+// that work is done on the shard's thread. Stats has the port's counters per queue;
+// DeviceStats the device's own (through a netlink socket of the port's namespace), among
+// them the packets the kernel dropped because a queue was full (tx_dropped).
 //
 // # Offloads
 //

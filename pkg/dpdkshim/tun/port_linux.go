@@ -27,6 +27,8 @@ type Port struct {
 	created bool // Open made the device: it goes away with the last descriptor
 	steer   dpdkshim.Steering
 	steerBy string // how the port steers, for logs
+	ifindex int
+	nl      *rtnl // reads the device's counters
 	queues  []*queue
 	closed  atomic.Bool
 	mu      sync.Mutex // serialises Close and Stats
@@ -148,6 +150,14 @@ func (p *Port) open() error {
 		}
 	}
 	ifr, _ := unix.NewIfreq(p.dev)
+	if err := unix.IoctlIfreq(ctl, unix.SIOCGIFINDEX, ifr); err != nil {
+		return fmt.Errorf("SIOCGIFINDEX: %w", err)
+	}
+	p.ifindex = int(ifr.Uint32())
+	if p.nl, err = newRtnl(); err != nil {
+		return fmt.Errorf("a netlink socket: %w", err)
+	}
+	ifr, _ = unix.NewIfreq(p.dev)
 	if err := unix.IoctlIfreq(ctl, unix.SIOCGIFMTU, ifr); err != nil {
 		return fmt.Errorf("SIOCGIFMTU: %w", err)
 	}
@@ -488,6 +498,21 @@ func (p *Port) Stats() []QueueStats {
 	return out
 }
 
+// DeviceStats reads the device's own counters (the kernel's drops among them). Any
+// goroutine may call it, until Close.
+func (p *Port) DeviceStats() (DeviceStats, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() || p.nl == nil {
+		return DeviceStats{}, fmt.Errorf("tun: %s: closed", p.dev)
+	}
+	st, err := p.nl.linkStats(p.ifindex)
+	if err != nil {
+		return st, fmt.Errorf("tun: %s: reading the device's counters: %w", p.dev, err)
+	}
+	return st, nil
+}
+
 // Close implements dpdkshim.Port: it closes the descriptors (call it after the queues'
 // goroutines have stopped). A device Open created goes away with them; a persistent one
 // stays, without the steering program. Closing again is a no-op.
@@ -502,6 +527,10 @@ func (p *Port) Close() error {
 		if err := setSteering(p.queues[0].fd, -1); err != nil {
 			errs = append(errs, fmt.Errorf("tun: %s: detaching the steering program: %w", p.dev, err))
 		}
+	}
+	if p.nl != nil {
+		p.nl.close()
+		p.nl = nil
 	}
 	for _, q := range p.queues {
 		if q.fd >= 0 {

@@ -335,6 +335,11 @@ func TestPort_UDPBothWays(t *testing.T) {
 			require.Equal(t, uint64(10), rx)
 			require.Equal(t, uint64(2), tx)
 			require.GreaterOrEqual(t, calls, rx)
+			ds, err := n.port.DeviceStats()
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, ds.TxPackets, uint64(10), "the device queued what the port read")
+			require.Equal(t, uint64(2), ds.RxPackets, "and took what it wrote")
+			require.Zero(t, ds.TxDropped+ds.RxDropped)
 		})
 	}
 }
@@ -412,4 +417,31 @@ func TestPort_RxTxAllocatesNothing(t *testing.T) {
 			require.GreaterOrEqual(t, st.TxPackets, uint64(250))
 		})
 	}
+}
+
+// TestPort_KernelDropsCounted: packets the kernel cannot queue because the port does not
+// read them are counted by the device, and DeviceStats reports them.
+func TestPort_KernelDropsCounted(t *testing.T) {
+	n := newTunNet(t, Config{Queues: 1})
+	fd := n.udpSocket(t, 9000, 7)
+	for i := 0; i < 1000; i++ { // the device queues 500 (its txqueuelen)
+		_, err := unix.Write(fd, []byte("x"))
+		require.NoError(t, err)
+	}
+	read := 0
+	buf := make([]*dpdkshim.Packet, 64)
+	for k := n.port.RxBurst(0, buf); k > 0; k = n.port.RxBurst(0, buf) {
+		for _, p := range buf[:k] {
+			p.Free()
+		}
+		read += k
+	}
+	ds, err := n.port.DeviceStats()
+	require.NoError(t, err)
+	require.Positive(t, ds.TxDropped, "%+v", ds)
+	require.Equal(t, uint64(read), ds.TxPackets, "the device counts what was read")
+	require.Equal(t, uint64(1000), ds.TxPackets+ds.TxDropped, "%+v", ds)
+	require.NoError(t, n.port.Close())
+	_, err = n.port.DeviceStats()
+	require.Error(t, err)
 }
