@@ -3,8 +3,10 @@
 // pools with headroom so that headers are prepended in place.
 //
 // Every link implements Port: the in-memory pair in this package (tests, benchmarks, the
-// demo), and later AF_PACKET, TUN and real DPDK. Queue q of a port is driven by exactly one
-// goroutine, the shard that owns it; the package never locks on the burst path.
+// demo), AF_PACKET (package afpacket), TUN (package tun), and later real DPDK. Queue q of a
+// port is driven by exactly one goroutine, the shard that owns it; the package never locks
+// on the burst path. Frames are Ethernet frames unless the port says otherwise (LinkTyper:
+// LinkIP for bare IP packets, as a TUN device carries them).
 //
 // Ownership follows DPDK: RxBurst hands packets to the caller, who frees them; TxBurst takes
 // the packets it accepted and the caller keeps the rest. A packet's buffer belongs to the pool
