@@ -445,3 +445,37 @@ func TestPort_KernelDropsCounted(t *testing.T) {
 	_, err = n.port.DeviceStats()
 	require.Error(t, err)
 }
+
+// TestPort_GSOTxAllocatesNothing: with GSO, coalescing a run of segments into one
+// super-packet and writing it allocates nothing, and it is one write.
+func TestPort_GSOTxAllocatesNothing(t *testing.T) {
+	n := newTunNet(t, Config{Queues: 1, VnetHdr: true, GSO: true})
+	pool := n.port.Pool(0)
+	pkts := make([]*dpdkshim.Packet, 8)
+	rx := make([]*dpdkshim.Packet, 8)
+	body := payload(1000, 3)
+	seq := uint32(1)
+	cycle := func() {
+		for i := range pkts {
+			pkts[i] = seg(pool, 4000, seq, tcpFlagACK, nil, body)
+			seq += 1000
+		}
+		if n.port.TxBurst(0, pkts) != len(pkts) {
+			panic("not taken")
+		}
+		for k := n.port.RxBurst(0, rx); k > 0; k = n.port.RxBurst(0, rx) { // Linux's resets
+			for _, p := range rx[:k] {
+				p.Free()
+			}
+		}
+	}
+	for i := 0; i < 20; i++ {
+		cycle()
+	}
+	before := n.port.Stats()[0]
+	require.Zero(t, testing.AllocsPerRun(100, cycle))
+	after := n.port.Stats()[0]
+	require.Equal(t, after.TxSuper-before.TxSuper, after.TxSyscalls-before.TxSyscalls, "one write per run")
+	require.Equal(t, 8*(after.TxSuper-before.TxSuper), after.TxPackets-before.TxPackets)
+	require.Zero(t, after.TxDropped)
+}
