@@ -479,3 +479,66 @@ func TestPort_GSOTxAllocatesNothing(t *testing.T) {
 	require.Equal(t, 8*(after.TxSuper-before.TxSuper), after.TxPackets-before.TxPackets)
 	require.Zero(t, after.TxDropped)
 }
+
+// TestPort_IPv6SteeringOnRealPackets: the device carries IPv6 as it does IPv4, and the
+// steering program sends every UDP/IPv6 packet of 128 flows Linux sends (fd00::2 to
+// fd00::1, inside the namespace) to the queue Symmetric.IPQueue names.
+func TestPort_IPv6SteeringOnRealPackets(t *testing.T) {
+	const queues = 4
+	ns := netns.New(t, "tun6")
+	ns.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "0")
+	ns.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "0")
+	p, err := openIn(ns, Config{Name: devName, Queues: queues, SteerSeed: 77})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	ns.Sysctl(t, "net.ipv6.conf."+devName+".disable_ipv6", "0")
+	ns.Run(t, "ip", "-6", "addr", "add", "fd00::2", "peer", "fd00::1/128", "dev", devName, "nodad")
+	local, peer := [16]byte{0xfd, 15: 2}, [16]byte{0xfd, 15: 1}
+	var fd int
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrInet6{Addr: local})
+	}))
+	t.Cleanup(func() { unix.Close(fd) })
+	const flows = 128
+	for i := 0; i < flows; i++ {
+		sa := &unix.SockaddrInet6{Addr: peer, Port: 2000 + i}
+		err := unix.Sendto(fd, []byte("six"), 0, sa)
+		// The kernel installs the peer's route a moment after ip returns.
+		for deadline := time.Now().Add(5 * time.Second); err == unix.ENETUNREACH && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			err = unix.Sendto(fd, []byte("six"), 0, sa)
+		}
+		require.NoError(t, err)
+	}
+	s := p.Steering().(dpdkshim.Symmetric)
+	spread := make([]int, queues)
+	buf := make([]*dpdkshim.Packet, 32)
+	got := 0
+	for deadline := time.Now().Add(5 * time.Second); got < flows && time.Now().Before(deadline); {
+		k := 0
+		for q := 0; q < queues; q++ {
+			n := p.RxBurst(q, buf)
+			for _, pk := range buf[:n] {
+				d := pk.Data()
+				if len(d) >= 48 && d[0]>>4 == 6 && d[6] == header.ProtoUDP { // not the kernel's ICMPv6
+					require.Equal(t, s.IPQueue(d, queues), q, "packet % x", d)
+					spread[q]++
+					got++
+				}
+				pk.Free()
+			}
+			k += n
+		}
+		if k == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	require.Equal(t, flows, got)
+	for q, c := range spread {
+		require.Positive(t, c, "queue %d: %v", q, spread)
+	}
+}
