@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// A hand-assembled eBPF program: the steering program is about sixty instructions, too
+// A hand-assembled eBPF program: the steering program is 75 instructions, too
 // few to justify an eBPF library, and the kernel checks it anyway (the verifier).
 
 // insn is struct bpf_insn: an opcode, the destination and source registers (four bits
