@@ -42,7 +42,10 @@
 // kernel runs its own receive path for the packet (Linux's TCP, for a Linux peer), so
 // that work is done on the shard's thread. Stats has the port's counters per queue;
 // DeviceStats the device's own (through a netlink socket of the port's namespace), among
-// them the packets the kernel dropped because a queue was full (tx_dropped).
+// them the packets the kernel dropped because a queue was full (tx_dropped). A device
+// deleted under the port (ip link del) makes each queue stop at its next burst, with a
+// log line: its descriptor is replaced by a never-readable one, so that the shard's epoll
+// does not report it ready forever, and what the stack still sends is dropped and counted.
 //
 // # Offloads
 //

@@ -46,6 +46,9 @@ type queue struct {
 	txPool   *dpdkshim.Pool
 	hdr      [vnetHdrLen]byte
 	super    []byte // with GSO: where a run of segments becomes one super-packet
+	dev      string
+	logf     func(format string, args ...any)
+	dead     atomic.Bool // the device was deleted (gone)
 	c        counters
 }
 
@@ -118,8 +121,12 @@ func (p *Port) open() error {
 		}
 	}
 	// The descriptors hold the device from here on; Close releases them.
+	logf := cfg.Logf
+	if logf == nil {
+		logf = log.Printf
+	}
 	for i, fd := range fds {
-		p.queues = append(p.queues, &queue{id: i, fd: fd, vnet: cfg.VnetHdr})
+		p.queues = append(p.queues, &queue{id: i, fd: fd, vnet: cfg.VnetHdr, dev: p.dev, logf: logf})
 	}
 	if err := hook("attached"); err != nil {
 		return err
@@ -171,10 +178,6 @@ func (p *Port) open() error {
 			_ = setSteering(fds[0], -1) // a persistent device may keep an old program
 		} else if err := steerOrHook(fds[0], cfg.SteerSeed, len(p.queues)); err != nil {
 			p.steer, p.steerBy = nil, "the kernel's automatic steering"
-			logf := cfg.Logf
-			if logf == nil {
-				logf = log.Printf
-			}
 			logf("tun: %s: no steering program (%v): the kernel's automatic steering is used instead, "+
 				"and packets that reach a shard other than their flow's are handed over (the hand-off counters)", p.dev, err)
 		} else {
@@ -290,7 +293,7 @@ func (p *Port) Pool(q int) *dpdkshim.Pool {
 // RxBurst implements dpdkshim.Port: one read(2) per packet, into buffers of the queue's
 // receive pool, until pkts is full, the burst size is reached or the device has nothing.
 func (p *Port) RxBurst(q int, pkts []*dpdkshim.Packet) int {
-	if uint(q) >= uint(len(p.queues)) || len(pkts) == 0 || p.closed.Load() {
+	if uint(q) >= uint(len(p.queues)) || len(pkts) == 0 || p.closed.Load() || p.queues[q].dead.Load() {
 		return 0
 	}
 	return p.queues[q].rx(pkts)
@@ -317,11 +320,14 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 			if e == unix.EINTR {
 				continue
 			}
-			if e == unix.EAGAIN {
+			switch e {
+			case unix.EAGAIN:
 				if out == 0 {
 					q.c.rxEmpty.Add(1)
 				}
-			} else {
+			case unix.EBADFD:
+				q.gone()
+			default:
 				errs++
 			}
 			break
@@ -364,6 +370,22 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 	return out
 }
 
+// gone retires a queue whose device was deleted under it (ip link del: the descriptor
+// then answers EBADFD, and epoll reports it ready with an error forever, so its shard
+// would spin). A never-readable eventfd takes the descriptor's number (dup3), which
+// releases the TUN file and with it the shard's epoll entry for it; the queue then reads
+// and writes nothing, and says so once.
+func (q *queue) gone() {
+	if q.dead.Swap(true) {
+		return
+	}
+	if efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err == nil {
+		_ = unix.Dup3(efd, q.fd, unix.O_CLOEXEC)
+		unix.Close(efd)
+	}
+	q.logf("tun: %s queue %d: the device is gone (EBADFD): the queue stops", q.dev, q.id)
+}
+
 // TxBurst implements dpdkshim.Port: one write(2) per packet (the kernel takes the packet
 // into its receive path during the call), each freed once written; with Config.GSO, one
 // write per run of a flow's consecutive TCP segments, coalesced into a super-packet. When
@@ -372,6 +394,14 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 func (p *Port) TxBurst(q int, pkts []*dpdkshim.Packet) int {
 	if uint(q) >= uint(len(p.queues)) || p.closed.Load() {
 		return 0
+	}
+	if qu := p.queues[q]; qu.dead.Load() {
+		// The device is gone: what the stack sends is lost, and counted.
+		for _, pk := range pkts {
+			pk.Free()
+		}
+		qu.c.txDropped.Add(uint64(len(pkts)))
+		return len(pkts)
 	}
 	return p.queues[q].tx(pkts)
 }
@@ -396,6 +426,9 @@ func (q *queue) tx(pkts []*dpdkshim.Packet) int {
 					full = true
 					continue
 				default:
+					if e == unix.EBADFD {
+						q.gone()
+					}
 					errs++
 					dropped += n
 				}
@@ -437,6 +470,9 @@ func (q *queue) tx(pkts []*dpdkshim.Packet) int {
 			full = true
 			continue
 		default:
+			if e == unix.EBADFD {
+				q.gone()
+			}
 			errs++
 			dropped++
 		}

@@ -542,3 +542,46 @@ func TestPort_IPv6SteeringOnRealPackets(t *testing.T) {
 		require.Positive(t, c, "queue %d: %v", q, spread)
 	}
 }
+
+// TestPort_DeviceDeleted: when the device is deleted under the port (ip link del), each
+// queue stops at its next burst with one log line, its descriptor leaves the epoll set
+// (which would otherwise report it ready with an error forever and make the shard spin),
+// and what the stack still transmits is dropped and counted.
+func TestPort_DeviceDeleted(t *testing.T) {
+	var mu sync.Mutex
+	var logged []string
+	n := newTunNet(t, Config{Queues: 2, Logf: func(f string, a ...any) {
+		mu.Lock()
+		logged = append(logged, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}})
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	require.NoError(t, err)
+	defer unix.Close(ep)
+	for q := 0; q < 2; q++ {
+		fd := n.port.RxWait(q).FD
+		require.NoError(t, unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}))
+	}
+	events := make([]unix.EpollEvent, 4)
+	k, err := unix.EpollWait(ep, events, 0)
+	require.NoError(t, err)
+	require.Zero(t, k, "an idle device is not ready")
+	n.ns.Run(t, "ip", "link", "del", devName)
+	k, err = unix.EpollWait(ep, events, 1000)
+	require.NoError(t, err)
+	require.Positive(t, k, "a deleted device's descriptors are ready with an error")
+	buf := make([]*dpdkshim.Packet, 8)
+	for q := 0; q < 2; q++ {
+		require.Zero(t, n.port.RxBurst(q, buf))
+	}
+	k, err = unix.EpollWait(ep, events, 0)
+	require.NoError(t, err)
+	require.Zero(t, k, "the stopped queues left the epoll set")
+	require.Len(t, logged, 2)
+	require.Contains(t, logged[0], "the device is gone")
+	pk := n.port.Pool(0).Get()
+	pk.SetData([]byte{0x45})
+	require.Equal(t, 1, n.port.TxBurst(0, []*dpdkshim.Packet{pk}))
+	require.Equal(t, uint64(1), n.port.Stats()[0].TxDropped)
+	require.NoError(t, n.port.Close())
+}
