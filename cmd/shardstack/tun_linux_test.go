@@ -21,10 +21,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/apps"
+	"github.com/shardstack/shardstack/internal/link"
 	"github.com/shardstack/shardstack/internal/loadgen"
 	"github.com/shardstack/shardstack/internal/netns"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/pcap"
+	"github.com/shardstack/shardstack/pkg/stack"
 )
 
 // The TUN real-link tests: shardstack on a multi-queue TUN device in a network namespace
@@ -287,5 +289,69 @@ func TestTUN_PcapIsRaw(t *testing.T) {
 		require.Equal(t, want[i].src, netip.AddrFrom4(src).String(), "packet %d", i)
 		require.Equal(t, want[i].flags, seg.Flags()&(header.TCPFlagSYN|header.TCPFlagACK), "packet %d", i)
 		i++
+	}
+}
+
+// TestTUN_ShardstackDialsLinux: shardstack, embedded as a library on a TUN device, dials a
+// Linux echo server on the device's Linux side and moves 1 MiB both ways, checked by
+// hash, plain and with GSO (its segments then leave coalesced into super-packets).
+func TestTUN_ShardstackDialsLinux(t *testing.T) {
+	for _, opts := range []string{"", ",gso"} {
+		t.Run("tun"+opts, func(t *testing.T) {
+			n := newTunNet(t)
+			n.ns.Run(t, "ip", "tuntap", "add", "dev", tunDev, "mode", "tun", "multi_queue")
+			n.ns.Run(t, "ip", "addr", "add", linuxAddr, "peer", ssAddr+"/32", "dev", tunDev)
+			var ln net.Listener
+			require.NoError(t, n.ns.Do(func() error {
+				var err error
+				ln, err = net.Listen("tcp4", linuxAddr+":9000")
+				return err
+			}))
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						_, _ = io.Copy(c, c)
+					}()
+				}
+			}()
+			var lk *link.Link
+			require.NoError(t, n.ns.Do(func() error {
+				var err error
+				lk, err = link.Open("tun:"+tunDev+opts, link.Params{Queues: 2})
+				return err
+			}))
+			st, err := stack.New(stack.Config{Port: lk.Port, Addr: mustPrefix(ssAddr + "/24"), Shards: 2})
+			if err != nil {
+				lk.Port.Close()
+				require.NoError(t, err)
+			}
+			defer func() {
+				st.Close()
+				lk.Port.Close()
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := st.Dial(ctx, linuxAddr+":9000")
+			require.NoError(t, err)
+			defer c.Close()
+			echo1MiB(t, c)
+			var rx, tx, writes uint64
+			for _, q := range lk.Stats() {
+				rx += q.RxPackets
+				tx += q.TxPackets
+				writes += q.TxSyscalls
+				require.Zero(t, q.Errors+q.KernelDrops)
+			}
+			t.Logf("%d packets received, %d sent in %d writes", rx, tx, writes)
+			if opts == ",gso" {
+				require.Less(t, writes, tx/2, "segments left coalesced")
+			}
+		})
 	}
 }
