@@ -35,8 +35,8 @@ interface must have no IPv4 address of its own: the stack owns --addr); options 
 commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link tun:NAME runs it on a
 multi-queue TUN device, bare IP packets with no ARP (created if NAME is free, attached to if
 it is a persistent multi_queue device; give the Linux side an address and shardstack's as
-its peer); options: tun:NAME,vnet,gso,nosteer,mtu=N,burst=64,seed=N. --link kernel runs the
-same application on Linux's own TCP stack through Go's net, for comparison.
+its peer); options: tun:NAME,vnet,gso,nosteer,mtu=N,qlen=N,burst=64,seed=N. --link kernel
+runs the same application on Linux's own TCP stack through Go's net, for comparison.
 
 Applications: echo (returns what it reads), discard (reads and drops), hello (answers one
 HTTP/1.0 request with a fixed reply and closes, what shardstack load sends), http (net/http

@@ -8,6 +8,7 @@ import (
 // if it is a persistent multi-queue device), with options vnet (the virtio-net header with
 // checksum offload), gso (vnet and TSO both ways: 64 KiB super-packets), nosteer (the
 // kernel's own steering instead of the eBPF program), mtu=N (set the device's MTU),
+// qlen=N (its txqueuelen: packets each queue holds before the kernel drops),
 // burst=N (packets per receive burst), seed=N (the steering seed). The device's own drops
 // (packets the kernel could not queue for a reader, or refused from one) are reported on
 // queue 0.
@@ -25,12 +26,17 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		qlen, err := sp.Int("qlen", 0)
+		if err != nil {
+			return nil, err
+		}
 		gso := sp.Flag("gso")
 		cfg := tun.Config{
 			Name:      sp.Device,
 			Queues:    p.Queues,
 			Burst:     burst,
 			MTU:       mtu,
+			QueueLen:  qlen,
 			VnetHdr:   sp.Flag("vnet") || gso,
 			GSO:       gso,
 			NoSteer:   sp.Flag("nosteer"),

@@ -34,6 +34,10 @@ type Config struct {
 	Burst int
 	// MTU, if set, is given to the device; 0 keeps the device's (1500 for a new one).
 	MTU int
+	// QueueLen, if set, is given to the device as its txqueuelen: how many packets each
+	// queue holds for the port to read before the kernel drops (DeviceStats TxDropped);
+	// 0 keeps the device's (500 for a new one).
+	QueueLen int
 
 	// VnetHdr turns on the virtio-net header (IFF_VNET_HDR) with checksum offload
 	// (TUNSETOFFLOAD TUN_F_CSUM): packets from the host arrive with their checksums left

@@ -79,6 +79,9 @@ func Open(cfg Config) (*Port, error) {
 	if cfg.MTU < 0 || cfg.MTU > 65535 || (cfg.MTU > 0 && cfg.MTU < 68) {
 		return nil, fmt.Errorf("%w: MTU %d", ErrConfig, cfg.MTU)
 	}
+	if cfg.QueueLen < 0 || cfg.QueueLen > 1<<20 {
+		return nil, fmt.Errorf("%w: QueueLen %d", ErrConfig, cfg.QueueLen)
+	}
 	if cfg.GSO && !cfg.VnetHdr {
 		return nil, fmt.Errorf("%w: GSO needs the virtio-net header (VnetHdr)", ErrConfig)
 	}
@@ -154,6 +157,13 @@ func (p *Port) open() error {
 		ifr.SetUint32(uint32(cfg.MTU))
 		if err := unix.IoctlIfreq(ctl, unix.SIOCSIFMTU, ifr); err != nil {
 			return fmt.Errorf("SIOCSIFMTU %d: %w", cfg.MTU, err)
+		}
+	}
+	if cfg.QueueLen > 0 {
+		ifr, _ := unix.NewIfreq(p.dev)
+		ifr.SetUint32(uint32(cfg.QueueLen))
+		if err := unix.IoctlIfreq(ctl, unix.SIOCSIFTXQLEN, ifr); err != nil {
+			return fmt.Errorf("SIOCSIFTXQLEN %d: %w", cfg.QueueLen, err)
 		}
 	}
 	ifr, _ := unix.NewIfreq(p.dev)

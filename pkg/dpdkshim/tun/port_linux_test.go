@@ -147,7 +147,7 @@ func openFDs(t *testing.T) int {
 // namespace, sets its MTU and brings it up; the device goes away when the port closes.
 func TestOpen_CreatesAndRemovesDevice(t *testing.T) {
 	ns := netns.New(t, "tun")
-	p, err := openIn(ns, Config{Name: devName, Queues: 2, MTU: 1400})
+	p, err := openIn(ns, Config{Name: devName, Queues: 2, MTU: 1400, QueueLen: 2000})
 	require.NoError(t, err)
 	require.True(t, p.Created())
 	require.Equal(t, "tun:"+devName, p.Name())
@@ -158,6 +158,7 @@ func TestOpen_CreatesAndRemovesDevice(t *testing.T) {
 	ifi, err := ns.Interface(devName)
 	require.NoError(t, err)
 	require.Equal(t, 1400, ifi.MTU)
+	require.Contains(t, ns.Run(t, "ip", "link", "show", devName), "qlen 2000")
 	require.NotZero(t, ifi.Flags&net.FlagUp, "the device is up")
 	for q := 0; q < 2; q++ {
 		require.GreaterOrEqual(t, p.RxWait(q).FD, 0)
@@ -193,7 +194,7 @@ func TestOpen_AttachesToPersistentDevice(t *testing.T) {
 		require.ErrorIs(t, err, ErrNotTUN, name)
 	}
 	require.Equal(t, before, openFDs(t), "no descriptor is left behind")
-	for _, bad := range []Config{{}, {Name: strings.Repeat("x", 16)}, {Name: "a", MTU: 20}, {Name: "a", GSO: true}} {
+	for _, bad := range []Config{{}, {Name: strings.Repeat("x", 16)}, {Name: "a", MTU: 20}, {Name: "a", GSO: true}, {Name: "a", QueueLen: -1}} {
 		_, err = openIn(ns, bad)
 		require.ErrorIs(t, err, ErrConfig, "%+v", bad)
 	}
