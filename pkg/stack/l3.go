@@ -38,3 +38,15 @@ func (sh *shard) l3Input(p *dpdkshim.Packet, b []byte) {
 		sh.frees.Free(p)
 	}
 }
+
+// linkOutput sends a finished IPv4 packet towards next hop nh: on an L3 link straight to
+// the port (no link header, no neighbour to resolve), otherwise through the neighbour
+// cache, which resolves nh and prepends the Ethernet header. Every IPv4 output path ends
+// here.
+func (sh *shard) linkOutput(p *dpdkshim.Packet, nh [4]byte) {
+	if sh.st.l3 {
+		sh.queueTx(p)
+		return
+	}
+	sh.neigh.output(p, nh)
+}

@@ -374,11 +374,7 @@ func (sh *shard) OutputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		return
 	}
 	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
-	if sh.st.l3 {
-		sh.queueTx(p) // no link header and no neighbour to resolve
-		return
-	}
-	sh.neigh.output(p, nh)
+	sh.linkOutput(p, nh)
 }
 
 // sendFrame prepends the Ethernet header and queues the frame.
