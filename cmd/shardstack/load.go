@@ -46,7 +46,7 @@ type loadConfig struct {
 func parseLoad(args []string) (*loadConfig, error) {
 	fs := newFlagSet("shardstack load", loadAbout)
 	c := &loadConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], tun:NAME[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
 	var addrs, gw multiFlag
 	fs.Var(&addrs, "addr", "the client stack's address and subnet, IPv4 or IPv6, e.g. 198.18.0.2/24 or fd00::2/64 (repeatable)")
 	fs.Var(&gw, "gateway", "next hop for destinations off the subnets (repeatable: one IPv4, one IPv6)")
@@ -66,7 +66,7 @@ func parseLoad(args []string) (*loadConfig, error) {
 	}
 	c.duration, c.coalesce = *dur, *coalesce
 	if c.link == "" {
-		return nil, fs.errorf("--link is required (afpacket:IFACE or kernel)")
+		return nil, fs.errorf("--link is required (afpacket:IFACE, tun:NAME or kernel)")
 	}
 	var err error
 	if c.addrs, err = parseAddrs(fs, addrs); err != nil {

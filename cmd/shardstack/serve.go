@@ -33,8 +33,12 @@ the counters that moved, each link queue's packets and syscalls, and each shard'
 hand-offs. --link afpacket:IFACE runs shardstack on an interface through AF_PACKET (the
 interface must have no address of its own on --addr's subnets: the stack owns --addr,
 IPv4 or IPv6, and answers ARP and neighbour discovery for it); options follow
-commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link kernel runs the same
-application on Linux's own TCP stack through Go's net, for comparison.
+commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link tun:NAME runs it on a
+multi-queue TUN device, bare IP packets with no ARP or neighbour discovery (created if NAME
+is free, attached to if it is a persistent multi_queue device; give the Linux side an
+address and shardstack's as its peer); options: tun:NAME,vnet,gso,nosteer,mtu=N,qlen=N,
+burst=64,seed=N. --link kernel runs the same application on Linux's own TCP stack through
+Go's net, for comparison.
 
 Applications: echo (returns what it reads), discard (reads and drops), hello (answers one
 HTTP/1.0 request with a fixed reply and closes, what shardstack load sends), http (net/http
@@ -66,7 +70,7 @@ type serveConfig struct {
 func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	fs := newFlagSet("shardstack serve", serveAbout)
 	c := &serveConfig{}
-	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
+	fs.StringVar(&c.link, "link", "", "the link: afpacket:IFACE[,options], tun:NAME[,options], dpdk:EAL-ARGS [-- options] (built with -tags dpdk) or kernel (required)")
 	var addrs, listens, gw multiFlag
 	fs.Var(&addrs, "addr", "the stack's address and subnet, IPv4 or IPv6, e.g. 198.18.0.1/24 or fd00::1/64 (repeatable; the first is the primary)")
 	fs.Var(&gw, "gateway", "next hop for destinations off the subnets (repeatable: one IPv4, one IPv6)")
@@ -101,7 +105,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 // settle checks the flags against each other and fills in the parsed forms.
 func (c *serveConfig) settle(fs *flagSet, addrs, listens, gw multiFlag, abort bool, cookies int, profile string) error {
 	if c.link == "" {
-		return fs.errorf("--link is required (afpacket:IFACE or kernel)")
+		return fs.errorf("--link is required (afpacket:IFACE, tun:NAME or kernel)")
 	}
 	var err error
 	if c.addrs, err = parseAddrs(fs, addrs); err != nil {
@@ -261,7 +265,11 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 			return err
 		}
 		bw := bufio.NewWriterSize(f, 1<<20)
-		w, err := pcap.NewWriter(bw, pcap.MaxSnapLen, pcap.LinkTypeEthernet)
+		lt := uint32(pcap.LinkTypeEthernet)
+		if dpdkshim.LinkTypeOf(lk.Port) == dpdkshim.LinkIP {
+			lt = pcap.LinkTypeRaw // bare IP packets (a TUN device)
+		}
+		w, err := pcap.NewWriter(bw, pcap.MaxSnapLen, lt)
 		if err != nil {
 			f.Close()
 			return err

@@ -47,12 +47,16 @@ type Options struct {
 	// IPv6 gives the stacks ServerAddr6 and ClientAddr6 beside their IPv4 addresses
 	// (with StaticARP, static IPv6 neighbours too).
 	IPv6 bool
+	// L3 makes the pair carry bare IP packets (dpdkshim.LinkIP, like a TUN device): no
+	// Ethernet header, no ARP. Frames then hold IPv4 packets from their first byte.
+	L3 bool
 }
 
 // Frame is one frame that crossed the pair.
 type Frame struct {
 	Time     int64 // virtual ns
 	ToServer bool  // client -> server
+	L3       bool  // Data is a bare IP packet (Options.L3), not an Ethernet frame
 	Data     []byte
 }
 
@@ -64,6 +68,7 @@ type Net struct {
 	mu             sync.Mutex
 	frames         []Frame
 	serverMAC      header.MAC
+	l3             bool
 }
 
 // New builds a Net.
@@ -85,8 +90,9 @@ func New(opts Options) (*Net, error) {
 		RingSize:  opts.RingSize,
 		ByTxQueue: opts.ByTxQueue,
 		Offloads:  opts.Offloads,
+		L3:        opts.L3,
 	})
-	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC()}
+	n := &Net{Clock: vc, PortS: ps, PortC: pc, serverMAC: ps.MAC(), l3: opts.L3}
 	if !opts.NoCapture {
 		ps.SetSink(n.record)
 	}
@@ -115,8 +121,12 @@ func New(opts Options) (*Net, error) {
 }
 
 func (n *Net) record(ts int64, frame []byte) {
-	f := Frame{Time: ts, Data: append([]byte(nil), frame...)}
-	if eth, err := header.ParseEthernet(frame); err == nil {
+	f := Frame{Time: ts, L3: n.l3, Data: append([]byte(nil), frame...)}
+	if n.l3 {
+		if ip, err := header.ParseIPv4(frame); err == nil {
+			f.ToServer = ip.Dst() == ServerAddr.Addr().As4()
+		}
+	} else if eth, err := header.ParseEthernet(frame); err == nil {
 		f.ToServer = eth.Src() != n.serverMAC
 	}
 	n.mu.Lock()
@@ -207,6 +217,9 @@ func Describe(f Frame) string {
 		dir = "S->C"
 	}
 	seg, ok := TCPOf(f.Data)
+	if f.L3 {
+		seg, ok = TCPOfIP(f.Data)
+	}
 	if !ok {
 		return fmt.Sprintf("%8.3fs %s non-TCP %d bytes", float64(f.Time)/1e9, dir, len(f.Data))
 	}
@@ -221,16 +234,29 @@ func TCPOf(frame []byte) (header.TCP, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var payload []byte
 	switch eth.Type() {
-	case header.EtherTypeIPv4:
-		ip, err := header.ParseIPv4(eth.Payload())
+	case header.EtherTypeIPv4, header.EtherTypeIPv6:
+		return TCPOfIP(eth.Payload())
+	}
+	return nil, false
+}
+
+// TCPOfIP returns the TCP header of a bare IPv4/TCP or IPv6/TCP packet (an L3 frame; no
+// IPv6 extension headers).
+func TCPOfIP(pkt []byte) (header.TCP, bool) {
+	if len(pkt) == 0 {
+		return nil, false
+	}
+	var payload []byte
+	switch pkt[0] >> 4 {
+	case 4:
+		ip, err := header.ParseIPv4(pkt)
 		if err != nil || ip.Protocol() != header.ProtoTCP {
 			return nil, false
 		}
 		payload = ip.Payload()
-	case header.EtherTypeIPv6:
-		ip, err := header.ParseIPv6(eth.Payload())
+	case 6:
+		ip, err := header.ParseIPv6(pkt)
 		if err != nil || ip.NextHeader() != header.ProtoTCP {
 			return nil, false
 		}

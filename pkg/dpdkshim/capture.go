@@ -11,7 +11,8 @@ import (
 )
 
 // CapturePort is a port that records every frame it receives and transmits to a pcap file
-// (an Ethernet capture that tcpdump, tshark and Wireshark read), in the order its queues
+// (an Ethernet capture that tcpdump, tshark and Wireshark read, or a LINKTYPE_RAW one for a
+// LinkIP port: the writer's link type is the caller's to pick), in the order its queues
 // move them, stamped by a clock. It forwards everything else to the port it wraps.
 //
 // Received frames are recorded after RxBurst returns them, as the link delivered them (on a
@@ -79,6 +80,10 @@ func (c *CapturePort) NumQueues() int { return c.inner.NumQueues() }
 
 // Steering implements Port.
 func (c *CapturePort) Steering() Steering { return c.inner.Steering() }
+
+// LinkType implements LinkTyper: the inner port's (a capture of a LinkIP port is a
+// LINKTYPE_RAW capture).
+func (c *CapturePort) LinkType() LinkType { return LinkTypeOf(c.inner) }
 
 // Offloads implements Port.
 func (c *CapturePort) Offloads() Offloads { return c.inner.Offloads() }

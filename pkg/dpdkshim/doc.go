@@ -4,8 +4,10 @@
 //
 // Every link implements Port: the in-memory pair in this package (tests, benchmarks, the
 // demo), AF_PACKET (package afpacket), DPDK's rte_ethdev (package dpdk, built with the tag
-// "dpdk"), and later TUN. Queue q of a port is driven by exactly one
-// goroutine, the shard that owns it; the package never locks on the burst path.
+// "dpdk") and TUN (package tun). Queue q of a port is driven by exactly one goroutine, the
+// shard that owns it; the package never locks on the burst path. Frames are Ethernet frames
+// unless the port says otherwise (LinkTyper: LinkIP for bare IP packets, as a TUN device
+// carries them).
 //
 // Ownership follows DPDK: RxBurst hands packets to the caller, who frees them; TxBurst takes
 // the packets it accepted and the caller keeps the rest. A packet's buffer belongs to the pool

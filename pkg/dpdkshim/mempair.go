@@ -38,6 +38,9 @@ type PairConfig struct {
 	// Offloads makes both ports offload checksums the way a veth does: a packet sent with
 	// TxCsum arrives with its checksum left partial and CsumVerified set.
 	Offloads bool
+	// L3 makes both ports LinkIP ports, like the two ends of a TUN device: frames are bare
+	// IP packets, steered by Symmetric's IPQueue.
+	L3 bool
 }
 
 // ActionKind is what a hook does with a frame.
@@ -86,6 +89,7 @@ type MemPort struct {
 	steer   Symmetric
 	byTxQ   bool
 	offload bool
+	l3      bool
 	useQ    atomic.Int32 // how many receive queues steering spreads over (0: all)
 	hook    atomic.Pointer[Hook]
 	sink    *sinkBox
@@ -160,6 +164,7 @@ func NewPair(cfg PairConfig) (*MemPort, *MemPort) {
 			steer:   Symmetric{Seed: cfg.SteerSeed},
 			byTxQ:   cfg.ByTxQueue,
 			offload: cfg.Offloads,
+			l3:      cfg.L3,
 		}
 		for q := 0; q < cfg.Queues; q++ {
 			p.pools = append(p.pools, NewPool(cfg.Pool))
@@ -207,6 +212,14 @@ func (p *MemPort) Steering() Steering {
 		return nil
 	}
 	return p.steer
+}
+
+// LinkType implements LinkTyper: LinkIP for a pair made with PairConfig.L3.
+func (p *MemPort) LinkType() LinkType {
+	if p.l3 {
+		return LinkIP
+	}
+	return LinkEthernet
 }
 
 // Offloads implements Port.
@@ -399,6 +412,9 @@ func (p *MemPort) rxQueue(q int, pk *Packet) int {
 	n := peer.nq
 	if u := int(peer.useQ.Load()); u > 0 {
 		n = u
+	}
+	if peer.l3 {
+		return peer.steer.IPQueue(pk.Data(), n)
 	}
 	return peer.steer.FrameQueue(pk.Data(), n)
 }

@@ -68,10 +68,34 @@ func (s Symmetric) FrameQueue(frame []byte, n int) int {
 	if n <= 1 || len(frame) < header.EthernetLen {
 		return 0
 	}
-	ip := frame[header.EthernetLen:]
-	var a, ports uint32
 	switch binary.BigEndian.Uint16(frame[12:14]) {
 	case header.EtherTypeIPv4:
+		return s.ipQueue(frame[header.EthernetLen:], false, n)
+	case header.EtherTypeIPv6:
+		return s.ipQueue(frame[header.EthernetLen:], true, n)
+	}
+	return 0
+}
+
+// IPQueue is FrameQueue for a bare IP packet (a LinkIP port's frame, as a TUN device's
+// steering program sees it): the version nibble tells IPv4 from IPv6, and any other
+// version goes to queue 0.
+func (s Symmetric) IPQueue(ip []byte, n int) int {
+	if n <= 1 || len(ip) == 0 {
+		return 0
+	}
+	switch ip[0] >> 4 {
+	case 4:
+		return s.ipQueue(ip, false, n)
+	case 6:
+		return s.ipQueue(ip, true, n)
+	}
+	return 0
+}
+
+func (s Symmetric) ipQueue(ip []byte, v6 bool, n int) int {
+	var a, ports uint32
+	if !v6 {
 		if len(ip) < header.IPv4MinLen {
 			return 0
 		}
@@ -81,7 +105,7 @@ func (s Symmetric) FrameQueue(frame []byte, n int) int {
 			binary.BigEndian.Uint16(ip[6:8])&0x3fff == 0 && len(ip) >= ihl+4 {
 			ports = uint32(binary.BigEndian.Uint16(ip[ihl:]) ^ binary.BigEndian.Uint16(ip[ihl+2:]))
 		}
-	case header.EtherTypeIPv6:
+	} else {
 		if len(ip) < header.IPv6Len {
 			return 0
 		}
@@ -91,8 +115,6 @@ func (s Symmetric) FrameQueue(frame []byte, n int) int {
 		if nh := ip[6]; (nh == header.ProtoTCP || nh == header.ProtoUDP) && len(ip) >= header.IPv6Len+4 {
 			ports = uint32(binary.BigEndian.Uint16(ip[40:]) ^ binary.BigEndian.Uint16(ip[42:]))
 		}
-	default:
-		return 0
 	}
 	return int(s.Mix(a, ports) % uint32(n))
 }

@@ -5,6 +5,10 @@ import "errors"
 // LinkTypeEthernet is the link type of Ethernet II frames (LINKTYPE_ETHERNET).
 const LinkTypeEthernet = 1
 
+// LinkTypeRaw is the link type of bare IPv4 and IPv6 packets, as a TUN device carries them
+// (LINKTYPE_RAW).
+const LinkTypeRaw = 101
+
 // MaxSnapLen is the largest record a Reader accepts, libpcap's MAXIMUM_SNAPLEN; it bounds
 // the memory a corrupt or hostile file can make the Reader allocate.
 const MaxSnapLen = 262144

@@ -3,8 +3,9 @@
 // a burst, process each packet to the end, transmit a burst, run due timers, drain its
 // inboxes. It owns the link and network layers (Ethernet; IPv4 with ARP; IPv6 with its
 // extension headers, neighbour discovery and ICMPv6 echo, ip6.go, ndisc.go, icmp6.go; a
-// neighbour cache per family) and hands TCP segments of both families to its shard of the
-// tcp engine.
+// neighbour cache per family; on a port whose link type is dpdkshim.LinkIP, a TUN device,
+// bare IP packets of either family with no Ethernet header and no neighbour resolution,
+// l3.go) and hands TCP segments of both families to its shard of the tcp engine.
 //
 // IPv6 runs on every stack with a MAC (the link-local address is derived from it) and
 // on the prefixes Config gives; fragments are counted and dropped, not reassembled; no

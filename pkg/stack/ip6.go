@@ -423,8 +423,12 @@ func (sh *shard) output6(p *dpdkshim.Packet, src, dst *[16]byte, next, hop uint8
 	header.EncodeIPv6(b, uint16(p.Len()-header.IPv6Len), next, hop, *src, *dst)
 	if mcast {
 		sh.ctr.Inc(stats.Ip6OutMcastPkts)
+		if sh.st.l3 {
+			sh.queueTx(p)
+			return
+		}
 		sh.sendFrame(p, header.IPv6MulticastMAC(*dst), header.EtherTypeIPv6)
 		return
 	}
-	sh.neigh6.output(p, nh)
+	sh.linkOutput6(p, nh)
 }

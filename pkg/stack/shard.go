@@ -249,6 +249,10 @@ func (sh *shard) input(p *dpdkshim.Packet) {
 		sh.ctr.Inc(stats.RxPackets)
 		sh.ctr.Add(stats.RxBytes, uint64(len(frame)))
 	}
+	if sh.st.l3 {
+		sh.l3Input(p, frame) // a bare IP packet: no Ethernet header, no L2 filters
+		return
+	}
 	eth, err := header.ParseEthernet(frame)
 	if err != nil {
 		sh.ctr.Inc(stats.RxLengthErrors)
@@ -388,7 +392,8 @@ func (sh *shard) Output(p *dpdkshim.Packet, k *hash.Key) {
 	sh.outputIPv4(p, [4]byte(k.LocalAddr[:4]), [4]byte(k.RemoteAddr[:4]))
 }
 
-// outputIPv4 is route, IPv4 header, neighbour, Ethernet header, transmit.
+// outputIPv4 is route, IPv4 header, neighbour, Ethernet header, transmit (on a LinkIP
+// port: route, IPv4 header, transmit).
 func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
 	nh := dst
@@ -407,7 +412,7 @@ func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		return
 	}
 	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
-	sh.neigh.output(p, key4(nh))
+	sh.linkOutput(p, nh)
 }
 
 // sendFrame prepends the Ethernet header and queues the frame.

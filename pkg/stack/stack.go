@@ -30,6 +30,7 @@ type Stack struct {
 	tcp     *tcp.Engine
 	shards  []*shard
 	mac     header.MAC
+	l3      bool     // the port carries bare IP packets (dpdkshim.LinkIP): no Ethernet, no ARP or NDP
 	addr    [4]byte  // the primary IPv4 address (zero without IPv4)
 	addrs   []ifaddr // every IPv4 address, the primary first
 	gw      [4]byte
@@ -56,6 +57,7 @@ func New(cfg Config) (*Stack, error) {
 		port:  cfg.Port,
 		clock: cfg.Clock,
 		mac:   cfg.Port.MAC(),
+		l3:    dpdkshim.LinkTypeOf(cfg.Port) == dpdkshim.LinkIP,
 	}
 	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {
 		if p.Addr().Is4() {
