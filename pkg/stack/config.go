@@ -55,6 +55,8 @@ type Config struct {
 	// Neigh holds the neighbour cache's settings, named as Linux's net.ipv4.neigh.*
 	// sysctls; zero fields take Linux's defaults.
 	Neigh NeighSettings
+	// ICMP holds the ICMPv4 settings, named as Linux's net.ipv4.icmp_* sysctls.
+	ICMP ICMPSettings
 }
 
 // NeighSettings are the neighbour cache's limits and timers, per shard, with Linux's names
@@ -166,6 +168,9 @@ func (c *Config) fill() error {
 		return fmt.Errorf("stack: gateway %v is not IPv4", c.Gateway)
 	}
 	if err := c.Neigh.fill(); err != nil {
+		return err
+	}
+	if err := c.ICMP.validate(); err != nil {
 		return err
 	}
 	return c.TCP.Validate()

@@ -40,8 +40,10 @@ type shard struct {
 	burst int
 	inbox []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
 
-	neigh *neighbours
-	opts  header.IPv4OptionSet // scratch for ipInput
+	neigh   *neighbours
+	icmp    icmpShard            // icmp_out.go
+	icmpErr tcpdrv.ICMPError     // scratch for icmp.go
+	opts    header.IPv4OptionSet // scratch for ipInput
 
 	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch
@@ -79,6 +81,7 @@ func newShard(s *Stack, id int) *shard {
 			sh.neigh.setStatic(a.As4(), header.MAC(mac))
 		}
 	}
+	sh.icmp.rng = seed*0x2545f4914f6cdd1d + uint64(id) + 1
 	sh.tcp = tcpdrv.NewShard(s.tcp, id, sh, sh.wheel, &sh.ctr)
 	sh.fire = sh.fireTimer
 	return sh
@@ -318,8 +321,7 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 		return
 	}
 	if ip.Protocol() != header.ProtoTCP {
-		sh.ctr.Inc(stats.IpInUnknownProtos)
-		sh.frees.Free(p)
+		sh.otherProtoInput(p, ip, rt, host) // icmp_out.go: ICMP, UDP, unknown protocols
 		return
 	}
 	seg := ip.Payload()

@@ -129,8 +129,9 @@ const (
 	TcpExtTCPSACKReneging        // timeouts that found the peer had dropped data it SACKed
 	TcpExtTCPKeepAlive           // keepalive probes sent (Linux LINUX_MIB_TCPKEEPALIVE)
 
-	// NumIDs is the number of counters.
-	NumIDs
+	// coreIDs ends the counters above; the ICMP ones (icmp.go) follow, and NumIDs is
+	// their end.
+	coreIDs
 )
 
 var names = [NumIDs]string{

@@ -66,6 +66,7 @@ type Engine struct {
 	twCount   atomic.Int64 // TIME-WAIT entries, against tcp_max_tw_buckets
 	dialRR    atomic.Uint32
 	challenge challengeState // the stack-wide challenge-ACK budget (tcp_challenge_ack_limit)
+	pmtu      pmtuTable      // path MTUs learned from ICMP (pmtu.go)
 }
 
 type listenKey struct {

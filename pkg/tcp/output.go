@@ -155,7 +155,7 @@ func (s *shard) sendSyn(ep *endpoint) bool {
 	if !st.TCPWindowScalingOff {
 		ws = int8(s.ourWScale())
 	}
-	opts := s.synOptions(uint16(s.eng.mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
+	opts := s.synOptions(s.synMSS(&ep.key), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
 	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(s.eng.mss, false), opts, nil, 0, 0)
 }
 

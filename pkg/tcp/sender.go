@@ -839,6 +839,7 @@ func (s *shard) noBuffer(ep *endpoint) {
 
 // sendNew sends new data and the FIN.
 func (s *shard) sendNew(ep *endpoint) {
+	s.pmtuCheck(ep) // pmtu.go: the path MTU may have moved
 	mss := ep.sendMSS()
 	if k := ep.sackPending(sackRoom(ep, 0)); k > 0 {
 		mss -= uint32(4 + 8*k) // room for the SACK blocks (Linux tcp_current_mss)

@@ -19,6 +19,8 @@ type SocketRow struct {
 	Shard int
 	// Retrans is the retransmission count (requests: SYN-ACK timeouts).
 	Retrans int
+	// MSS is a connection's send MSS (ss -i's mss), which a lower path MTU reduces.
+	MSS int
 }
 
 func addrPorts(k *hash.Key) (local, peer netip.AddrPort) {
@@ -65,6 +67,7 @@ func (s *shard) sockets(rows []SocketRow) []SocketRow {
 			Peer:    p,
 			Shard:   s.id,
 			Retrans: ep.retries,
+			MSS:     int(ep.mss),
 		})
 		return true
 	})
