@@ -32,7 +32,7 @@ import (
 // icmpGlobal is the stack-wide token bucket (net->ipv4.icmp_global_*).
 type icmpGlobal struct {
 	credit atomic.Int32
-	stamp  atomic.Int64 // when the credit was last refilled (0: never)
+	stamp  atomic.Int64 // 1 + when the credit was last refilled (0: never)
 }
 
 // allow is icmp_global_allow.
@@ -41,7 +41,7 @@ func (g *icmpGlobal) allow(now int64, perSec, burst int32) bool {
 		return true
 	}
 	old := g.stamp.Load()
-	delta := now - old
+	delta := now + 1 - old
 	if old == 0 || delta > 1e9 {
 		delta = 1e9
 	}
@@ -52,7 +52,7 @@ func (g *icmpGlobal) allow(now int64, perSec, burst int32) bool {
 	if incr == 0 {
 		return false
 	}
-	if g.stamp.CompareAndSwap(old, now) {
+	if g.stamp.CompareAndSwap(old, now+1) {
 		for {
 			c := g.credit.Load()
 			if g.credit.CompareAndSwap(c, int32(min(int64(c)+incr, int64(burst)))) {

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/clock"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stack"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -491,4 +493,67 @@ func TestPMTU_OutOfWindowIgnored(t *testing.T) {
 	_, ok := r.s.TCP().PathMTU(peerAddr)
 	require.False(t, ok)
 	require.Equal(t, 1460, rowOf(r, 40000).MSS)
+}
+
+// On a stack of two shards whose link cannot steer (ByTxQueue), an ICMP error that
+// arrives on one shard for a flow the other owns is handed over and delivered there,
+// counted once.
+func TestICMPError_HandedToOwnerShard(t *testing.T) {
+	vc := clock.NewVirtual(0)
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Clock: vc, Queues: 2, ByTxQueue: true, Pool: dpdkshim.PoolConfig{Size: 1024}})
+	cfg := stack.Config{Port: ps, Addr: simnet.ServerAddr, Clock: vc, Manual: true, Seed: 1, Shards: 2, Gateway: gwAddr}
+	cfg.StaticNeighbours = map[netip.Addr][6]byte{peerAddr: pc.MAC(), gwAddr: pc.MAC()}
+	s, err := stack.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	r := &rawPeer{t: t, vc: vc, s: s, port: pc, sport: ps, mac: pc.MAC(), smac: ps.MAC(), rx: make([]*dpdkshim.Packet, 64)}
+	l, err := s.Listen(":80", 64)
+	require.NoError(t, err)
+	recvAll := func() [][]byte {
+		var out [][]byte
+		for q := 0; q < 2; q++ {
+			for {
+				n := pc.RxBurst(q, r.rx)
+				if n == 0 {
+					break
+				}
+				for _, p := range r.rx[:n] {
+					out = append(out, append([]byte(nil), p.Data()...))
+					p.Free()
+				}
+			}
+		}
+		return out
+	}
+	// Open flows until one lives on shard 1.
+	var f *flow
+	for sport := uint16(41000); f == nil; sport++ {
+		r.send(peerSeg(r, sport, 80, 1000, 0, header.TCPFlagSYN, 65535, &peerSynOpts, nil))
+		segs, _ := tcpSegs(recvAll())
+		require.Len(t, segs, 1)
+		r.send(peerSeg(r, sport, 80, 1001, segs[0].Seq()+1, header.TCPFlagACK, 65535, nil, nil))
+		h, err := l.TryAcceptHandle()
+		require.NoError(t, err)
+		if h.Shard() == 1 {
+			f = &flow{r: r, h: h, sport: sport, peerSeq: 1001, iss: segs[0].Seq()}
+		}
+	}
+	_, err = f.h.TryWrite(pattern(8000))
+	require.NoError(t, err)
+	r.settle()
+	_, raw := tcpSegs(recvAll())
+	require.NotEmpty(t, raw)
+	before := s.ShardLoads()[0].Handoffs
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1000, raw[0])) // arrives on queue 0
+	require.Greater(t, s.ShardLoads()[0].Handoffs, before)
+	require.Equal(t, 960, rowOf(r, f.sport).MSS)
+	c := s.Counters()
+	require.Equal(t, uint64(1), c[stats.IcmpInMsgs])
+	require.Equal(t, uint64(1), c[stats.IcmpInDestUnreachs])
+	require.Zero(t, c[stats.IcmpInErrors])
+	segs, _ := tcpSegs(recvAll())
+	require.NotEmpty(t, segs)
+	for _, sg := range segs {
+		require.LessOrEqual(t, len(sg.Payload()), 960)
+	}
 }

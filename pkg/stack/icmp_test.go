@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stack"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -204,4 +206,155 @@ func TestICMPErrors_ProtoAndPortUnreachable(t *testing.T) {
 	r.send(icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4DestUnreach, 3, 0,
 		ipFrame(header.MAC{}, header.MAC{}, srv, peerAddr, header.ProtoICMP, icmpMsg(header.ICMPv4DestUnreach, 1, 0, nil, false))[header.EthernetLen:], false))
 	require.Empty(t, r.recv())
+}
+
+// unreachables counts the destination unreachable messages among frames.
+func unreachables(frames [][]byte) int {
+	msgs, _ := icmpFrames(frames)
+	n := 0
+	for _, m := range msgs {
+		if m.Type() == header.ICMPv4DestUnreach {
+			n++
+		}
+	}
+	return n
+}
+
+// icmp_ratelimit: one destination gets a burst of six errors, then one per second
+// (inet_peer_xrlim_allow's token bucket, XRLIM_BURST_FACTOR 6).
+func TestICMPRateLimit_PerHost(t *testing.T) {
+	r := icmpPeer(t, nil)
+	srv := simnet.ServerAddr.Addr()
+	flood := func(n int) int {
+		for i := 0; i < n; i++ {
+			r.sendNoSettle(ipFrame(r.smac, r.mac, peerAddr, srv, 99, nil))
+		}
+		r.settle()
+		return unreachables(r.recv())
+	}
+	require.Equal(t, 6, flood(20))
+	require.Equal(t, uint64(14), counter(r, stats.IcmpOutRateLimitHost))
+	require.Equal(t, uint64(20), counter(r, stats.IpInUnknownProtos))
+	r.vc.Set(r.vc.Now() + int64(time.Second))
+	require.Equal(t, 1, flood(5))
+	r.vc.Set(r.vc.Now() + int64(time.Hour))
+	require.Equal(t, 6, flood(10), "the bucket holds six at most")
+	// Echo replies are not in icmp_ratemask: never limited.
+	for i := 0; i < 30; i++ {
+		r.sendNoSettle(icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4Echo, 0, uint32(i), nil, false))
+	}
+	r.settle()
+	msgs, _ := icmpFrames(r.recv())
+	require.Len(t, msgs, 30)
+}
+
+// icmp_ratelimit=0 turns the per-destination limit off; icmp_ratemask with bit 0 limits
+// echo replies too.
+func TestICMPRateLimit_Settings(t *testing.T) {
+	r := icmpPeer(t, func(c *stack.Config) {
+		require.NoError(t, c.ICMP.Set("net.ipv4.icmp_ratelimit", "0"))
+		require.NoError(t, c.ICMP.Set("net.ipv4.icmp_msgs_burst", "10000"))
+	})
+	srv := simnet.ServerAddr.Addr()
+	for i := 0; i < 40; i++ {
+		r.sendNoSettle(ipFrame(r.smac, r.mac, peerAddr, srv, 99, nil))
+	}
+	r.settle()
+	require.Equal(t, 40, unreachables(r.recv()))
+
+	r = icmpPeer(t, func(c *stack.Config) { require.NoError(t, c.ICMP.Set("net.ipv4.icmp_ratemask", "6169")) }) // 0x1819
+	for i := 0; i < 20; i++ {
+		r.sendNoSettle(icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4Echo, 0, uint32(i), nil, false))
+	}
+	r.settle()
+	msgs, _ := icmpFrames(r.recv())
+	require.Len(t, msgs, 6)
+	var cfg stack.ICMPSettings
+	v, err := cfg.Get("net.ipv4.icmp_ratemask")
+	require.NoError(t, err)
+	require.Equal(t, "6168", v)
+	require.Error(t, cfg.Set("net.ipv4.icmp_ratemask", "-1"))
+	require.Error(t, cfg.Set("net.ipv4.icmp_nonsense", "1"))
+}
+
+// icmp_msgs_per_sec / icmp_msgs_burst: many destinations share one budget of about
+// icmp_msgs_burst messages (each takes 0 to 2 credits at random), refilled at
+// icmp_msgs_per_sec.
+func TestICMPRateLimit_Global(t *testing.T) {
+	r := icmpPeer(t, nil)
+	srv := simnet.ServerAddr.Addr()
+	flood := func() int {
+		for i := 0; i < 200; i++ {
+			src := netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)}) // off-link, via the gateway
+			r.sendNoSettle(ipFrame(r.smac, r.mac, src, srv, 99, nil))
+			if i%32 == 31 {
+				r.settle()
+			}
+		}
+		r.settle()
+		return unreachables(r.recv())
+	}
+	sent := flood()
+	limited := counter(r, stats.IcmpOutRateLimitGlobal)
+	require.Greater(t, sent, 25)
+	require.Less(t, sent, 100)
+	require.Equal(t, uint64(200-sent), limited+counter(r, stats.IcmpOutRateLimitHost))
+	require.Zero(t, flood(), "no credit left at the same instant")
+	r.vc.Set(r.vc.Now() + int64(10*time.Millisecond))
+	require.Zero(t, flood(), "credit comes back in steps of at least 20 ms")
+	r.vc.Set(r.vc.Now() + int64(time.Second))
+	require.Greater(t, flood(), 25, "refilled to the burst")
+}
+
+// exchange sends a prebuilt frame to the stack, runs it, and frees what it sends back,
+// without allocating on the test's side; it returns how many frames came back.
+func (r *rawPeer) exchange(frame []byte, one []*dpdkshim.Packet) int {
+	p := r.port.Pool(0).Get()
+	if p == nil || !p.SetData(frame) {
+		panic("peer pool")
+	}
+	one[0] = p
+	if r.port.TxBurst(0, one) != 1 {
+		p.Free()
+	}
+	r.settle()
+	got := 0
+	for {
+		n := r.port.RxBurst(0, r.rx)
+		if n == 0 {
+			return got
+		}
+		got += n
+		for _, q := range r.rx[:n] {
+			q.Free()
+		}
+	}
+}
+
+// Answering an echo request, sending a protocol unreachable, and delivering ICMP errors
+// to a connection (soft errors, a repeated frag-needed report) allocate nothing.
+func TestICMPAllocsPerPacket(t *testing.T) {
+	r, l := listenPeer(t, func(c *stack.Config) { c.ICMP.Ratelimit = -1; c.ICMP.Ratemask = -1 })
+	srv := simnet.ServerAddr.Addr()
+	one := make([]*dpdkshim.Packet, 1)
+	echo := icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4Echo, 0, 0x42_0001, make([]byte, 56), false)
+	proto := ipFrame(r.smac, r.mac, peerAddr, srv, 99, make([]byte, 40))
+	f := establish(t, r, l, 40000)
+	_, err := f.h.TryWrite(make([]byte, 3000))
+	require.NoError(t, err)
+	r.settle()
+	_, raw := tcpSegs(r.recv())
+	require.NotEmpty(t, raw)
+	soft := routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, raw[0])
+	frag := routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1400, raw[0])
+	r.exchange(frag, one)
+	for name, frame := range map[string][]byte{"echo": echo, "protocol unreachable": proto, "soft error": soft, "frag needed": frag} {
+		want := 0
+		if name == "echo" || name == "protocol unreachable" {
+			want = 1
+		}
+		require.Equal(t, want, r.exchange(frame, one), name)
+		allocs := testing.AllocsPerRun(200, func() { r.exchange(frame, one) })
+		require.Zero(t, allocs, name)
+	}
 }
