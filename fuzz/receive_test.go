@@ -204,8 +204,10 @@ func (r *receiveRig) check(t *testing.T, before, after *stats.Counters, frame []
 	if ipIn == 0 && !isARP(frame) {
 		require.Equal(t, uint64(1), linkDrops, "a frame neither IPv4 nor ARP must be dropped by name")
 	}
-	// TCP: every delivered segment is counted in, and a malformed one is an error.
+	// TCP: every delivered segment is counted in, and a malformed one is an error. ICMP
+	// and UDP datagrams are delivered too, to their own counters.
 	delivered := delta(before, after, stats.IpInDelivers)
+	delivered -= delta(before, after, stats.IcmpInMsgs, stats.UdpNoPorts, stats.UdpInErrors, stats.UdpIgnoredMulti)
 	require.Equal(t, delivered, delta(before, after, stats.TcpInSegs))
 	if delivered == 1 && exp.tcpBad {
 		require.Equal(t, uint64(1), delta(before, after, stats.TcpInErrs), "malformed segment not counted")
