@@ -345,7 +345,7 @@ func (f *flow) drain(t *testing.T, want []byte, maxSeg int) (largest int) {
 		}
 		for _, sg := range segs {
 			p := sg.Payload()
-			if len(p) == 0 {
+			if len(p) == 0 || sg.DstPort() != f.sport {
 				continue
 			}
 			require.LessOrEqual(t, len(p), maxSeg, "segment at %d", sg.Seq()-base)
@@ -556,4 +556,99 @@ func TestICMPError_HandedToOwnerShard(t *testing.T) {
 	for _, sg := range segs {
 		require.LessOrEqual(t, len(sg.Payload()), 960)
 	}
+}
+
+// The path MTU knobs go by Linux's names; a smaller mtu_expires ends the path MTU sooner.
+func TestPMTU_Sysctls(t *testing.T) {
+	var st tcp.Settings
+	v, err := st.Get("net.ipv4.route.min_pmtu")
+	require.NoError(t, err)
+	require.Equal(t, "552", v)
+	v, err = st.Get("net.ipv4.route.mtu_expires")
+	require.NoError(t, err)
+	require.Equal(t, "600", v)
+	require.Error(t, st.Set("net.ipv4.route.min_pmtu", "67"))
+	require.NoError(t, st.Set("net.ipv4.route.mtu_expires", "30"))
+	require.NoError(t, st.Set("net.ipv4.route.min_pmtu", "1000"))
+
+	r, l := listenPeer(t, func(c *stack.Config) { c.TCP = st })
+	f := establish(t, r, l, 40000)
+	_, err = f.h.TryWrite(pattern(6000))
+	require.NoError(t, err)
+	r.settle()
+	_, raw := tcpSegs(r.recv())
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 800, raw[0]))
+	mtu, ok := r.s.TCP().PathMTU(peerAddr)
+	require.True(t, ok)
+	require.Equal(t, 1000, mtu, "min_pmtu")
+	r.vc.Set(r.vc.Now() + int64(31*time.Second))
+	_, ok = r.s.TCP().PathMTU(peerAddr)
+	require.False(t, ok, "mtu_expires")
+}
+
+// A fragmentation-needed report for the SYN of an active open lowers the path MTU, and
+// the connection takes the path's MSS when the handshake completes.
+func TestPMTU_SynSent(t *testing.T) {
+	r := icmpPeer(t, nil)
+	h, err := r.s.DialAsyncHandle(netip.MustParseAddrPort("198.18.0.2:443"), tcp.DialOptions{})
+	require.NoError(t, err)
+	r.settle()
+	segs, raw := tcpSegs(r.recv())
+	require.Len(t, raw, 1)
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1100, raw[0]))
+	require.Equal(t, tcp.StateSynSent, h.State())
+	syn := segs[0]
+	o := peerSynOpts
+	r.send(peerSeg(r, 443, syn.SrcPort(), 5000, syn.Seq()+1, header.TCPFlagSYN|header.TCPFlagACK, 65535, &o, nil))
+	require.Equal(t, tcp.StateEstablished, h.State())
+	row := rowOf(r, 443)
+	require.Equal(t, 1060, row.MSS)
+}
+
+// Another connection to the same destination takes the lower MSS at its next
+// transmission, cutting what it has in flight to it, without a report of its own.
+func TestPMTU_OtherConnectionFollows(t *testing.T) {
+	r, l := listenPeer(t, nil)
+	a := establish(t, r, l, 40000)
+	b := establish(t, r, l, 40001)
+	_, err := a.h.TryWrite(pattern(6000))
+	require.NoError(t, err)
+	_, err = b.h.TryWrite(pattern(6000))
+	require.NoError(t, err)
+	r.settle()
+	var rawA [][]byte
+	_, raw := tcpSegs(r.recv())
+	for _, fr := range raw {
+		if sg, _ := simnet.TCPOf(fr); sg.DstPort() == 40000 {
+			rawA = append(rawA, fr)
+		}
+	}
+	require.NotEmpty(t, rawA)
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1000, rawA[0]))
+	require.Equal(t, 960, rowOf(r, 40000).MSS)
+	require.Equal(t, 1460, rowOf(r, 40001).MSS, "not until it sends")
+	r.recv()
+	// b's retransmission timeout resends its segments cut to the path.
+	more := pattern(6000)
+	b.drain(t, more[:6000], 960)
+	require.Equal(t, 960, rowOf(r, 40001).MSS)
+}
+
+// A TIME-WAIT entry takes every error without effect (and it is not IcmpInErrors).
+func TestICMPError_TimeWaitIgnores(t *testing.T) {
+	r, l := listenPeer(t, nil)
+	f := establish(t, r, l, 40000)
+	require.NoError(t, f.h.Close())
+	r.settle()
+	segs, raw := tcpSegs(r.recv())
+	require.Len(t, segs, 1)
+	require.NotZero(t, segs[0].Flags()&header.TCPFlagFIN)
+	// The peer acknowledges the FIN and sends its own: TIME-WAIT.
+	r.send(peerSeg(r, 40000, 80, 1001, segs[0].Seq()+1, header.TCPFlagACK|header.TCPFlagFIN, 65535, nil, nil))
+	rows := r.s.Sockets()
+	require.Len(t, rows, 2)
+	require.Equal(t, tcp.StateTimeWait, rowOf(r, 40000).State)
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4PortUnreach, 0, raw[0]))
+	require.Zero(t, counter(r, stats.IcmpInErrors))
+	require.Equal(t, tcp.StateTimeWait, rowOf(r, 40000).State)
 }

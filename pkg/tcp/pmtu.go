@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -372,4 +373,10 @@ func (ep *endpoint) countPiece(g *txSeg) {
 	if g.has(segRetrans) {
 		ep.retransOut++
 	}
+}
+
+// The path MTU knobs, by the names of Linux's route sysctls.
+func init() {
+	sysctls["net.ipv4.route.min_pmtu"] = intKnob(func(s *Settings) *int { return &s.RouteMinPMTU }, 68)
+	sysctls["net.ipv4.route.mtu_expires"] = secondsKnob(func(s *Settings) *time.Duration { return &s.RouteMTUExpires })
 }

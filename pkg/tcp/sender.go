@@ -736,6 +736,7 @@ const tlpMinTimeout = 2_000_000
 // tcp_xmit_retransmit_queue), then new data as the windows allow, and the FIN after the
 // last byte (tcp_write_xmit).
 func (s *shard) sendData(ep *endpoint) {
+	s.pmtuCheck(ep) // pmtu.go: what is resent must fit the path too
 	if ep.rtxQueued > 0 && !s.retransmitLost(ep) {
 		return
 	}
@@ -946,6 +947,7 @@ func (s *shard) rtxTimer(ep *endpoint) {
 	case StateClosed, StateTimeWait:
 		return
 	}
+	s.pmtuCheck(ep)
 	if ep.sb.len() == 0 {
 		s.probeTimer(ep)
 		return
