@@ -3,6 +3,7 @@ package stack
 import (
 	"encoding/binary"
 	"syscall"
+	"time"
 
 	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -30,9 +31,11 @@ import (
 //     which has no sockets here, IcmpInErrors as udp_err counts it; quotes of ICMP or other
 //     protocols reach no socket and are dropped quietly, as Linux does with no raw or ping
 //     socket open.
+//   - a timestamp request is answered with the milliseconds since midnight UT (icmp_timestamp,
+//     RFC 792), a too short one is IcmpInErrors; address mask requests are not answered
+//     (Linux dropped them too).
 //   - redirects are looked up and checked like the other errors but not followed (as a
-//     host with accept_redirects=0); timestamp and address mask requests are not answered
-//     (shardstack's choice: Linux answers timestamps, many hardening guides turn that off).
+//     host with accept_redirects=0 does; Linux's default for a host follows secure ones).
 //
 // Differences from Linux kept on purpose: an echo reply does not echo the request's IP
 // options (ip_options_echo); and a locked path MTU (a report below min_pmtu) does not
@@ -113,6 +116,8 @@ func (sh *shard) icmpInput(p *dpdkshim.Packet, ip header.IPv4, rt inRoute) {
 		if !conf.echoIgnoreAll {
 			sh.icmpEcho(ip, m, rt)
 		}
+	case header.ICMPv4Timestamp:
+		sh.icmpTimestamp(ip, m, rt)
 	case header.ICMPv4DestUnreach, header.ICMPv4SourceQuench, header.ICMPv4TimeExceeded,
 		header.ICMPv4ParamProblem, header.ICMPv4Redirect:
 		if sh.icmpUnreach(p, m) {
@@ -145,6 +150,39 @@ func (sh *shard) icmpEcho(ip header.IPv4, m header.ICMPv4, rt inRoute) {
 	copy(out, m)
 	header.PutICMPv4(out, header.ICMPv4EchoReply, 0, m.RestOfHeader())
 	sh.icmpOutput(p, header.ICMPv4EchoReply, ip.TOS(), src, ip.Src())
+}
+
+// icmpTimestamp answers a timestamp request (Linux icmp_timestamp): the originate
+// timestamp back, and our receive and transmit times, milliseconds since midnight UT.
+func (sh *shard) icmpTimestamp(ip header.IPv4, m header.ICMPv4, rt inRoute) {
+	if len(m.Body()) < 4 {
+		sh.ctr.Inc(stats.IcmpInErrors)
+		return
+	}
+	src := ip.Dst()
+	if rt != routeLocal {
+		src = sh.st.source(ip.Src())
+	}
+	if !sh.icmpAllow(header.ICMPv4TimestampReply, 0, ip.Src()) {
+		return
+	}
+	p := sh.NewPacket()
+	if p == nil {
+		sh.ctr.Inc(stats.IcmpOutErrors)
+		return
+	}
+	out := p.Append(header.ICMPv4Len + 12)
+	if out == nil {
+		sh.ctr.Inc(stats.IcmpOutErrors)
+		p.Free()
+		return
+	}
+	ms := uint32(time.Now().UnixMilli() % 86_400_000)
+	copy(out[8:12], m.Body()[:4])
+	binary.BigEndian.PutUint32(out[12:], ms)
+	binary.BigEndian.PutUint32(out[16:], ms)
+	header.PutICMPv4(out, header.ICMPv4TimestampReply, 0, m.RestOfHeader())
+	sh.icmpOutput(p, header.ICMPv4TimestampReply, ip.TOS(), src, ip.Src())
 }
 
 // icmpUnreach is Linux's icmp_unreach and icmp_socket_deliver for the error messages; it

@@ -652,3 +652,30 @@ func TestICMPError_TimeWaitIgnores(t *testing.T) {
 	require.Zero(t, counter(r, stats.IcmpInErrors))
 	require.Equal(t, tcp.StateTimeWait, rowOf(r, 40000).State)
 }
+
+// With IP_RECVERR an established connection's ICMP error is reported once, by the next
+// Read that finds nothing (or the next Write), and the connection goes on.
+func TestICMPError_RecvErr(t *testing.T) {
+	r, l := listenPeer(t, nil)
+	f := establish(t, r, l, 40000)
+	require.NoError(t, f.h.SetRecvErr(true))
+	_, err := f.h.TryWrite(make([]byte, 100))
+	require.NoError(t, err)
+	r.settle()
+	_, raw := tcpSegs(r.recv())
+	require.Len(t, raw, 1)
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4PortUnreach, 0, raw[0]))
+	buf := make([]byte, 10)
+	_, err = f.h.TryRead(buf)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	_, err = f.h.TryRead(buf)
+	require.ErrorIs(t, err, tcp.ErrWouldBlock, "reported once")
+	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, raw[0]))
+	_, err = f.h.TryWrite([]byte("x"))
+	require.ErrorIs(t, err, syscall.EHOSTUNREACH)
+	_, err = f.h.TryWrite([]byte("x"))
+	require.NoError(t, err)
+	require.Equal(t, tcp.StateEstablished, f.h.State())
+	f.ack(f.iss + 1 + 101)
+	require.Equal(t, tcp.StateEstablished, f.h.State())
+}

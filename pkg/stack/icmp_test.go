@@ -358,3 +358,27 @@ func TestICMPAllocsPerPacket(t *testing.T) {
 		require.Zero(t, allocs, name)
 	}
 }
+
+// A timestamp request is answered (icmp_timestamp): the originate timestamp back, our
+// receive and transmit times; one without room for the originate timestamp is an error.
+func TestICMPTimestamp(t *testing.T) {
+	r := icmpPeer(t, nil)
+	srv := simnet.ServerAddr.Addr()
+	body := []byte{0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0}
+	r.send(icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4Timestamp, 0, 0x0009_0002, body, false))
+	msgs, _ := icmpFrames(r.recv())
+	require.Len(t, msgs, 1)
+	m := msgs[0]
+	require.Equal(t, header.ICMPv4TimestampReply, m.Type())
+	require.Equal(t, uint16(9), m.Ident())
+	require.Len(t, m.Body(), 12)
+	require.Equal(t, []byte{0, 1, 2, 3}, m.Body()[:4])
+	require.Equal(t, m.Body()[4:8], m.Body()[8:12])
+	require.Less(t, binary.BigEndian.Uint32(m.Body()[4:]), uint32(86_400_000))
+	r.send(icmpFrame(r.smac, r.mac, peerAddr, srv, header.ICMPv4Timestamp, 0, 1, []byte{1, 2}, false))
+	require.Empty(t, r.recv())
+	c := r.s.Counters()
+	require.Equal(t, uint64(2), c[stats.IcmpInTimestamps])
+	require.Equal(t, uint64(1), c[stats.IcmpOutTimestampReps])
+	require.Equal(t, uint64(1), c[stats.IcmpInErrors])
+}

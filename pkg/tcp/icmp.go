@@ -129,7 +129,40 @@ func (s *shard) icmpEndpoint(ep *endpoint, e *tcpdrv.ICMPError) {
 		s.closeEndpoint(ep, code)
 		return
 	}
+	if ep.opts.flags.Load()&optRecvErr != 0 {
+		// IP_RECVERR: sk_err and sk_error_report; the connection goes on.
+		ep.opts.pendErr.Store(code)
+		s.queueWake(ep, true, true)
+		return
+	}
 	ep.softErr = code
+}
+
+// takeError returns and clears an error IP_RECVERR left for the application (Linux
+// sock_error), or nil.
+func (ep *endpoint) takeError() error {
+	for {
+		e := ep.opts.pendErr.Load()
+		if e == errNone {
+			return nil
+		}
+		if ep.opts.pendErr.CompareAndSwap(e, errNone) {
+			return errOf(e)
+		}
+	}
+}
+
+// SetRecvErr is IP_RECVERR: with it on, an ICMP error for an established connection is
+// reported at once, by the next Read that finds no data or the next Write (once; the
+// connection goes on), instead of being kept, as by default, for the case the connection
+// times out. The error queue itself (MSG_ERRQUEUE) is not kept.
+func (h Handle) SetRecvErr(on bool) error {
+	if !h.enter() {
+		return ErrClosed
+	}
+	defer h.exit()
+	h.ep.opts.setFlag(optRecvErr, on)
+	return nil
 }
 
 // revertRTO is RFC 6069 as Linux's tcp_ld_RTO_revert does it: an unreachable for the
