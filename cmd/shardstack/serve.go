@@ -48,6 +48,7 @@ type serveConfig struct {
 	backlog   int
 	noAccept  bool
 	settings  tcp.Settings
+	icmp      stack.ICMPSettings
 	app       string
 	api       string
 	shards    int
@@ -74,7 +75,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
 	profile := fs.String("profile", "linux", "kernel behaviour: linux or linux-3.12")
-	sysctlVar(fs.FlagSet, &c.settings, "sysctl", "set a knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 (repeatable)")
+	sysctlVar(fs.FlagSet, &c.settings, "sysctl", "set a knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 or net.ipv4.icmp_echo_ignore_all=1 (repeatable)").icmp = &c.icmp
 	fs.StringVar(&c.app, "app", "echo", "the application: "+strings.Join(apps.Names, ", "))
 	fs.StringVar(&c.api, "api", "goroutines", "how the application is written: goroutines (net.Conn) or events (hello only: callbacks inside the shards)")
 	fs.IntVar(&c.shards, "shards", runtime.GOMAXPROCS(0), "shards, one link queue each")
@@ -280,7 +281,7 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 	}
 	s.st, err = stack.New(stack.Config{
 		Port: s.port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway,
-		Shards: c.shards, TCP: c.settings, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
+		Shards: c.shards, TCP: c.settings, ICMP: c.icmp, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
 	})
 	if err != nil {
 		return err
