@@ -153,7 +153,7 @@ func TestICMPInput_Hostile(t *testing.T) {
 	}{
 		{"bad checksum", icmpMsg(header.ICMPv4Echo, 0, 1, []byte("x"), true), stats.IcmpInCsumErrors},
 		{"short", []byte{8, 0, 0xf7, 0xff}, stats.IcmpInErrors},
-		{"empty", nil, stats.IcmpInErrors},
+		{"empty", nil, stats.IcmpInCsumErrors},
 		{"unknown type", icmpMsg(200, 0, 0, nil, false), stats.IcmpInErrors},
 		{"unreach without a quote", icmpMsg(header.ICMPv4DestUnreach, 1, 0, []byte{0x45, 0}, false), stats.IcmpInErrors},
 		{"unreach with a mangled quote", icmpMsg(header.ICMPv4DestUnreach, 1, 0, make([]byte, 28), false), stats.IcmpInErrors},
