@@ -162,23 +162,44 @@ func TestICMPError_SynSentOutOfWindowAndQuench(t *testing.T) {
 	require.NoError(t, h.Err())
 }
 
-// Once established, an error is soft (no IP_RECVERR): the connection goes on, and if it
-// later times out the error it reports is the ICMP one, not ETIMEDOUT (tcp_write_err).
+// Once established, every error is soft (no IP_RECVERR), in ESTABLISHED as in CLOSE-WAIT:
+// the connection goes on, and if it later times out the error it reports is the ICMP
+// one, not ETIMEDOUT (tcp_write_err).
 func TestICMPError_EstablishedIsSoft(t *testing.T) {
-	r, l := listenPeer(t, func(c *stack.Config) { c.TCP.TCPRetries2 = 3 })
-	f := establish(t, r, l, 40000)
-	_, err := f.h.TryWrite(make([]byte, 1000))
-	require.NoError(t, err)
-	r.settle()
-	_, raw := tcpSegs(r.recv())
-	require.Len(t, raw, 1)
-	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, raw[0]))
-	require.Equal(t, tcp.StateEstablished, f.h.State())
-	require.NoError(t, f.h.Err())
-	r.runFor(200 * time.Second)
-	require.Equal(t, tcp.StateClosed, f.h.State())
-	require.ErrorIs(t, f.h.Err(), syscall.EHOSTUNREACH)
-	require.ErrorIs(t, f.h.Err(), tcp.ErrHostUnreachable)
+	cases := []struct {
+		typ, code uint8
+		errno     syscall.Errno
+	}{
+		{header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, syscall.EHOSTUNREACH},
+		{header.ICMPv4DestUnreach, header.ICMPv4NetUnreach, syscall.ENETUNREACH},
+		{header.ICMPv4DestUnreach, header.ICMPv4PortUnreach, syscall.ECONNREFUSED},
+		{header.ICMPv4DestUnreach, header.ICMPv4ProtoUnreach, syscall.ENOPROTOOPT},
+		{header.ICMPv4DestUnreach, 10, syscall.EHOSTUNREACH}, // host administratively prohibited
+		{header.ICMPv4TimeExceeded, 0, syscall.EHOSTUNREACH},
+		{header.ICMPv4ParamProblem, 0, syscall.EPROTO},
+	}
+	for _, closeWait := range []bool{false, true} {
+		for _, tc := range cases {
+			r, l := listenPeer(t, func(c *stack.Config) { c.TCP.TCPRetries2 = 3 })
+			f := establish(t, r, l, 40000)
+			state := tcp.StateEstablished
+			if closeWait {
+				r.send(peerSeg(r, 40000, 80, 1001, f.iss+1, header.TCPFlagACK|header.TCPFlagFIN, 65535, nil, nil))
+				state = tcp.StateCloseWait
+			}
+			_, err := f.h.TryWrite(make([]byte, 1000))
+			require.NoError(t, err)
+			r.settle()
+			_, raw := tcpSegs(r.recv())
+			require.NotEmpty(t, raw)
+			r.send(routerErr(r, tc.typ, tc.code, 0, raw[len(raw)-1]))
+			require.Equal(t, state, f.h.State(), "%d/%d", tc.typ, tc.code)
+			require.NoError(t, f.h.Err())
+			r.runFor(200 * time.Second)
+			require.Equal(t, tcp.StateClosed, f.h.State())
+			require.ErrorIs(t, f.h.Err(), tc.errno, "%d/%d close-wait=%v", tc.typ, tc.code, closeWait)
+		}
+	}
 }
 
 // An established connection's quote out of its window changes nothing.

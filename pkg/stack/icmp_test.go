@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/clock"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stack"
@@ -381,4 +382,23 @@ func TestICMPTimestamp(t *testing.T) {
 	require.Equal(t, uint64(2), c[stats.IcmpInTimestamps])
 	require.Equal(t, uint64(1), c[stats.IcmpOutTimestampReps])
 	require.Equal(t, uint64(1), c[stats.IcmpInErrors])
+}
+
+// BenchmarkICMPEcho is one echo request in and its reply out, through the whole stack.
+func BenchmarkICMPEcho(b *testing.B) {
+	vc := clock.NewVirtual(0)
+	ps, pc := dpdkshim.NewPair(dpdkshim.PairConfig{Clock: vc, Pool: dpdkshim.PoolConfig{Size: 1024}})
+	s, err := stack.New(stack.Config{Port: ps, Addr: simnet.ServerAddr, Clock: vc, Manual: true, Seed: 1, Shards: 1,
+		StaticNeighbours: map[netip.Addr][6]byte{peerAddr: pc.MAC()}})
+	require.NoError(b, err)
+	defer s.Close()
+	r := &rawPeer{vc: vc, s: s, port: pc, sport: ps, mac: pc.MAC(), smac: ps.MAC(), rx: make([]*dpdkshim.Packet, 64)}
+	one := make([]*dpdkshim.Packet, 1)
+	echo := icmpFrame(r.smac, r.mac, peerAddr, simnet.ServerAddr.Addr(), header.ICMPv4Echo, 0, 0x42_0001, make([]byte, 56), false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if r.exchange(echo, one) != 1 {
+			b.Fatal("no reply")
+		}
+	}
 }
