@@ -350,12 +350,13 @@ type socketRow struct {
 	SendQ int    `json:"send_q"`
 	Local string `json:"local"`
 	Peer  string `json:"peer"`
+	MSS   int    `json:"mss,omitempty"` // a connection's send MSS (ss -i), lowered by a smaller path MTU
 }
 
 func socketRows(rows []tcp.SocketRow) []socketRow {
 	out := make([]socketRow, len(rows))
 	for i, r := range rows {
-		out[i] = socketRow{r.State.String(), r.RecvQ, r.SendQ, r.Local.String(), r.Peer.String()}
+		out[i] = socketRow{r.State.String(), r.RecvQ, r.SendQ, r.Local.String(), r.Peer.String(), r.MSS}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].State == "LISTEN" || out[j].State == "LISTEN" {
