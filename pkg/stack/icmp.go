@@ -95,7 +95,7 @@ func (sh *shard) icmpInput(p *dpdkshim.Packet, ip header.IPv4, rt inRoute) {
 		sh.frees.Free(p)
 		return
 	}
-	conf := &sh.st.icmpConf
+	conf := &sh.st.icmp.conf
 	if rt == routeBroadcast || rt == routeMulticast {
 		switch t {
 		case header.ICMPv4Echo, header.ICMPv4Timestamp:
@@ -245,7 +245,7 @@ func (sh *shard) icmpDeliverTCP(m header.ICMPv4) {
 		return
 	}
 	th := q[ihl:]
-	e := &sh.icmpErr
+	e := &sh.icmp.err
 	*e = tcpdrv.ICMPError{}
 	var local, remote [4]byte
 	copy(local[:], q[12:16])

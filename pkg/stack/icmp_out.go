@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 
+	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/checksum"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -73,11 +74,18 @@ type icmpPeer struct {
 	last   int64
 }
 
-// icmpShard is a shard's ICMP output state.
+// icmpShard is a shard's ICMP state.
 type icmpShard struct {
 	ipID  uint16 // the IP identification of the next datagram (ICMP goes without DF)
 	rng   uint64
 	peers [icmpPeerSlots]icmpPeer
+	err   tcpdrv.ICMPError // scratch for icmpDeliverTCP
+}
+
+// icmpStack is the stack's ICMP state: its settings and the stack-wide rate limit.
+type icmpStack struct {
+	conf   icmpConf // Config.ICMP with Linux's defaults (icmp_settings.go)
+	global icmpGlobal
 }
 
 // peerAllow is inet_peer_xrlim_allow for dst: a token per timeout, at most six saved.
@@ -102,13 +110,13 @@ func (sh *shard) peerAllow(dst [4]byte, timeout int64) bool {
 
 // icmpAllow decides whether an ICMP message of type t, code c may go to dst now.
 func (sh *shard) icmpAllow(t, c uint8, dst [4]byte) bool {
-	conf := &sh.st.icmpConf
+	conf := &sh.st.icmp.conf
 	// icmpv4_mask_allow: unlisted types and fragmentation needed are never limited.
 	if t > header.ICMPv4MaxType || (t == header.ICMPv4DestUnreach && c == header.ICMPv4FragNeeded) ||
 		conf.ratemask&(1<<t) == 0 {
 		return true
 	}
-	if !sh.st.icmpGlobal.allow(sh.now, conf.perSec, conf.burst) {
+	if !sh.st.icmp.global.allow(sh.now, conf.perSec, conf.burst) {
 		sh.ctr.Inc(stats.IcmpOutRateLimitGlobal)
 		return false
 	}
@@ -121,7 +129,7 @@ func (sh *shard) icmpAllow(t, c uint8, dst [4]byte) bool {
 	sh.icmp.rng ^= sh.icmp.rng >> 7
 	sh.icmp.rng ^= sh.icmp.rng << 17
 	if k := int32(sh.icmp.rng % 3); k > 0 {
-		sh.st.icmpGlobal.credit.Add(-k)
+		sh.st.icmp.global.credit.Add(-k)
 	}
 	return true
 }

@@ -40,10 +40,10 @@ type shard struct {
 	burst int
 	inbox []*queue.SPSC[*dpdkshim.Packet] // inbox[from]: packets other shards hand us
 
-	neigh   *neighbours
-	icmp    icmpShard            // icmp_out.go
-	icmpErr tcpdrv.ICMPError     // scratch for icmp.go
-	opts    header.IPv4OptionSet // scratch for ipInput
+	neigh *neighbours
+	opts  header.IPv4OptionSet // scratch for ipInput
+
+	icmp icmpShard // icmp_out.go
 
 	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch

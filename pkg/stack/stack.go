@@ -22,26 +22,26 @@ import (
 
 // Stack is a sharded TCP/IP stack on one port.
 type Stack struct {
-	cfg        Config
-	port       dpdkshim.Port
-	clock      clock.Clock
-	hasher     hash.Hasher
-	steer      dpdkshim.Steering // nil: the link's steering is unknown
-	tcp        *tcp.Engine
-	shards     []*shard
-	mac        header.MAC
-	addr       [4]byte  // the primary address
-	addrs      []ifaddr // every address, the primary first
-	gw         [4]byte
-	hasGW      bool
-	closing    atomic.Bool
-	closed     atomic.Bool
-	running    atomic.Bool // goroutines (its own cores or a Group's) run the shards
-	group      *Group
-	icmpConf   icmpConf   // cfg.ICMP with Linux's defaults (icmp_settings.go)
-	icmpGlobal icmpGlobal // the stack-wide ICMP rate limit (icmp_out.go)
-	cores      []*core
-	wg         sync.WaitGroup
+	cfg     Config
+	port    dpdkshim.Port
+	clock   clock.Clock
+	hasher  hash.Hasher
+	steer   dpdkshim.Steering // nil: the link's steering is unknown
+	tcp     *tcp.Engine
+	shards  []*shard
+	mac     header.MAC
+	addr    [4]byte  // the primary address
+	addrs   []ifaddr // every address, the primary first
+	gw      [4]byte
+	hasGW   bool
+	closing atomic.Bool
+	closed  atomic.Bool
+	running atomic.Bool // goroutines (its own cores or a Group's) run the shards
+	group   *Group
+	cores   []*core
+	wg      sync.WaitGroup
+
+	icmp icmpStack // ICMP settings and the stack-wide rate limit (icmp_out.go)
 }
 
 // ErrStackClosed is returned by operations on a closed stack.
@@ -59,7 +59,7 @@ func New(cfg Config) (*Stack, error) {
 		mac:   cfg.Port.MAC(),
 		addr:  cfg.Addr.Addr().As4(),
 	}
-	s.icmpConf = cfg.ICMP.conf()
+	s.icmp.conf = cfg.ICMP.conf()
 	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {
 		s.addrs = append(s.addrs, newIfaddr(p))
 	}
