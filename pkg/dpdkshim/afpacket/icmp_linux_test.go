@@ -1,12 +1,14 @@
 package afpacket
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,14 +42,13 @@ func TestStack_PingAnswered(t *testing.T) {
 	require.Zero(t, c[stats.IcmpInErrors])
 }
 
-// TestStack_PMTUThroughLinuxRouter: shardstack (AF_PACKET, namespace S) sends 1 MiB to a
-// Linux client (namespace C) through a Linux router (namespace R, ip_forward) whose link
-// towards the client has an MTU of 1280 while every interface's own MTU elsewhere is
-// 1500. The client advertises an MSS of 1460, so shardstack's first full segments are too
-// big for the router's far link: the router answers them with fragmentation needed
-// (MTU 1280), the stack lowers the path MTU and the connection's MSS to 1240, resends
-// smaller, and the transfer completes intact.
-func TestStack_PMTUThroughLinuxRouter(t *testing.T) {
+// routedNet is three namespaces: shardstack on AF_PACKET in S (198.18.1.1/24, gateway
+// 198.18.1.254), a Linux router in R (ip_forward; 198.18.1.254 towards S, 198.18.2.254
+// towards C on a link whose MTU on R's side is 1280) and a Linux client in C (198.18.2.2,
+// MTU 1500, default route via R), every veth end with its offloads off. It returns the
+// stack and the client's namespace.
+func routedNet(t *testing.T) (*stack.Stack, *netns.NS) {
+	t.Helper()
 	netns.Require(t)
 	requirePacketSockets(t)
 	sNS, rNS, cNS := netns.New(t, "pmtu-s"), netns.New(t, "pmtu-r"), netns.New(t, "pmtu-c")
@@ -79,6 +80,47 @@ func TestStack_PMTUThroughLinuxRouter(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
+	return s, cNS
+}
+
+// TestStack_DialUnreachableThroughLinuxRouter: the Linux router answers shardstack's SYN
+// with net unreachable (no route to 198.18.3.0/24) or, once its ARP for a missing host on
+// the client's subnet fails, host unreachable; each Dial fails with that errno in a
+// *net.OpError, as Go's net.Dial would on Linux.
+func TestStack_DialUnreachableThroughLinuxRouter(t *testing.T) {
+	s, _ := routedNet(t)
+	for _, tc := range []struct {
+		addr  string
+		errno syscall.Errno
+	}{
+		{"198.18.3.1:80", syscall.ENETUNREACH},
+		{"198.18.2.77:80", syscall.EHOSTUNREACH},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := s.Dial(ctx, tc.addr)
+		cancel()
+		var op *net.OpError
+		require.ErrorAs(t, err, &op, tc.addr)
+		require.ErrorIs(t, err, tc.errno, tc.addr)
+		t.Logf("dial %s: %v", tc.addr, err)
+	}
+	// The router may answer each SYN it held while its ARP failed: the later ones find no
+	// flow (IcmpInErrors).
+	c := s.Counters()
+	require.GreaterOrEqual(t, c[stats.IcmpInDestUnreachs], uint64(2))
+	require.Equal(t, c[stats.IcmpInDestUnreachs]-2, c[stats.IcmpInErrors])
+	require.Equal(t, uint64(2), c[stats.TcpAttemptFails])
+}
+
+// TestStack_PMTUThroughLinuxRouter: shardstack (AF_PACKET, namespace S) sends 1 MiB to a
+// Linux client (namespace C) through a Linux router (namespace R, ip_forward) whose link
+// towards the client has an MTU of 1280 while every interface's own MTU elsewhere is
+// 1500. The client advertises an MSS of 1460, so shardstack's first full segments are too
+// big for the router's far link: the router answers them with fragmentation needed
+// (MTU 1280), the stack lowers the path MTU and the connection's MSS to 1240, resends
+// smaller, and the transfer completes intact.
+func TestStack_PMTUThroughLinuxRouter(t *testing.T) {
+	s, cNS := routedNet(t)
 	l, err := s.Listen(":8080", 16)
 	require.NoError(t, err)
 
