@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzIPv6 FuzzTCP FuzzTCPOptions FuzzReceivePath FuzzConnection
+FUZZ_TARGETS := FuzzEthernet FuzzARP FuzzIPv4 FuzzIPv6 FuzzTCP FuzzTCPOptions FuzzReceivePath FuzzConnection FuzzICMPv4
 FUZZCOVER ?= fuzzcover.out
 
 .PHONY: test test-dpdk demo bench fuzz fuzzcover lint profile profile-loss fmtcheck vet clean

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardstack/shardstack/pkg/stack"
 	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
@@ -109,7 +110,8 @@ func (m *multiFlag) Set(v string) error {
 // tcp_synack_retries=3): an unknown knob or a bad value is a usage error, caught by parse.
 type sysctlFlag struct {
 	settings *tcp.Settings
-	given    multiFlag // name=value as given, in order
+	icmp     *stack.ICMPSettings // net.ipv4.icmp_* knobs, where the command takes them
+	given    multiFlag           // name=value as given, in order
 }
 
 // sysctlVar defines a sysctlFlag called name on fs that sets knobs on s.
@@ -133,7 +135,14 @@ func (f *sysctlFlag) Set(v string) error {
 	if !ok || strings.TrimSpace(name) == "" {
 		return errors.New("want name=value, e.g. net.ipv4.tcp_synack_retries=3")
 	}
-	if err := f.settings.Set(strings.TrimSpace(name), value); err != nil {
+	name = strings.TrimSpace(name)
+	if short := strings.TrimPrefix(strings.ReplaceAll(name, "/", "."), "net.ipv4."); f.icmp != nil && strings.HasPrefix(short, "icmp_") {
+		if err := f.icmp.Set("net.ipv4."+short, value); err != nil {
+			return err
+		}
+		return f.given.Set(v)
+	}
+	if err := f.settings.Set(name, value); err != nil {
 		return err
 	}
 	return f.given.Set(v)

@@ -149,12 +149,9 @@ func TestLink_IPv6ShardstackDialsLinux(t *testing.T) {
 // Linux client, its link toward the client at MTU 1280 (the client's route sends within
 // 1280 but advertises MSS 1440, so shardstack's full segments cannot pass): the router
 // sends ICMPv6 Packet Too Big to shardstack, which parses it down to the quoted flow of
-// its own (Icmp6InPktTooBigs, no Icmp6InErrors) and hands it to tcpICMPError.
-//
-// Lowering the connection's MSS is pkg/tcp's family-neutral ICMP-error entry (issue 8
-// point 3, another branch): until the lead connects tcpICMPError to it, the transfer
-// cannot complete and is not asserted here. Once connected, this test should also
-// require the 256 KiB echo to complete and the connection's MSS to be 1220.
+// its own (Icmp6InPktTooBigs, no Icmp6InErrors) and hands it to TCP: the path MTU falls to
+// 1280, the connection's MSS to 1220, the segments in flight are resent smaller, and the
+// 256 KiB echo completes.
 func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	requireIPv6(t)
 	n := newLinkNet(t)
@@ -181,14 +178,17 @@ func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	c, err := farDialer.Dial(ctx, "["+ssAddr6+"]:7")
 	require.NoError(t, err, "the handshake's small segments pass the 1280 link")
 	data := make([]byte, 256<<10)
-	require.NoError(t, c.SetDeadline(time.Now().Add(3*time.Second)))
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
 	go func() { _, _ = c.Write(data) }()
-	_, _ = io.CopyN(io.Discard, c, int64(len(data))) // stalls until the MSS is lowered
+	got, err := io.CopyN(io.Discard, c, int64(len(data)))
+	require.NoError(t, err, "%d of %d bytes came back", got, len(data))
 	c.Close()
 	sum := s.finish(t)
 	require.Positive(t, sum.Counters["Icmp6InPktTooBigs"], "the router's Packet Too Big reached shardstack")
 	require.Zero(t, sum.Counters["Icmp6InErrors"], "and quoted a flow of ours")
 	require.Zero(t, sum.Counters["Icmp6InCsumErrors"])
+	require.Equal(t, uint64(1), sum.Counters["rt.pmtu_updates"], "one path lowered to 1280")
+	require.Equal(t, uint64(1), sum.Counters["tcp.pmtu_mss_reductions"], "one connection's MSS lowered")
 }
 
 // requireIPv6 skips a test on a kernel without IPv6.

@@ -54,6 +54,7 @@ type serveConfig struct {
 	backlog   int
 	noAccept  bool
 	settings  tcp.Settings
+	icmp      stack.ICMPSettings
 	app       string
 	api       string
 	shards    int
@@ -80,7 +81,7 @@ func parseServe(args []string) (*serveConfig, *flagSet, error) {
 	abort := fs.Bool("abort-on-overflow", false, "tcp_abort_on_overflow = 1")
 	cookies := fs.Int("syncookies", 1, "tcp_syncookies: 0, 1 or 2")
 	profile := fs.String("profile", "linux", "kernel behaviour: linux or linux-3.12")
-	sysctlVar(fs.FlagSet, &c.settings, "sysctl", "set a knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 (repeatable)")
+	sysctlVar(fs.FlagSet, &c.settings, "sysctl", "set a knob by its Linux sysctl `name=value`, e.g. net.ipv4.tcp_synack_retries=3 or net.ipv4.icmp_echo_ignore_all=1 (repeatable)").icmp = &c.icmp
 	fs.StringVar(&c.app, "app", "echo", "the application: "+strings.Join(apps.Names, ", "))
 	fs.StringVar(&c.api, "api", "goroutines", "how the application is written: goroutines (net.Conn) or events (hello only: callbacks inside the shards)")
 	fs.IntVar(&c.shards, "shards", runtime.GOMAXPROCS(0), "shards, one link queue each")
@@ -284,7 +285,7 @@ func serveStack(ctx context.Context, e *env, c *serveConfig) error {
 	}
 	s.st, err = stack.New(stack.Config{
 		Port: s.port, Addr: c.addrs[0], MoreAddrs: c.addrs[1:], Gateway: c.gateway, Gateway6: c.gateway6,
-		Shards: c.shards, TCP: c.settings, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
+		Shards: c.shards, TCP: c.settings, ICMP: c.icmp, BusyPoll: c.busyPoll, Pin: c.pin, RxCoalesce: c.coalesce, Name: "serve",
 	})
 	if err != nil {
 		return err
@@ -353,12 +354,13 @@ type socketRow struct {
 	SendQ int    `json:"send_q"`
 	Local string `json:"local"`
 	Peer  string `json:"peer"`
+	MSS   int    `json:"mss,omitempty"` // a connection's send MSS (ss -i), lowered by a smaller path MTU
 }
 
 func socketRows(rows []tcp.SocketRow) []socketRow {
 	out := make([]socketRow, len(rows))
 	for i, r := range rows {
-		out[i] = socketRow{r.State.String(), r.RecvQ, r.SendQ, r.Local.String(), r.Peer.String()}
+		out[i] = socketRow{r.State.String(), r.RecvQ, r.SendQ, r.Local.String(), r.Peer.String(), r.MSS}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].State == "LISTEN" || out[j].State == "LISTEN" {

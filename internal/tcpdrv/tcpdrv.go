@@ -6,6 +6,8 @@
 package tcpdrv
 
 import (
+	"syscall"
+
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/stats"
@@ -50,6 +52,33 @@ type Shard interface {
 	Control(fn func())
 	// SocketRows returns the shard's rows of the socket table ([]tcp.SocketRow).
 	SocketRows() any
+	// ICMPError delivers an ICMP or ICMPv6 error that quotes a TCP segment to the flow it
+	// names (see pkg/tcp, icmp.go); false means no connection, request or TIME-WAIT entry
+	// of this shard has the flow (the stack counts IcmpInErrors).
+	ICMPError(e *ICMPError) bool
+}
+
+// ICMPError is an ICMP (v4 or v6) error about one of TCP's segments, as the network layer
+// of its family decoded it (Linux's icmp_err_convert, icmpv6_err_convert), so that one TCP
+// function serves both families.
+type ICMPError struct {
+	// Key is the quoted segment's flow as TCP keys it: local = the quoted source.
+	Key  hash.Key
+	Hash uint64
+	// Seq is the quoted segment's sequence number.
+	Seq uint32
+	// Errno is what the error means to a connection; 0 for messages TCP looks up and
+	// checks but otherwise ignores (source quench, redirect, unknown codes).
+	Errno syscall.Errno
+	// AbortRequest says a request (SYN-RECV) the error quotes is dropped (Linux
+	// tcp_req_err's abort: parameter problem, time exceeded, net or host unreachable).
+	AbortRequest bool
+	// RevertRTO says the error allows RFC 6069's revert of the RTO backoff (IPv4 net and
+	// host unreachable, ICMPv6 no route).
+	RevertRTO bool
+	// MTU, when not 0, makes the error a fragmentation needed (or Packet Too Big) report
+	// with this next-hop MTU: the path MTU to the quoted destination falls to it.
+	MTU uint32
 }
 
 // TimerKindLimit bounds the wheel timer kinds TCP uses; kinds at or above belong to the stack.

@@ -68,6 +68,8 @@ type Config struct {
 	// own with its own bounds; zero fields take Linux's defaults, the same as IPv4's but
 	// for locktime, which is 0 for IPv6.
 	Neigh6 NeighSettings
+	// ICMP holds the ICMPv4 settings, named as Linux's net.ipv4.icmp_* sysctls.
+	ICMP ICMPSettings
 }
 
 // NeighSettings are the neighbour cache's limits and timers, per shard, with Linux's names
@@ -188,6 +190,9 @@ func (c *Config) fill() error {
 		return err
 	}
 	if err := c.Neigh6.fill(true); err != nil {
+		return err
+	}
+	if err := c.ICMP.validate(); err != nil {
 		return err
 	}
 	return c.TCP.Validate()

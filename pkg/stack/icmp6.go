@@ -2,7 +2,9 @@ package stack
 
 import (
 	"encoding/binary"
+	"syscall"
 
+	"github.com/shardstack/shardstack/internal/tcpdrv"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -169,17 +171,55 @@ func (sh *shard) quotedFlow(p *dpdkshim.Packet, m []byte, first bool) bool {
 	return false
 }
 
-// tcpICMPError hands TCP an ICMP error for flow k (seen from us; h its flow hash), on the
-// shard that owns the flow: the ICMPv6 type and code, the type's 32-bit field (for Packet
-// Too Big the MTU, at least 1280) and the quoted segment's sequence number, for TCP to
-// check against its window (tcp_v6_err). Lowering the connection's MSS for Packet Too Big
-// and the soft-error handling are pkg/tcp's family-neutral ICMP-error entry, written
-// with ICMPv4 (issue 8 point 3): the lead connects this function to it when the branches
-// are merged. Until then the error is only counted (Icmp6In* by type).
+// tcpICMPError hands TCP an ICMPv6 error for flow k (seen from us; h its flow hash), on
+// the shard that owns the flow, as tcp_v6_err does with icmpv6_err_convert: the ICMPv6 type
+// and code, the type's 32-bit field (for Packet Too Big the MTU, at least 1280) and the
+// quoted segment's sequence number, which TCP checks against its window. Packet Too Big
+// lowers the path MTU and the connection's MSS (pkg/tcp's ICMP-error entry, the one
+// ICMPv4's fragmentation needed uses); the other errors are soft or hard as Linux's table
+// makes them (fatal ones drop a request; no route allows RFC 6069's RTO revert). A flow TCP
+// does not know is Icmp6InErrors.
 func (sh *shard) tcpICMPError(k *hash.Key, h uint64, typ, code uint8, info, seq uint32) {
 	if tcpICMPErrorHook != nil {
 		tcpICMPErrorHook(sh.id, k, typ, code, info, seq)
 	}
+	e := &sh.icmp.err
+	*e = tcpdrv.ICMPError{Key: *k, Hash: h, Seq: seq}
+	switch typ {
+	case header.ICMPv6PacketTooBig:
+		e.MTU = info
+	case header.ICMPv6DstUnreach:
+		e.Errno, e.AbortRequest = syscall.EHOSTUNREACH, true
+		if int(code) < len(icmp6UnreachErrno) {
+			u := icmp6UnreachErrno[code]
+			e.Errno, e.AbortRequest = u.errno, u.fatal
+		}
+		e.RevertRTO = code == 0 // no route to destination
+	case header.ICMPv6ParamProblem:
+		e.Errno, e.AbortRequest = syscall.EPROTO, true
+	case header.ICMPv6TimeExceeded:
+		e.Errno = syscall.EHOSTUNREACH
+	default:
+		e.Errno = syscall.EPROTO
+	}
+	if !sh.tcp.ICMPError(e) {
+		sh.ctr.Inc(stats.Icmp6InErrors) // tcp_v6_err: no socket has the flow
+	}
+}
+
+// icmp6UnreachErrno is icmpv6_err_convert's table for destination unreachable codes: the
+// errno and whether the error is fatal (drops a request in SYN-RECV).
+var icmp6UnreachErrno = [...]struct {
+	errno syscall.Errno
+	fatal bool
+}{
+	{syscall.ENETUNREACH, false},  // 0 no route
+	{syscall.EACCES, true},        // 1 administratively prohibited
+	{syscall.EHOSTUNREACH, false}, // 2 beyond the scope of the source address
+	{syscall.EHOSTUNREACH, false}, // 3 address unreachable
+	{syscall.ECONNREFUSED, true},  // 4 port unreachable
+	{syscall.EACCES, true},        // 5 source address failed policy
+	{syscall.EACCES, true},        // 6 reject route
 }
 
 // tcpICMPErrorHook lets tests see what tcpICMPError is handed.

@@ -47,6 +47,8 @@ type shard struct {
 	neigh6 *neighbours          // IPv6's (neighbour discovery)
 	opts   header.IPv4OptionSet // scratch for ipInput
 
+	icmp icmpShard // icmp_out.go
+
 	wait     dpdkshim.Wait // how the shard's core sleeps until its queue has frames
 	frees    dpdkshim.FreeBatch
 	busy     int64 // clock time spent in iterations that did work
@@ -86,6 +88,7 @@ func newShard(s *Stack, id int) *shard {
 			sh.neigh6.setStatic(a.As16(), header.MAC(mac))
 		}
 	}
+	sh.icmp.rng = seed*0x2545f4914f6cdd1d + uint64(id) + 1
 	sh.tcp = tcpdrv.NewShard(s.tcp, id, sh, sh.wheel, &sh.ctr)
 	sh.fire = sh.fireTimer
 	return sh
@@ -348,8 +351,7 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 		return
 	}
 	if ip.Protocol() != header.ProtoTCP {
-		sh.ctr.Inc(stats.IpInUnknownProtos)
-		sh.frees.Free(p)
+		sh.otherProtoInput(p, ip, rt, host) // icmp_out.go: ICMP, UDP, unknown protocols
 		return
 	}
 	seg := ip.Payload()

@@ -42,6 +42,8 @@ type Stack struct {
 	group   *Group
 	cores   []*core
 	wg      sync.WaitGroup
+
+	icmp icmpStack // ICMP settings and the stack-wide rate limit (icmp_out.go)
 }
 
 // ErrStackClosed is returned by operations on a closed stack.
@@ -59,6 +61,7 @@ func New(cfg Config) (*Stack, error) {
 		mac:   cfg.Port.MAC(),
 		l3:    dpdkshim.LinkTypeOf(cfg.Port) == dpdkshim.LinkIP,
 	}
+	s.icmp.conf = cfg.ICMP.conf()
 	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.MoreAddrs...) {
 		if p.Addr().Is4() {
 			s.addrs = append(s.addrs, newIfaddr(p))

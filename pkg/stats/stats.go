@@ -176,8 +176,9 @@ const (
 	TcpExtTCPSACKDiscard         // SACK blocks ignored: not over data in flight (tcp_is_sackblock_valid)
 	TcpExtTCPKeepAlive           // keepalive probes sent (Linux LINUX_MIB_TCPKEEPALIVE)
 
-	// NumIDs is the number of counters.
-	NumIDs
+	// coreIDs ends the counters above; the ICMP ones (icmp.go) follow, and NumIDs is
+	// their end.
+	coreIDs
 )
 
 var names = [NumIDs]string{

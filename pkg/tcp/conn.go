@@ -65,7 +65,8 @@ func (h Handle) State() State {
 
 func (ep *endpoint) readable() bool {
 	return ep.rcv.used() > 0 || ep.eof.Load() || ep.errc.Load() != errNone ||
-		State(ep.pub.Load()) == StateClosed || ep.opw.Load()&opClosed != 0 || ep.opts.rdShut()
+		State(ep.pub.Load()) == StateClosed || ep.opw.Load()&opClosed != 0 || ep.opts.rdShut() ||
+		ep.opts.pendErr.Load() != errNone
 }
 
 // Read reads into b, waiting for data: io.EOF after the peer's FIN.
@@ -252,6 +253,9 @@ func (ep *endpoint) readEnd() error {
 	if State(ep.pub.Load()) == StateClosed || ep.opts.rdShut() {
 		return io.EOF
 	}
+	if err := ep.takeError(); err != nil {
+		return err // IP_RECVERR: an ICMP error, reported once (icmp.go)
+	}
 	return ErrWouldBlock
 }
 
@@ -314,6 +318,9 @@ func (ep *endpoint) writeCheck() error {
 	if err := errOf(ep.errc.Load()); err != nil {
 		return err
 	}
+	if err := ep.takeError(); err != nil {
+		return err // IP_RECVERR: an ICMP error, reported once (icmp.go)
+	}
 	switch State(ep.pub.Load()) {
 	case StateEstablished, StateCloseWait:
 		return nil
@@ -347,7 +354,8 @@ func (ep *endpoint) tryWrite(b []byte) (int, error) {
 }
 
 func (ep *endpoint) writable() bool {
-	if ep.errc.Load() != errNone || ep.opw.Load()&opClosed != 0 || ep.opts.wrShut() {
+	if ep.errc.Load() != errNone || ep.opw.Load()&opClosed != 0 || ep.opts.wrShut() ||
+		ep.opts.pendErr.Load() != errNone {
 		return true
 	}
 	switch State(ep.pub.Load()) {

@@ -23,6 +23,17 @@
 // capacity follows tcp_rmem and tcp_wmem (receive autotuning as tcp_rcv_space_adjust) at
 // the top of bufsize.go.
 //
+// ICMP errors reach TCP through one function for both IP families, the shard's ICMPError
+// (icmp.go, what Linux's tcp_v4_err and tcp_v6_err do): the network layer decodes the
+// message into an internal/tcpdrv.ICMPError (errno, whether a request is dropped, whether
+// the RTO may be reverted, and the MTU of a fragmentation-needed or Packet Too Big
+// report). Errors are hard during the handshake and soft after it (reported if the
+// connection times out, or at once with IP_RECVERR, Handle.SetRecvErr); RFC 6069 reverts
+// the RTO backoff. Path MTU discovery (pmtu.go) keeps the engine's table of path MTUs by
+// destination (Linux's route exceptions, min_pmtu, mtu_expires), lowers the connection's
+// MSS, resends what was too big cut to the new size (tcp_simple_retransmit), and makes new
+// connections to the destination start at the path's MSS (Engine.PathMTU, SocketRow.MSS).
+//
 // The behaviour is Linux's, as written down in shared/spec/connection-establishment.md; names
 // follow Linux (request, checkReq, createOpenreqChild, acceptQueue, synTable) so the seeds map
 // onto the code. This package does not parse links or IP: the stack hands it TCP segments

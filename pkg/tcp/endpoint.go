@@ -94,6 +94,7 @@ type conn struct {
 	delack   int      // segments received since the last ACK we sent
 	guard    ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
 	alive             // keepalive and user-timeout bookkeeping (keepalive.go)
+	icmpConn          // ICMP soft errors, RTO reverts and the path MTU (icmp.go, pmtu.go)
 	receiver
 	sender
 
@@ -398,6 +399,9 @@ func (s *shard) handleWork(ep *endpoint, bits uint32) {
 // closeEndpoint finishes a connection: it leaves the tables, its timers stop, waiters
 // wake, and the shard drops its reference.
 func (s *shard) closeEndpoint(ep *endpoint, errc int32) {
+	if errc == errTimedOut && ep.softErr != errNone {
+		errc = ep.softErr // Linux tcp_write_err: sk_err_soft ?: ETIMEDOUT
+	}
 	if errc != errNone && ep.errc.Load() == errNone {
 		ep.errc.Store(errc)
 	}

@@ -69,6 +69,7 @@ type Engine struct {
 	twCount   atomic.Int64 // TIME-WAIT entries, against tcp_max_tw_buckets
 	dialRR    atomic.Uint32
 	challenge challengeState // the stack-wide challenge-ACK budget (tcp_challenge_ack_limit)
+	pmtu      pmtuTable      // path MTUs learned from ICMP (pmtu.go)
 }
 
 // listenKey is a listener's place in the registry: a local address (the key's layout; all

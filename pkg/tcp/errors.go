@@ -62,6 +62,13 @@ const (
 	errPipe
 	errAddrInUse
 	errNoBufs
+	errHostUnreach // the ICMP errors' errnos (icmp.go)
+	errProto
+	errNoProtoOpt
+	errMsgSize
+	errOpNotSupp
+	errHostDown
+	errNoNet
 )
 
 var errTable = [...]error{
@@ -75,6 +82,13 @@ var errTable = [...]error{
 	errPipe:         ErrBrokenPipe,
 	errAddrInUse:    ErrAddrInUse,
 	errNoBufs:       ErrNoBufferSpace,
+	errHostUnreach:  ErrHostUnreachable,
+	errProto:        ErrProtocol,
+	errNoProtoOpt:   ErrProtocolNotAvailable,
+	errMsgSize:      ErrMessageTooLong,
+	errOpNotSupp:    ErrOperationNotSupported,
+	errHostDown:     ErrHostDown,
+	errNoNet:        ErrNoNetwork,
 }
 
 func errOf(code int32) error {

@@ -25,7 +25,7 @@ func (s *shard) endpointInput(ep *endpoint, sg *segment) {
 // timestamps only when both sides offered them).
 func (s *shard) negotiate(ep *endpoint, o *header.TCPOptions, weOffered bool) {
 	st := &s.eng.settings
-	ep.mss = min(peerMSS(o), uint16(s.eng.mssFor(ep.key.V6)))
+	s.initMSS(ep, min(peerMSS(o), uint16(s.eng.mssFor(ep.key.V6)))) // the path may lower it (pmtu.go)
 	ep.sackOK = weOffered && !st.TCPSackOff && o.SACKPermitted
 	ep.tsOK = weOffered && !st.TCPTimestampsOff && o.TS
 	if ep.tsOK {

@@ -163,9 +163,8 @@ func (s *shard) sendSyn(ep *endpoint) bool {
 	if !st.TCPWindowScalingOff {
 		ws = int8(s.ourWScale())
 	}
-	mss := s.eng.mssFor(ep.key.V6)
-	opts := s.synOptions(uint16(mss), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
-	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(mss, false), opts, nil, 0, 0)
+	opts := s.synOptions(s.synMSS(&ep.key), ws, !st.TCPSackOff, !st.TCPTimestampsOff, tsNow(s.now)+ep.tsOff, 0)
+	return s.emit(&ep.key, ep.hash, ep.iss, 0, header.TCPFlagSYN, s.synWindow(s.eng.mssFor(ep.key.V6), false), opts, nil, 0, 0)
 }
 
 // sendSynAck sends the SYN-ACK of a simultaneous open (our original ISN, RFC 9293 §3.5).

@@ -358,7 +358,7 @@ func (s *shard) createOpenreqChild(req *request, sg *segment, fromCookie bool) {
 	ep.sndNxt, ep.sndMax, ep.sndSml = ep.sndUna, ep.sndUna, ep.sndUna
 	ep.rcvNxt = req.irs.Add(1)
 	ep.rcvAdv = ep.rcvNxt.Add(uint32(s.synWindow(int(s.advMSS(req.l, req.key.V6)), req.tsOK)))
-	ep.mss = min(req.mss, s.advMSS(l, req.key.V6))
+	s.initMSS(ep, min(req.mss, s.advMSS(l, req.key.V6))) // the path may lower it (pmtu.go)
 	ep.sackOK, ep.tsOK = req.sackOK, req.tsOK
 	ep.tsRecent, ep.tsOff = req.tsRecent, req.tsOff
 	if req.sndWscale >= 0 {

@@ -743,6 +743,7 @@ const tlpMinTimeout = 2_000_000
 // tcp_xmit_retransmit_queue), then new data as the windows allow, and the FIN after the
 // last byte (tcp_write_xmit).
 func (s *shard) sendData(ep *endpoint) {
+	s.pmtuCheck(ep) // pmtu.go: what is resent must fit the path too
 	if ep.rtxQueued > 0 && !s.retransmitLost(ep) {
 		return
 	}
@@ -850,6 +851,7 @@ func (s *shard) noBuffer(ep *endpoint) {
 
 // sendNew sends new data and the FIN.
 func (s *shard) sendNew(ep *endpoint) {
+	s.pmtuCheck(ep) // pmtu.go: the path MTU may have moved
 	mss := ep.sendMSS()
 	if k := ep.sackPending(sackRoom(ep, 0)); k > 0 {
 		mss -= uint32(4 + 8*k) // room for the SACK blocks (Linux tcp_current_mss)
@@ -960,6 +962,7 @@ func (s *shard) rtxTimer(ep *endpoint) {
 	case StateClosed, StateTimeWait:
 		return
 	}
+	s.pmtuCheck(ep)
 	if ep.sb.len() == 0 {
 		s.probeTimer(ep)
 		return

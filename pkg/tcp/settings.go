@@ -111,6 +111,11 @@ type Settings struct {
 	// TCPSlowStartAfterIdle (tcp_slow_start_after_idle, default 1): the congestion window
 	// of a connection idle for an RTO restarts towards the initial window. Use -1 for 0.
 	TCPSlowStartAfterIdle int
+	// RouteMinPMTU (net.ipv4.route.min_pmtu, 552): a fragmentation-needed report below
+	// it lowers an IPv4 path MTU only to it, and locks it (pmtu.go).
+	RouteMinPMTU int
+	// RouteMTUExpires (net.ipv4.route.mtu_expires, 600 s): how long a learned path MTU lasts.
+	RouteMTUExpires time.Duration
 }
 
 // SyncookiesOff is the TCPSyncookies value for tcp_syncookies=0.
@@ -201,6 +206,12 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.TCPSlowStartAfterIdle == 0 {
 		s.TCPSlowStartAfterIdle = 1
+	}
+	if s.RouteMinPMTU <= 0 {
+		s.RouteMinPMTU = 552 // ip_rt_min_pmtu: 512 + 20 + 20
+	}
+	if s.RouteMTUExpires <= 0 {
+		s.RouteMTUExpires = 600 * time.Second // ip_rt_mtu_expires
 	}
 	return s
 }

@@ -19,6 +19,8 @@ type SocketRow struct {
 	Shard int
 	// Retrans is the retransmission count (requests: SYN-ACK timeouts).
 	Retrans int
+	// MSS is a connection's send MSS (ss -i's mss), which a lower path MTU reduces.
+	MSS int
 }
 
 // ListenerRows returns a row per listener: Recv-Q is the accept queue's length and Send-Q
@@ -63,6 +65,7 @@ func (s *shard) sockets(rows []SocketRow) []SocketRow {
 			Peer:    p,
 			Shard:   s.id,
 			Retrans: ep.retries,
+			MSS:     int(ep.mss),
 		})
 		return true
 	})

@@ -20,6 +20,7 @@ type sockOpts struct {
 	keepIntvl   atomic.Int32  // TCP_KEEPINTVL, s (0: tcp_keepalive_intvl)
 	keepCnt     atomic.Int32  // TCP_KEEPCNT (0: tcp_keepalive_probes)
 	userTimeout atomic.Uint32 // TCP_USER_TIMEOUT, ms (0: off)
+	pendErr     atomic.Int32  // sk_err of a live connection with IP_RECVERR: the next read or write returns it (icmp.go)
 	// The wait of a lingering Close, made by the first one the endpoint sees and kept with
 	// it (most connections never linger, and pay one pointer for it).
 	lw atomic.Pointer[lingerWaiter]
@@ -30,6 +31,7 @@ const (
 	optKeepAlive uint32 = 1 << iota // SO_KEEPALIVE
 	optRdShut                       // shutdown(SHUT_RD)
 	optWrShut                       // shutdown(SHUT_WR)
+	optRecvErr                      // IP_RECVERR (icmp.go)
 )
 
 func (o *sockOpts) keepalive() bool { return o.flags.Load()&optKeepAlive != 0 }
@@ -75,6 +77,9 @@ func (o *sockOpts) clear() {
 	}
 	if o.keepCnt.Load() != 0 {
 		o.keepCnt.Store(0)
+	}
+	if o.pendErr.Load() != 0 {
+		o.pendErr.Store(0)
 	}
 	if o.userTimeout.Load() != 0 {
 		o.userTimeout.Store(0)

@@ -37,6 +37,8 @@ func TestSysctlDefaultsAndRoundTrip(t *testing.T) {
 		"net.ipv4.tcp_keepalive_time":               "7200",
 		"net.ipv4.tcp_keepalive_intvl":              "75",
 		"net.ipv4.tcp_keepalive_probes":             "9",
+		"net.ipv4.route.min_pmtu":                   "552",
+		"net.ipv4.route.mtu_expires":                "600",
 	}
 	require.Len(t, Sysctls(), len(want))
 	for name, v := range want {
