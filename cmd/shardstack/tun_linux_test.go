@@ -360,3 +360,58 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 		})
 	}
 }
+
+// TestTUN_IPv6LinuxClients: the same device carries IPv6: shardstack has fd00:5eed::1 beside
+// its IPv4 address, the Linux side fd00:5eed::2 with shardstack's as its point-to-point
+// peer. Linux clients exchange 1 MiB both ways with the echo listener over IPv6 (which
+// also takes IPv4 on the same :7), ping -6 is answered and curl -6 gets "hello", with no
+// neighbour discovery on the link (there is no link layer) and the flows steered.
+func TestTUN_IPv6LinuxClients(t *testing.T) {
+	requireIPv6(t)
+	n := newTunNet(t)
+	s := n.startServe(t, "", "--app", "echo", "--listen", ":7", "--shards", "2", "--addr", ssAddr6+"/64")
+	n.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
+	n.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	for _, addr := range []string{"[" + ssAddr6 + "]:7", "[" + ssAddr6 + "]:7", ssAddr + ":7"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := n.dialer.Dial(ctx, addr)
+		cancel()
+		require.NoError(t, err, addr)
+		echo1MiB(t, c)
+		c.Close()
+	}
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Log("ping not installed: the ping -6 part of this test is skipped")
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := n.ns.Command(ctx, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", ssAddr6).CombinedOutput()
+		cancel()
+		require.NoError(t, err, "ping -6: %s", out)
+	}
+	sum := s.finish(t)
+	require.Equal(t, int64(3), sum.AppStats.Accepted)
+	require.Equal(t, int64(3<<20), sum.AppStats.BytesIn)
+	require.Zero(t, sum.Counters["TcpInCsumErrors"])
+	require.Zero(t, sum.Counters["Icmp6OutNeighborSolicits"]+sum.Counters["Icmp6OutNeighborAdvertisements"],
+		"no neighbour discovery on a TUN link")
+	var rx uint64
+	var handoffs int64
+	for _, sh := range sum.Shards {
+		rx, handoffs = rx+sh.RxPackets, handoffs+sh.Handoffs
+	}
+	require.Less(t, float64(handoffs), 0.01*float64(rx), "hand-offs %d of %d packets: IPv6 flows are steered too", handoffs, rx)
+
+	n2 := newTunNet(t)
+	n2.startServe(t, "", "--app", "http", "--listen", ":80", "--addr", ssAddr6+"/64")
+	n2.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
+	n2.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Log("curl not installed: the curl -6 part of this test is skipped")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := n2.ns.Command(ctx, "curl", "-6", "-sS", "--max-time", "10", "http://["+ssAddr6+"]/").CombinedOutput()
+	require.NoError(t, err, "curl -6: %s", out)
+	require.Equal(t, "hello\n", string(out))
+}
