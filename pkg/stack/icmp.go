@@ -52,7 +52,7 @@ var icmpUnreachErrno = [header.ICMPv4MaxUnreachCode + 1]syscall.Errno{
 	syscall.EOPNOTSUPP,   // source route failed
 	syscall.ENETUNREACH,  // destination network unknown
 	syscall.EHOSTDOWN,    // destination host unknown
-	syscall.ENONET,       // source host isolated
+	syscall.Errno(64),    // source host isolated: Linux ENONET (named in syscall only for Linux)
 	syscall.ENETUNREACH,  // network administratively prohibited
 	syscall.EHOSTUNREACH, // host administratively prohibited
 	syscall.ENETUNREACH,  // network unreachable for TOS

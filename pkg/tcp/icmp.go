@@ -39,7 +39,7 @@ var (
 	ErrMessageTooLong        = &Error{"message too long", syscall.EMSGSIZE}
 	ErrOperationNotSupported = &Error{"operation not supported", syscall.EOPNOTSUPP}
 	ErrHostDown              = &Error{"host is down", syscall.EHOSTDOWN}
-	ErrNoNetwork             = &Error{"machine is not on the network", syscall.ENONET}
+	ErrNoNetwork             = &Error{"machine is not on the network", errnoENONET}
 )
 
 // errCode is the connection's error code for an errno (errNone for one TCP never reports).
@@ -61,10 +61,11 @@ func errCode(e syscall.Errno) int32 {
 		return errOpNotSupp
 	case syscall.EHOSTDOWN:
 		return errHostDown
-	case syscall.ENONET:
-		return errNoNet
 	case syscall.ECONNRESET:
 		return errReset
+	}
+	if e == errnoENONET { // apart: elsewhere than Linux 64 may be another errno's number
+		return errNoNet
 	}
 	return errNone
 }
@@ -197,3 +198,7 @@ func (s *shard) revertRTO(ep *endpoint, seq seqnum.Value) {
 	}
 	s.retransmitTimeout(ep)
 }
+
+// errnoENONET is Linux's ENONET (64), which icmp_err_convert gives "source host isolated";
+// the syscall package names it only for Linux, and the package builds elsewhere too.
+const errnoENONET = syscall.Errno(64)

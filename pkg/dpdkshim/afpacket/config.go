@@ -2,6 +2,7 @@ package afpacket
 
 import (
 	"errors"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"time"
 
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -116,7 +117,7 @@ func (c *Config) setDefaults(mtu int) {
 		c.TxFrames = DefaultTxFrames
 	}
 	if c.TxFrameSize <= 0 {
-		need := tpacket3HdrLen + vnetHdrLen + mtu + ethernetLen + 4
+		need := tpacket3HdrLen + virtio.HdrLen + mtu + ethernetLen + 4
 		c.TxFrameSize = 256
 		for c.TxFrameSize < need {
 			c.TxFrameSize <<= 1

@@ -2,6 +2,7 @@ package afpacket
 
 import (
 	"encoding/binary"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -55,7 +56,7 @@ func newMmsgRx(q *queue, cfg *Config) *mmsgRx {
 		h.SetIovlen(m.perMsg)
 		if q.vnet {
 			m.iov[i*2].Base = &m.hdrs[i*hdrSlot]
-			m.iov[i*2].SetLen(vnetHdrLen)
+			m.iov[i*2].SetLen(virtio.HdrLen)
 		} else {
 			h.Control = &m.ctrl[i*m.ctrlSpace]
 		}
@@ -125,8 +126,8 @@ func (m *mmsgRx) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		var flags dpdkshim.Flags
 		var gso uint16
 		if m.hdrs != nil {
-			length -= vnetHdrLen
-			flags, gso = vnetRx(m.hdrs[i*hdrSlot : i*hdrSlot+vnetHdrLen])
+			length -= virtio.HdrLen
+			flags, gso = virtio.Rx(m.hdrs[i*hdrSlot : i*hdrSlot+virtio.HdrLen])
 		} else {
 			flags = auxFlags(m.ctrl[i*m.ctrlSpace:(i+1)*m.ctrlSpace], uint64(msg.hdr.Controllen))
 		}
@@ -193,7 +194,7 @@ func newMmsgTx(q *queue) *mmsgTx {
 		h.SetIovlen(m.perMsg)
 		if q.vnet {
 			m.iov[i*2].Base = &m.hdrs[i*hdrSlot]
-			m.iov[i*2].SetLen(vnetHdrLen)
+			m.iov[i*2].SetLen(virtio.HdrLen)
 		}
 	}
 	return m
@@ -205,7 +206,7 @@ func (m *mmsgTx) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		batch := pkts[taken:min(len(pkts), taken+len(m.msgs))]
 		for i, p := range batch {
 			if m.hdrs != nil {
-				putVnetTx(m.hdrs[i*hdrSlot:], p)
+				virtio.PutTx(m.hdrs[i*hdrSlot:], p)
 			}
 			v := &m.iov[i*m.perMsg+m.perMsg-1]
 			if d := p.Data(); len(d) > 0 {

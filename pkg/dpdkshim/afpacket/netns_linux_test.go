@@ -5,6 +5,7 @@ package afpacket
 
 import (
 	"fmt"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"net"
 	"net/netip"
 	"testing"
@@ -140,7 +141,7 @@ func openPeer(t testing.TB, v *vethPair, vnet, receive bool) *peer {
 // send transmits frame (with a zero virtio-net header if the socket has them).
 func (pr *peer) send(frame []byte) error {
 	if pr.vnet {
-		return pr.sendVnet(make([]byte, vnetHdrLen), frame)
+		return pr.sendVnet(make([]byte, virtio.HdrLen), frame)
 	}
 	_, err := unix.Write(pr.fd, frame)
 	return err
@@ -177,7 +178,7 @@ func (pr *peer) recv(d time.Duration) (frame, vnetHdr []byte, err error) {
 		return nil, nil, err
 	}
 	if pr.vnet {
-		return buf[vnetHdrLen:m], buf[:vnetHdrLen], nil
+		return buf[virtio.HdrLen:m], buf[:virtio.HdrLen], nil
 	}
 	return buf[:m], nil, nil
 }

@@ -3,6 +3,7 @@ package afpacket
 import (
 	"errors"
 	"fmt"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"net"
 	"os"
 	"sync"
@@ -133,7 +134,7 @@ func (c *Config) checkRings() error {
 			return fmt.Errorf("%w: RxRetireTimeout %v", ErrConfig, c.RxRetireTimeout)
 		}
 	}
-	if c.TxRing && (!pow2(c.TxFrameSize) || c.TxFrameSize < tpacket3HdrLen+vnetHdrLen+ethernetLen) {
+	if c.TxRing && (!pow2(c.TxFrameSize) || c.TxFrameSize < tpacket3HdrLen+virtio.HdrLen+ethernetLen) {
 		return fmt.Errorf("%w: TxFrameSize %d is not a power of two that holds a frame", ErrConfig, c.TxFrameSize)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -375,7 +376,7 @@ func TestPort_TxCsumOffload(t *testing.T) {
 				f, h, err := pr.recv(5 * time.Second)
 				require.NoError(t, err)
 				require.Len(t, f, header.EthernetLen+header.IPv4MinLen+header.TCPMinLen+n)
-				require.Equal(t, byte(vnetFlagNeedsCsum), h[0]&vnetFlagNeedsCsum, "the kernel kept it partial")
+				require.Equal(t, byte(virtio.FlagNeedsCsum), h[0]&virtio.FlagNeedsCsum, "the kernel kept it partial")
 				start := int(binary.NativeEndian.Uint16(h[6:]))
 				off := int(binary.NativeEndian.Uint16(h[8:]))
 				require.Equal(t, header.EthernetLen+header.IPv4MinLen, start)
@@ -413,8 +414,8 @@ func superPacket(v *vethPair, n int, mss uint16) (vnet, frame []byte) {
 		seg[i] = byte(i * 7)
 	}
 	header.PartialTCPChecksumIPv4(header.TCP(seg), src, dst)
-	vnet = make([]byte, vnetHdrLen)
-	vnet[0], vnet[1] = vnetFlagNeedsCsum, 1 // VIRTIO_NET_HDR_GSO_TCPV4
+	vnet = make([]byte, virtio.HdrLen)
+	vnet[0], vnet[1] = virtio.FlagNeedsCsum, 1 // VIRTIO_NET_HDR_GSO_TCPV4
 	binary.NativeEndian.PutUint16(vnet[2:], 54)
 	binary.NativeEndian.PutUint16(vnet[4:], mss)
 	binary.NativeEndian.PutUint16(vnet[6:], 34)

@@ -3,6 +3,7 @@ package afpacket
 import (
 	"encoding/binary"
 	"fmt"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"os"
 	"sync/atomic"
 	"time"
@@ -240,12 +241,12 @@ func (r *rxRing) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		var flags dpdkshim.Flags
 		var gso uint16
 		if q.vnet {
-			if h.mac < tpacket3HdrLen+vnetHdrLen {
+			if h.mac < tpacket3HdrLen+virtio.HdrLen {
 				p.Free()
 				bad++
 				continue
 			}
-			flags, gso = vnetRx(block[h.start-vnetHdrLen : h.start])
+			flags, gso = virtio.Rx(block[h.start-virtio.HdrLen : h.start])
 		} else if h.status&(tpStatusCsumNotReady|tpStatusCsumValid) != 0 {
 			flags = dpdkshim.CsumVerified
 		}
@@ -335,7 +336,7 @@ func (t *txRing) burst(q *queue, pkts []*dpdkshim.Packet) int {
 	room := t.frameSize - tpacket3HdrLen
 	hdr := 0
 	if t.vnet {
-		hdr = vnetHdrLen
+		hdr = virtio.HdrLen
 	}
 	for _, p := range pkts {
 		off := t.slot(t.head)
@@ -353,7 +354,7 @@ func (t *txRing) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		}
 		f := t.mem[off : off+t.frameSize]
 		if t.vnet {
-			putVnetTx(f[tpacket3HdrLen:], p)
+			virtio.PutTx(f[tpacket3HdrLen:], p)
 		}
 		copy(f[tpacket3HdrLen+hdr:], data)
 		binary.NativeEndian.PutUint32(f[pktNextOffset:], 0)

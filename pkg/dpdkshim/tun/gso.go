@@ -2,6 +2,7 @@ package tun
 
 import (
 	"encoding/binary"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 
 	"github.com/shardstack/shardstack/pkg/checksum"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -98,13 +99,13 @@ func gsoRun(pkts []*dpdkshim.Packet) (n, thl, gso int) {
 func buildSuper(buf []byte, run []*dpdkshim.Packet, thl, gso int) int {
 	first := run[0].Data()
 	hl := 20 + thl
-	h := buf[:vnetHdrLen]
-	h[0], h[1] = vnetFlagNeedsCsum, vnetGSOTCPv4
+	h := buf[:virtio.HdrLen]
+	h[0], h[1] = virtio.FlagNeedsCsum, vnetGSOTCPv4
 	binary.NativeEndian.PutUint16(h[2:], uint16(hl))
 	binary.NativeEndian.PutUint16(h[4:], uint16(gso))
 	binary.NativeEndian.PutUint16(h[6:], 20)
 	binary.NativeEndian.PutUint16(h[8:], 16)
-	pkt := buf[vnetHdrLen:]
+	pkt := buf[virtio.HdrLen:]
 	n := copy(pkt, first[:hl])
 	for _, p := range run {
 		n += copy(pkt[n:], p.Data()[hl:])
@@ -119,5 +120,5 @@ func buildSuper(buf []byte, run []*dpdkshim.Packet, thl, gso int) int {
 	// complete (or to adjust per segment when it segments the packet).
 	ph := checksum.PseudoHeaderIPv4([4]byte(ip[12:16]), [4]byte(ip[16:20]), 6, uint16(n-20))
 	binary.BigEndian.PutUint16(ip[36:], checksum.Fold(ph))
-	return vnetHdrLen + n
+	return virtio.HdrLen + n
 }

@@ -2,6 +2,7 @@ package tun
 
 import (
 	"encoding/binary"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,10 +69,10 @@ func TestGSORun(t *testing.T) {
 	require.Equal(t, 32, thl)
 	require.Equal(t, mss, gso)
 
-	buf := make([]byte, vnetHdrLen+0xffff)
+	buf := make([]byte, virtio.HdrLen+0xffff)
 	l := buildSuper(buf, pkts, thl, gso)
-	h, ip := buf[:vnetHdrLen], buf[vnetHdrLen:l]
-	require.Equal(t, byte(vnetFlagNeedsCsum), h[0])
+	h, ip := buf[:virtio.HdrLen], buf[virtio.HdrLen:l]
+	require.Equal(t, byte(virtio.FlagNeedsCsum), h[0])
 	require.Equal(t, byte(vnetGSOTCPv4), h[1])
 	require.Equal(t, uint16(52), binary.NativeEndian.Uint16(h[2:]), "hdr_len: IP and TCP headers")
 	require.Equal(t, uint16(mss), binary.NativeEndian.Uint16(h[4:]))

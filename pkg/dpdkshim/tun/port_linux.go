@@ -3,6 +3,7 @@ package tun
 import (
 	"errors"
 	"fmt"
+	virtio "github.com/shardstack/shardstack/pkg/dpdkshim/internal/vnet"
 	"log"
 	"net"
 	"sync"
@@ -44,7 +45,7 @@ type queue struct {
 	headroom int
 	rxPool   *dpdkshim.Pool
 	txPool   *dpdkshim.Pool
-	hdr      [vnetHdrLen]byte
+	hdr      [virtio.HdrLen]byte
 	super    []byte // with GSO: where a run of segments becomes one super-packet
 	dev      string
 	logf     func(format string, args ...any)
@@ -219,7 +220,7 @@ func (p *Port) open() error {
 		q.headroom = q.rxPool.Headroom()
 		q.txPool = dpdkshim.NewPool(txPool)
 		if cfg.GSO {
-			q.super = make([]byte, vnetHdrLen+0xffff)
+			q.super = make([]byte, virtio.HdrLen+0xffff)
 		}
 	}
 	return nil
@@ -314,7 +315,7 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 	out, bytes, calls, trunc, errs := 0, 0, 0, 0, 0
 	start := q.headroom
 	if q.vnet {
-		start -= vnetHdrLen // the header lands in the headroom, the packet after it
+		start -= virtio.HdrLen // the header lands in the headroom, the packet after it
 	}
 	for out < n {
 		p := q.rxPool.Get()
@@ -352,13 +353,13 @@ func (q *queue) rx(pkts []*dpdkshim.Packet) int {
 		var flags dpdkshim.Flags
 		var gso uint16
 		if q.vnet {
-			if length < vnetHdrLen {
+			if length < virtio.HdrLen {
 				errs++
 				p.Free()
 				continue
 			}
-			flags, gso = vnetRx(buf[start : start+vnetHdrLen])
-			length -= vnetHdrLen
+			flags, gso = virtio.Rx(buf[start : start+virtio.HdrLen])
+			length -= virtio.HdrLen
 		}
 		p.SetFrame(q.headroom, length)
 		p.Flags, p.GSOSize, p.Queue = flags, gso, uint16(q.id)
@@ -452,8 +453,8 @@ func (q *queue) tx(pkts []*dpdkshim.Packet) int {
 		p := pkts[taken]
 		n := p.Len()
 		if q.vnet {
-			putVnetTx(q.hdr[:], p) // before Prepend moves the frame's start
-			h := p.Prepend(vnetHdrLen)
+			virtio.PutTx(q.hdr[:], p) // before Prepend moves the frame's start
+			h := p.Prepend(virtio.HdrLen)
 			if h == nil {
 				dropped++
 				p.Free()
@@ -475,7 +476,7 @@ func (q *queue) tx(pkts []*dpdkshim.Packet) int {
 			bytes += n
 		case unix.EAGAIN:
 			if q.vnet {
-				p.TrimFront(vnetHdrLen)
+				p.TrimFront(virtio.HdrLen)
 			}
 			full = true
 			continue
