@@ -151,7 +151,7 @@ func (r *icmpRig) icmpDatagram(msg []byte, bcast bool) []byte {
 		dmac, dst = header.Broadcast, [4]byte{198, 18, 0, 255}
 	}
 	header.EncodeEthernet(b, dmac, r.peer.MAC(), header.EtherTypeIPv4)
-	header.EncodeIPv4Header(b[header.EthernetLen:], &header.IPv4Fields{
+	header.EncodeIPv4(b[header.EthernetLen:], &header.IPv4Fields{
 		TotalLen: uint16(header.IPv4MinLen + len(msg)), TTL: 64, Protocol: header.ProtoICMP,
 		Src: fuzzRouter.As4(), Dst: dst,
 	})

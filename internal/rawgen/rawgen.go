@@ -128,7 +128,7 @@ func (g *Gen) frame(payloadLen int) (*dpdkshim.Packet, []byte) {
 		Src:      g.src,
 		Dst:      g.dst,
 	}
-	header.EncodeIPv4Header(b[header.EthernetLen:], &f)
+	header.EncodeIPv4(b[header.EthernetLen:], &f)
 	return p, b[header.EthernetLen+header.IPv4MinLen:]
 }
 
@@ -143,8 +143,7 @@ func (g *Gen) segment(sport uint16, seq, ack uint32, flags uint8, withOpts bool)
 	if p == nil {
 		return
 	}
-	f := header.TCPFields{SrcPort: sport, DstPort: g.dport, Seq: seq, Ack: ack, Flags: flags, Window: 64240}
-	hl, sum := header.EncodeTCPHeader(t, &f, o)
+	hl, sum := header.PutTCPHeader(t, sport, g.dport, seq, ack, flags, 64240, o)
 	if g.v6 {
 		header.FinishTCPChecksumIPv6(header.TCP(t), hl, sum, g.src6, g.dst6)
 	} else {

@@ -15,28 +15,6 @@ import (
 // sum32 adds the two 16-bit halves of w.
 func sum32(w uint32) uint32 { return w>>16 + w&0xffff }
 
-// EncodeTCPHeader writes the fixed TCP header and o's options (in the layout of
-// EncodeTCPOptions) into b and returns the header length and the ones'-complement partial
-// sum of everything it wrote (the checksum field counts as zero). o may be nil. Finish with
-// FinishTCPChecksumIPv4 once the payload is in place.
-func EncodeTCPHeader(b []byte, f *TCPFields, o *TCPOptions) (hl int, sum uint32) {
-	optLen := 0
-	if o != nil {
-		optLen = o.EncodedLen()
-	}
-	hl = TCPMinLen + optLen
-	b = room(b, hl)
-	w1 := uint32(hl/4)<<28 | uint32(f.Flags)<<16 | uint32(f.Window)
-	binary.BigEndian.PutUint64(b[0:], uint64(f.SrcPort)<<48|uint64(f.DstPort)<<32|uint64(f.Seq))
-	binary.BigEndian.PutUint64(b[8:], uint64(f.Ack)<<32|uint64(w1))
-	binary.BigEndian.PutUint32(b[16:], uint32(f.Urgent))
-	sum = uint32(f.SrcPort) + uint32(f.DstPort) + sum32(f.Seq) + sum32(f.Ack) + sum32(w1) + uint32(f.Urgent)
-	if optLen > 0 {
-		sum += encodeOptionWords(b[TCPMinLen:], o)
-	}
-	return hl, sum
-}
-
 // encodeOptionWords writes o as whole 32-bit words and returns their sum.
 func encodeOptionWords(b []byte, o *TCPOptions) uint32 {
 	var sum uint32
@@ -74,7 +52,7 @@ func encodeOptionWords(b []byte, o *TCPOptions) uint32 {
 	return sum
 }
 
-// FinishTCPChecksumIPv4 stores the checksum of a segment t whose header sum EncodeTCPHeader
+// FinishTCPChecksumIPv4 stores the checksum of a segment t whose header sum PutTCPHeader
 // returned: it adds the IPv4 pseudo-header and the payload (bytes after hl).
 func FinishTCPChecksumIPv4(t TCP, hl int, headerSum uint32, src, dst [4]byte) {
 	s := checksum.PseudoHeaderIPv4(src, dst, ProtoTCP, uint16(len(t))) + headerSum
@@ -84,31 +62,30 @@ func FinishTCPChecksumIPv4(t TCP, hl int, headerSum uint32, src, dst [4]byte) {
 	binary.BigEndian.PutUint16(t[tcpChecksum:], ^checksum.Fold(s))
 }
 
-// EncodeIPv4Header writes a 20-byte IPv4 header with its checksum, computed from the
-// fields (same result as EncodeIPv4).
-func EncodeIPv4Header(b []byte, f *IPv4Fields) {
-	b = room(b, IPv4MinLen)
-	w0 := uint32(4<<4|IPv4MinLen/4)<<24 | uint32(f.TOS)<<16 | uint32(f.TotalLen)
-	w1 := uint32(f.ID)<<16 | uint32(f.Flags&0x7)<<13 | uint32((f.FragOff/8)&0x1fff)
-	w2 := uint32(f.TTL)<<24 | uint32(f.Protocol)<<16
-	src := binary.BigEndian.Uint32(f.Src[:])
-	dst := binary.BigEndian.Uint32(f.Dst[:])
-	s := sum32(w0) + sum32(w1) + sum32(w2) + sum32(src) + sum32(dst)
-	w2 |= uint32(^checksum.Fold(s))
-	binary.BigEndian.PutUint64(b[0:], uint64(w0)<<32|uint64(w1))
-	binary.BigEndian.PutUint64(b[8:], uint64(w2)<<32|uint64(src))
-	binary.BigEndian.PutUint32(b[16:], dst)
+// EncodeIPv4 writes a 20-byte IPv4 header without options into b from f, checksum
+// included; b must have len(b) >= IPv4MinLen. It is PutIPv4Header with every field (type
+// of service, identification, fragment offset): the form ICMP output, traffic generators
+// and tests use.
+func EncodeIPv4(b []byte, f *IPv4Fields) {
+	putIPv4(b, uint32(f.TOS)<<16|uint32(f.TotalLen), uint32(f.ID)<<16|uint32(f.Flags&0x7)<<13|uint32((f.FragOff/8)&0x1fff),
+		uint32(f.TTL)<<24|uint32(f.Protocol)<<16, f.Src, f.Dst)
 }
 
 // PutIPv4Header writes a 20-byte IPv4 header with no options, ID 0 and the given flags and
-// TTL, with its checksum. It takes the fields as arguments rather than a struct: building
-// a struct literal and handing it over makes the compiler copy it with wide loads from
-// narrower stores just made, which stalls on every packet.
+// TTL, with its checksum: the form of the per-packet output path. It takes the fields as
+// arguments rather than a struct: building a struct literal and handing it over makes the
+// compiler copy it with wide loads from narrower stores just made, which stalls on every
+// packet.
 func PutIPv4Header(b []byte, totalLen uint16, flags, ttl, proto uint8, src, dst [4]byte) {
+	putIPv4(b, uint32(totalLen), uint32(flags&0x7)<<13, uint32(ttl)<<24|uint32(proto)<<16, src, dst)
+}
+
+// putIPv4 is the one IPv4 header writer: the first three 32-bit words without the version
+// and header length (w0: TOS and total length; w1: ID, flags, fragment offset; w2: TTL and
+// protocol, checksum zero), then the addresses; the checksum is summed from the values.
+func putIPv4(b []byte, w0, w1, w2 uint32, src, dst [4]byte) {
 	b = room(b, IPv4MinLen)
-	w0 := uint32(4<<4|IPv4MinLen/4)<<24 | uint32(totalLen)
-	w1 := uint32(flags&0x7) << 13
-	w2 := uint32(ttl)<<24 | uint32(proto)<<16
+	w0 |= uint32(4<<4|IPv4MinLen/4) << 24
 	s4 := binary.BigEndian.Uint32(src[:])
 	d4 := binary.BigEndian.Uint32(dst[:])
 	s := sum32(w0) + sum32(w1) + sum32(w2) + sum32(s4) + sum32(d4)
@@ -118,8 +95,11 @@ func PutIPv4Header(b []byte, totalLen uint16, flags, ttl, proto uint8, src, dst 
 	binary.BigEndian.PutUint32(b[16:], d4)
 }
 
-// PutTCPHeader is EncodeTCPHeader with the fixed fields as arguments (see PutIPv4Header
-// for why); the urgent pointer is zero.
+// PutTCPHeader is the one TCP header writer: the fixed header and o's options (in the
+// layout of EncodeTCPOptions; o may be nil) into b, the urgent pointer zero. It returns the
+// header length and the ones'-complement partial sum of everything it wrote (the checksum
+// field counts as zero); finish with FinishTCPChecksumIPv4 or FinishTCPChecksumIPv6 once the
+// payload is in place. The fields are arguments rather than a struct (see PutIPv4Header).
 func PutTCPHeader(b []byte, sport, dport uint16, seq, ack uint32, flags uint8, window uint16, o *TCPOptions) (hl int, sum uint32) {
 	optLen := 0
 	if o != nil {

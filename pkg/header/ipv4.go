@@ -139,19 +139,3 @@ type IPv4Fields struct {
 	Src      [4]byte // Src is the source address.
 	Dst      [4]byte // Dst is the destination address.
 }
-
-// EncodeIPv4 writes a 20-byte IPv4 header without options into b, checksum included; b must
-// have len(b) >= IPv4MinLen.
-func EncodeIPv4(b []byte, f *IPv4Fields) {
-	ip := IPv4(room(b, IPv4MinLen))
-	ip[ipv4VersionIHL] = 4<<4 | IPv4MinLen/4
-	ip[ipv4TOS] = f.TOS
-	binary.BigEndian.PutUint16(ip[ipv4TotalLen:], f.TotalLen)
-	binary.BigEndian.PutUint16(ip[ipv4ID:], f.ID)
-	binary.BigEndian.PutUint16(ip[ipv4FlagsFrag:], uint16(f.Flags&0x7)<<13|(f.FragOff/8)&0x1fff)
-	ip[ipv4TTL] = f.TTL
-	ip[ipv4Protocol] = f.Protocol
-	copy(ip[ipv4Src:], f.Src[:])
-	copy(ip[ipv4Dst:], f.Dst[:])
-	ip.SetChecksum()
-}

@@ -167,8 +167,9 @@ type TCPFields struct {
 	Urgent  uint16 // Urgent is the urgent pointer.
 }
 
-// EncodeTCP writes the fixed TCP header and opts into b and returns the header length. opts
-// is already encoded (see EncodeTCPOptions) and at most MaxTCPOptionsLen bytes; a length that
+// EncodeTCP writes the fixed TCP header (with PutTCPHeader) and option bytes opts as they
+// are, malformed ones included (tests, fuzzing and generators use it), into b and returns
+// the header length. opts is at most MaxTCPOptionsLen bytes; a length that
 // is not a multiple of 4 is padded with zero (EOL) bytes, which RFC 9293 §3.1 allows. b must
 // have room for the header and the padded options. The checksum field is left 0, the
 // reserved bits too.
@@ -178,16 +179,10 @@ func EncodeTCP(b []byte, f *TCPFields, opts []byte) int {
 	}
 	hl := TCPMinLen + (len(opts)+3)&^3
 	t := TCP(room(b, hl))
-	t.SetSrcPort(f.SrcPort)
-	t.SetDstPort(f.DstPort)
-	t.SetSeq(f.Seq)
-	t.SetAck(f.Ack)
+	PutTCPHeader(t, f.SrcPort, f.DstPort, f.Seq, f.Ack, f.Flags, f.Window, nil)
 	t[tcpDataOffset] = uint8(hl/4) << 4
-	t.SetFlags(f.Flags)
-	t.SetWindow(f.Window)
-	t.SetChecksum(0)
 	t.SetUrgent(f.Urgent)
 	n := copy(t[TCPMinLen:], opts)
-	clear(t[TCPMinLen+n:])
+	clear(t[TCPMinLen+n : hl])
 	return hl
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // FinishTCPChecksumIPv6 is FinishTCPChecksumIPv4 with the IPv6 pseudo-header (RFC 8200
-// §8.1): it stores the checksum of a segment t whose header sum EncodeTCPHeader or
-// PutTCPHeader returned, adding the payload (bytes after hl).
+// §8.1): it stores the checksum of a segment t whose header sum PutTCPHeader
+// returned, adding the payload (bytes after hl).
 func FinishTCPChecksumIPv6(t TCP, hl int, headerSum uint32, src, dst [16]byte) {
 	s := checksum.PseudoHeaderIPv6(src, dst, ProtoTCP, uint32(len(t))) + headerSum
 	if len(t) > hl {

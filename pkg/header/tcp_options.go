@@ -214,42 +214,7 @@ func (o *TCPOptions) EncodedLen() int {
 // that do not fit in MaxTCPOptionsLen are dropped from the end (at most 3 fit beside TS).
 // b must have len(b) >= o.EncodedLen(); MaxTCPOptionsLen always suffices.
 func EncodeTCPOptions(b []byte, o *TCPOptions) int {
-	total := o.EncodedLen()
-	b = room(b, total)
-	i := 0
-	if o.MSS != 0 {
-		b[i], b[i+1] = tcpOptMSS, tcpOptMSSLen
-		binary.BigEndian.PutUint16(b[i+2:], o.MSS)
-		i += 4
-	}
-	switch {
-	case o.TS:
-		if o.SACKPermitted {
-			b[i], b[i+1] = tcpOptSACKPermitted, tcpOptSACKPermittedLen
-		} else {
-			b[i], b[i+1] = tcpOptNOP, tcpOptNOP
-		}
-		b[i+2], b[i+3] = tcpOptTimestamps, tcpOptTimestampsLen
-		binary.BigEndian.PutUint32(b[i+4:], o.TSVal)
-		binary.BigEndian.PutUint32(b[i+8:], o.TSEcr)
-		i += 12
-	case o.SACKPermitted:
-		b[i], b[i+1], b[i+2], b[i+3] = tcpOptNOP, tcpOptNOP, tcpOptSACKPermitted, tcpOptSACKPermittedLen
-		i += 4
-	}
-	if o.WScale >= 0 {
-		b[i], b[i+1], b[i+2], b[i+3] = tcpOptNOP, tcpOptWScale, tcpOptWScaleLen, uint8(o.WScale)
-		i += 4
-	}
-	if s := o.sackBlocksToSend(i); s > 0 {
-		b[i], b[i+1], b[i+2] = tcpOptNOP, tcpOptNOP, tcpOptSACK
-		b[i+3] = uint8(tcpOptSACKBaseLen + s*tcpOptSACKBlockLen)
-		i += 4
-		for j := range s {
-			binary.BigEndian.PutUint32(b[i:], o.SACK[j].Start)
-			binary.BigEndian.PutUint32(b[i+4:], o.SACK[j].End)
-			i += tcpOptSACKBlockLen
-		}
-	}
-	return i
+	n := o.EncodedLen()
+	encodeOptionWords(room(b, n), o)
+	return n
 }

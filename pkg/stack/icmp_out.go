@@ -155,7 +155,7 @@ func (sh *shard) icmpOutput(p *dpdkshim.Packet, t, tos uint8, src, dst [4]byte) 
 		return
 	}
 	sh.icmp.ipID++
-	header.EncodeIPv4Header(ipb, &header.IPv4Fields{
+	header.EncodeIPv4(ipb, &header.IPv4Fields{
 		TOS: tos, TotalLen: uint16(p.Len()), ID: sh.icmp.ipID, TTL: 64,
 		Protocol: header.ProtoICMP, Src: src, Dst: dst,
 	})

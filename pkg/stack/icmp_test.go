@@ -36,7 +36,7 @@ func icmpMsg(typ, code uint8, rest uint32, body []byte, badCsum bool) []byte {
 func ipFrame(dmac, smac header.MAC, src, dst netip.Addr, proto uint8, payload []byte) []byte {
 	b := make([]byte, header.EthernetLen+header.IPv4MinLen+len(payload))
 	header.EncodeEthernet(b, dmac, smac, header.EtherTypeIPv4)
-	header.EncodeIPv4Header(b[header.EthernetLen:], &header.IPv4Fields{
+	header.EncodeIPv4(b[header.EthernetLen:], &header.IPv4Fields{
 		TOS: 0x10, TotalLen: uint16(header.IPv4MinLen + len(payload)), ID: 77, TTL: 64,
 		Protocol: proto, Src: src.As4(), Dst: dst.As4(),
 	})
