@@ -151,7 +151,7 @@ func TestLink_IPv6ShardstackDialsLinux(t *testing.T) {
 // sends ICMPv6 Packet Too Big to shardstack, which parses it down to the quoted flow of
 // its own (Icmp6InPktTooBigs, no Icmp6InErrors) and hands it to TCP: the path MTU falls to
 // 1280, the connection's MSS to 1220, the segments in flight are resent smaller, and the
-// 256 KiB echo completes.
+// 1 MiB echo completes, both ways.
 func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	requireIPv6(t)
 	n := newLinkNet(t)
@@ -177,7 +177,7 @@ func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	defer cancel()
 	c, err := farDialer.Dial(ctx, "["+ssAddr6+"]:7")
 	require.NoError(t, err, "the handshake's small segments pass the 1280 link")
-	data := make([]byte, 256<<10)
+	data := make([]byte, 1<<20)
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
 	go func() { _, _ = c.Write(data) }()
 	got, err := io.CopyN(io.Discard, c, int64(len(data)))
