@@ -138,15 +138,11 @@ func (sh *shard) icmpAllow(t, c uint8, dst [4]byte) bool {
 // route, neighbour, link.
 func (sh *shard) icmpOutput(p *dpdkshim.Packet, t, tos uint8, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
-	nh := dst
-	if !sh.st.onLink(dst) {
-		if !sh.st.hasGW {
-			sh.ctr.Inc(stats.IpOutNoRoutes)
-			sh.ctr.Inc(stats.IcmpOutErrors)
-			p.Free()
-			return
-		}
-		nh = sh.st.gw
+	nh, ok := sh.route4(dst)
+	if !ok {
+		sh.ctr.Inc(stats.IcmpOutErrors)
+		p.Free()
+		return
 	}
 	ipb := p.Prepend(header.IPv4MinLen)
 	if ipb == nil {

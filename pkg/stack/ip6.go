@@ -383,20 +383,8 @@ func (sh *shard) tcp6Input(p *dpdkshim.Packet, ip header.IPv6, seg []byte, src, 
 		sh.frees.Free(p)
 		return
 	}
-	key := &sh.key
-	var h uint64
-	*key = hash.KeyV6(*dst, 0, *src, 0)
-	if len(seg) >= 4 {
-		key.LocalPort, key.RemotePort = uint16(seg[2])<<8|uint16(seg[3]), uint16(seg[0])<<8|uint16(seg[1])
-		h = sh.st.hasher.Sum(key)
-		if owner := sh.st.owner(*key, h); owner != sh.id {
-			sh.handoff(p, owner, markHandoff)
-			return
-		}
-	}
-	sh.ctr.Inc(stats.Ip6InDelivers)
-	sh.tcp.Input(seg, key, h, p.Flags&dpdkshim.CsumVerified != 0)
-	sh.frees.Free(p)
+	sh.key = hash.KeyV6(*dst, 0, *src, 0)
+	sh.tcpDeliver(p, seg, stats.Ip6InDelivers)
 }
 
 // output6 prepends the IPv6 header (the one writer, header.EncodeIPv6) to the upper-layer

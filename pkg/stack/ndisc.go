@@ -135,19 +135,6 @@ func (sh *shard) ndiscNA(p *dpdkshim.Packet, ip header.IPv6, m []byte, host bool
 	sh.frees.Free(p)
 }
 
-// replicate copies a neighbour message for us to every other shard.
-func (sh *shard) replicate(p *dpdkshim.Packet) {
-	for i := range sh.st.shards {
-		if i == sh.id {
-			continue
-		}
-		if c := sh.pool.Get(); c != nil {
-			c.SetData(p.Data())
-			sh.handoff(c, i, markReplicated)
-		}
-	}
-}
-
 // ndpPacket builds a solicitation or advertisement from src to dst; nil when the pool is
 // empty.
 func (sh *shard) ndpPacket(typ, flags uint8, src, dst, target *[16]byte) *dpdkshim.Packet {

@@ -578,17 +578,23 @@ func (sh *shard) arpInput(p *dpdkshim.Packet, b []byte, host bool) {
 		n.update(e, sha, s, override)
 	}
 	if replicate {
-		for i := range sh.st.shards {
-			if i == sh.id {
-				continue
-			}
-			if c := sh.pool.Get(); c != nil {
-				c.SetData(p.Data())
-				sh.handoff(c, i, markReplicated)
-			}
-		}
+		sh.replicate(p)
 	}
 	sh.frees.Free(p)
+}
+
+// replicate copies a neighbour message for us (ARP or NDP) to every other shard, so that
+// each shard's cache learns what one shard received.
+func (sh *shard) replicate(p *dpdkshim.Packet) {
+	for i := range sh.st.shards {
+		if i == sh.id {
+			continue
+		}
+		if c := sh.pool.Get(); c != nil {
+			c.SetData(p.Data())
+			sh.handoff(c, i, markReplicated)
+		}
+	}
 }
 
 // sendARP builds and queues an ARP packet from our address spa.

@@ -364,23 +364,28 @@ func (sh *shard) ipInput(p *dpdkshim.Packet, b []byte, host bool) {
 		sh.frees.Free(p)
 		return
 	}
-	// The key lives in the shard, not on the stack: the interface call would move a local
-	// one to the heap on every packet.
+	sh.key = hash.KeyV4(dst, 0, src, 0)
+	sh.tcpDeliver(p, seg, stats.IpInDelivers)
+}
+
+// tcpDeliver is both families' last input step: the flow key (sh.key, its addresses set by
+// the caller) takes the segment's ports, the shard that owns the flow takes the packet (a
+// hand-off when that is another), and TCP gets the segment, counted as delivered (IpInDelivers
+// or Ip6InDelivers). A segment too short for ports reaches TCP with the addresses only, to
+// be dropped there. The key lives in the shard, not on the stack: the interface call would
+// move a local one to the heap on every packet.
+func (sh *shard) tcpDeliver(p *dpdkshim.Packet, seg []byte, delivered stats.ID) {
 	key := &sh.key
-	*key = hash.Key{}
 	var h uint64
 	if len(seg) >= 4 {
-		*key = hash.KeyV4(dst, uint16(seg[2])<<8|uint16(seg[3]), src, uint16(seg[0])<<8|uint16(seg[1]))
+		key.LocalPort, key.RemotePort = uint16(seg[2])<<8|uint16(seg[3]), uint16(seg[0])<<8|uint16(seg[1])
 		h = sh.st.hasher.Sum(key)
 		if owner := sh.st.owner(*key, h); owner != sh.id {
 			sh.handoff(p, owner, markHandoff)
 			return
 		}
 	}
-	sh.ctr.Inc(stats.IpInDelivers)
-	if len(seg) < 4 {
-		*key = hash.KeyV4(dst, 0, src, 0) // TCP sees the addresses (and drops the segment)
-	}
+	sh.ctr.Inc(delivered)
 	sh.tcp.Input(seg, key, h, p.Flags&dpdkshim.CsumVerified != 0)
 	sh.frees.Free(p)
 }
@@ -398,14 +403,10 @@ func (sh *shard) Output(p *dpdkshim.Packet, k *hash.Key) {
 // port: route, IPv4 header, transmit).
 func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	sh.ctr.Inc(stats.IpOutRequests)
-	nh := dst
-	if !sh.st.onLink(dst) {
-		if !sh.st.hasGW {
-			sh.ctr.Inc(stats.IpOutNoRoutes)
-			p.Free()
-			return
-		}
-		nh = sh.st.gw
+	nh, ok := sh.route4(dst)
+	if !ok {
+		p.Free()
+		return
 	}
 	ipb := p.Prepend(header.IPv4MinLen)
 	if ipb == nil {
@@ -415,6 +416,19 @@ func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 	}
 	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
 	sh.linkOutput(p, nh)
+}
+
+// route4 is every IPv4 output path's route lookup: the next hop to dst is dst itself on a
+// subnet of ours, else the gateway; false, counted as IpOutNoRoutes, when there is neither.
+func (sh *shard) route4(dst [4]byte) ([4]byte, bool) {
+	if sh.st.onLink(dst) {
+		return dst, true
+	}
+	if !sh.st.hasGW {
+		sh.ctr.Inc(stats.IpOutNoRoutes)
+		return dst, false
+	}
+	return sh.st.gw, true
 }
 
 // sendFrame prepends the Ethernet header and queues the frame.
