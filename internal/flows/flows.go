@@ -16,6 +16,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,4 +275,19 @@ func (s *Server) handle(c net.Conn) error {
 	// the sender's side.
 	_, _ = c.Read(buf[:1])
 	return nil
+}
+
+// Median is the median of run times in ms, the statistic both loss harnesses report (the
+// mean of the two middle values for an even count). xs is left as it was.
+func Median(xs []float64) float64 {
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
 }

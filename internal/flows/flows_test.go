@@ -110,3 +110,12 @@ func TestPattern_DiffersByFlowAndSeed(t *testing.T) {
 	_, err := New(0, 1, 1, true)
 	require.Error(t, err)
 }
+
+func TestMedian(t *testing.T) {
+	require.Zero(t, Median(nil))
+	xs := []float64{30, 10, 20}
+	require.Equal(t, 20.0, Median(xs))
+	require.Equal(t, []float64{30, 10, 20}, xs, "the input keeps its order")
+	require.Equal(t, 15.0, Median([]float64{20, 10}))
+	require.Equal(t, 25.0, Median([]float64{40, 10, 20, 30}))
+}

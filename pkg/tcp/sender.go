@@ -715,6 +715,13 @@ func (s *shard) armRtx(ep *endpoint) {
 // probe goes at the RTO's time instead (it resends the tail without collapsing the window;
 // the RTO is armed behind it).
 func (s *shard) armRtoOrProbe(ep *endpoint, advancing bool) {
+	if !s.armProbe(ep, advancing) {
+		s.armRtx(ep)
+	}
+}
+
+// armProbe arms the tail loss probe if one may be sent, and reports whether it did.
+func (s *shard) armProbe(ep *endpoint, advancing bool) bool {
 	if ep.sackOK && (ep.caState == caOpen || ep.caState == caCWR) && !ep.tlpOut && ep.srtt > 0 && ep.retries == 0 {
 		pto := 2 * ep.srtt
 		if ep.sb.len() == 1 {
@@ -730,9 +737,9 @@ func (s *shard) armRtoOrProbe(ep *endpoint, advancing bool) {
 			pto = min(pto, rtoIn)
 		}
 		s.armTimer(ep, rtxLossProbe, pto)
-		return
+		return true
 	}
-	s.armRtx(ep)
+	return false
 }
 
 // tlpMinTimeout is Linux's TCP_TIMEOUT_MIN, the slack a loss probe's timeout allows with
@@ -849,8 +856,25 @@ func (s *shard) noBuffer(ep *endpoint) {
 	}
 }
 
-// sendNew sends new data and the FIN.
+// sendNew sends new data and the FIN, then, if any went, times the tail loss probe from
+// this last transmission, as Linux's tcp_write_xmit does (tcp_schedule_loss_probe): the
+// probe's timeout follows what is in flight now, 2*SRTT plus the slack for one segment or
+// for several, and never falls after the RTO. The RTO itself is not restarted by new data
+// (only an ACK that advances SND.UNA restarts it); it is armed if nothing was.
 func (s *shard) sendNew(ep *endpoint) {
+	if !s.sendNewSegments(ep) {
+		return
+	}
+	if (!ep.rtx.Pending() || ep.rtxMode == rtxLossProbe || ep.rtxMode == rtxRetrans) && s.armProbe(ep, false) {
+		return
+	}
+	if !ep.rtx.Pending() || ep.rtxMode == rtxProbe0 {
+		s.armRtx(ep)
+	}
+}
+
+// sendNewSegments is sendNew's loop; it reports whether a segment left.
+func (s *shard) sendNewSegments(ep *endpoint) (sent bool) {
 	s.pmtuCheck(ep) // pmtu.go: the path MTU may have moved
 	mss := ep.sendMSS()
 	if k := ep.sackPending(sackRoom(ep, 0)); k > 0 {
@@ -920,11 +944,10 @@ func (s *shard) sendNew(ep *endpoint) {
 			ep.finSent, ep.finEver = true, true
 		}
 		ep.sndMax = ep.sndNxt
-		if !ep.rtx.Pending() || ep.rtxMode == rtxProbe0 {
-			s.armRtoOrProbe(ep, false)
-		}
+		sent = true
 		ep.cwndLimited = ep.inflight() >= ep.cc.cwnd
 	}
+	return sent
 }
 
 // restartAfterIdle shrinks the window of a connection that sent nothing for longer than an

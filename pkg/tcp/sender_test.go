@@ -436,14 +436,20 @@ func TestSender_SackRenegingRepairedByRTO(t *testing.T) {
 	require.Equal(t, uint64(1), counters(n.Server)[stats.TcpExtTCPSACKReneging])
 }
 
-// SACK recovery as a timeline on the virtual clock (5 ms each way, the third of ten
-// segments lost): at T the ten go out; at T+5 ms the receiver answers each, those after the
+// SACK recovery as a timeline on the virtual clock (5 ms each way, SRTT 10 ms from the
+// handshake, the third of ten segments lost): at T the ten go out; at T+5 ms the receiver answers each, those after the
 // hole with SACK blocks; at T+10 ms, when the third SACK arrives (RFC 8985's reordering
 // window is zero once three segments are SACKed), the lost segment is resent, at once and
 // only once; at T+20 ms its ACK covers everything.
 func TestSender_SackRecoveryTimeline(t *testing.T) {
 	n := newNet(t, simnet.Options{StaticARP: true})
-	c, s := established(t, n)
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
+	c := dial(t, n)
+	n.RunFor(20 * time.Millisecond)
+	s, err := l.TryAccept()
+	require.NoError(t, err)
 	k := 0
 	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
 		k++
@@ -451,7 +457,7 @@ func TestSender_SackRecoveryTimeline(t *testing.T) {
 	})
 	n.ResetFrames()
 	start := n.Now()
-	_, err := c.TryWrite(pattern(10 * 1448))
+	_, err = c.TryWrite(pattern(10 * 1448))
 	require.NoError(t, err)
 	require.Equal(t, pattern(10*1448), readAll(t, n, s, 10*1448))
 	ms := func(at int64) int64 { return (at - start) / int64(time.Millisecond) }
@@ -504,8 +510,8 @@ func TestSender_FullTransmitQueueHoldsData(t *testing.T) {
 // A SACK block that starts at SND.UNA claims data the cumulative ACK says has not arrived:
 // Linux's tcp_is_sackblock_valid refuses it (only blocks after SND.UNA count), and so does
 // this side. Three such blocks do not start a recovery or mark anything delivered; they
-// are counted as TcpExtTCPSACKDiscard, and the first segment is still sent again only
-// when its timer says so.
+// are counted as TcpExtTCPSACKDiscard, and nothing is resent but the tail loss probe, the
+// last segment, when its timeout (2*SRTT + 2 ms) ends.
 func TestSender_SackBlockAtSndUnaDiscarded(t *testing.T) {
 	n := newNet(t, simnet.Options{StaticARP: true})
 	l, err := n.Server.Listen(fmt.Sprintf(":%d", seedPort), 8)
@@ -527,8 +533,11 @@ func TestSender_SackBlockAtSndUnaDiscarded(t *testing.T) {
 	sc := counters(n.Server)
 	require.Equal(t, uint64(3), sc[stats.TcpExtTCPSACKDiscard])
 	require.Zero(t, sc[stats.TcpExtTCPSackRecovery], "no recovery from blocks that are not valid")
-	require.Zero(t, sc[stats.TcpRetransSegs])
-	require.Empty(t, p.since(mark), "nothing resent within 10 ms")
+	require.Equal(t, uint64(1), sc[stats.TcpExtTCPLossProbes])
+	require.Equal(t, uint64(1), sc[stats.TcpRetransSegs], "the probe only")
+	resent := p.since(mark)
+	require.Len(t, resent, 1, "only the probe within 10 ms")
+	require.Equal(t, c.ack+3*536, resent[0].seq, "the probe resends the last segment")
 }
 
 // With TCP_USER_TIMEOUT, a window shrunk to zero with data in flight no longer keeps the
@@ -644,6 +653,48 @@ func TestSender_TailLossProbeTimeline(t *testing.T) {
 	cc := counters(n.Client)
 	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossProbes])
 	require.Equal(t, uint64(2), cc[stats.TcpRetransSegs])
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
+}
+
+// The loss probe is timed from the last transmission, as Linux's tcp_write_xmit reschedules
+// it (5 ms each way, SRTT 10 ms from the handshake, every original lost): at T one segment
+// goes out alone, whose probe would wait 2*SRTT plus the 200 ms room for a delayed ACK
+// (capped at the RTO); at T+1 ms two more follow, and with three in flight the probe waits
+// 2*SRTT + 2 ms from then, so it resends the last segment at T+23 ms, not at the RTO. Its
+// SACK arrives at T+33 ms: RACK marks the other two lost, and proportional rate reduction
+// lets one go at once (one segment delivered, none in flight) and the other on its ACK at
+// T+43 ms. No timeout. (The capture holds what crossed: the three originals were dropped.)
+func TestSender_LossProbeTimedFromLastSend(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
+	c := dial(t, n)
+	n.RunFor(20 * time.Millisecond)
+	s, err := l.TryAccept()
+	require.NoError(t, err)
+	n.ResetFrames()
+	k := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		return k <= 3
+	})
+	start := n.Now()
+	data := pattern(3 * 1448)
+	_, err = c.TryWrite(data[:1448])
+	require.NoError(t, err)
+	n.RunFor(time.Millisecond)
+	_, err = c.TryWrite(data[1448:])
+	require.NoError(t, err)
+	require.Equal(t, data, readAll(t, n, s, len(data)))
+	n.RunFor(100 * time.Millisecond)
+	sent := withPayload(segments(n), true)
+	require.Equal(t, []int64{23, 33, 43}, msSince(sent, start), trace(n))
+	require.Equal(t, []uint32{sent[1].seq + 2*1448, sent[1].seq, sent[1].seq + 1448},
+		[]uint32{sent[0].seq, sent[1].seq, sent[2].seq}, "the probe resends the last segment, then RACK the first and the second")
+	cc := counters(n.Client)
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLossProbes])
+	require.Equal(t, uint64(3), cc[stats.TcpRetransSegs])
 	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
 }
 

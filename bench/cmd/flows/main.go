@@ -301,9 +301,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if n := len(rep.RunsMs); n > 0 {
-		s := slices.Clone(rep.RunsMs)
-		slices.Sort(s)
-		rep.MedianMs = s[n/2]
+		rep.MedianMs = flows.Median(rep.RunsMs)
 		rep.RetransRun = float64(r1-r0) / float64(n)
 	}
 	if *asJSON {
