@@ -14,12 +14,15 @@
 // unreachable for an unknown IP protocol and port unreachable for UDP, which has no sockets,
 // under icmp_ratelimit, icmp_ratemask and icmp_msgs_per_sec/_burst; every message is counted
 // in the Icmp and IcmpMsg MIBs (ICMPSettings has the knobs). ICMPv6 Packet Too Big lowers the
-// path MTU the same way.
+// path MTU the same way. ICMPv6 errors go out as Linux's icmp6_send sends them
+// (icmp6_out.go): parameter problems for an unknown next header, an unknown option that
+// asks for one and a routing header with segments left, port unreachable for UDP, under
+// net.ipv6.icmp.ratelimit and the stack-wide budget both families share.
 //
 // IPv6 runs on every stack with a MAC (the link-local address is derived from it) and
 // on the prefixes Config gives; fragments are counted and dropped, not reassembled; no
-// ICMPv6 errors are sent, nor router solicitations, MLD reports or duplicate address
-// detection probes (addresses are configured and used at once).
+// router solicitations, MLD reports or duplicate address detection probes are sent
+// (addresses are configured and used at once).
 //
 // Nothing on the per-packet path takes a lock or allocates: packets come from the port's
 // per-queue pools, a packet that arrives on the wrong shard moves to its owner through a

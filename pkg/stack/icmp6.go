@@ -128,24 +128,13 @@ func (sh *shard) quotedFlow(p *dpdkshim.Packet, m []byte, first bool) bool {
 		return false
 	}
 	q := m[8:]
-	next, off := q[6], header.IPv6Len
-	for next == header.ProtoHopByHop || next == header.ProtoDstOpts || next == header.ProtoRouting || next == header.ProtoFragment {
-		// ipv6_skip_exthdr: the quoted datagram's own extension headers.
-		if len(q) < off+8 {
-			sh.ctr.Inc(stats.Icmp6InErrors)
-			return false
-		}
-		n := (int(q[off+1]) + 1) * 8
-		if next == header.ProtoFragment {
-			if binary.BigEndian.Uint16(q[off+2:])&0xfff8 != 0 {
-				return false // not the first fragment: no ports to find
-			}
-			n = 8
-		}
-		next, off = q[off], off+n
+	next, off, ok := skipExt6(q, q[6], header.IPv6Len) // the quoted datagram's own extension headers
+	if !ok {
+		sh.ctr.Inc(stats.Icmp6InErrors)
+		return false
 	}
 	if next != header.ProtoTCP {
-		return false
+		return false // another protocol, or not the first fragment: no ports to find
 	}
 	if len(q) < off+8 {
 		sh.ctr.Inc(stats.Icmp6InErrors)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/shardstack/shardstack/internal/tcpdrv"
@@ -66,9 +67,10 @@ func (g *icmpGlobal) allow(now int64, perSec, burst int32) bool {
 
 const icmpPeerSlots = 256 // per shard
 
-// icmpPeer is one destination's token bucket (inet_peer rate_tokens, rate_last).
+// icmpPeer is one destination's token bucket (inet_peer rate_tokens, rate_last), keyed by
+// the 16-byte address (IPv4 in its IPv4-mapped form).
 type icmpPeer struct {
-	addr   [4]byte
+	addr   [16]byte
 	used   bool
 	tokens int64
 	last   int64
@@ -89,8 +91,9 @@ type icmpStack struct {
 }
 
 // peerAllow is inet_peer_xrlim_allow for dst: a token per timeout, at most six saved.
-func (sh *shard) peerAllow(dst [4]byte, timeout int64) bool {
-	a := binary.BigEndian.Uint32(dst[:])
+func (sh *shard) peerAllow(dst [16]byte, timeout int64) bool {
+	a := binary.BigEndian.Uint32(dst[0:]) ^ binary.BigEndian.Uint32(dst[4:]) ^
+		binary.BigEndian.Uint32(dst[8:]) ^ binary.BigEndian.Uint32(dst[12:])
 	pe := &sh.icmp.peers[(a*0x9e3779b1)>>24]
 	if !pe.used || pe.addr != dst {
 		// A new peer (or one that takes over the slot) starts with a full bucket: Linux
@@ -116,12 +119,21 @@ func (sh *shard) icmpAllow(t, c uint8, dst [4]byte) bool {
 		conf.ratemask&(1<<t) == 0 {
 		return true
 	}
+	return sh.rateAllow(netip.AddrFrom4(dst).As16(), conf.ratelimit, stats.IcmpOutRateLimitHost)
+}
+
+// rateAllow takes a rate-limited error to dst through the stack-wide bucket, which both
+// families share (icmp_global_allow; IcmpOutRateLimitGlobal when empty), then through
+// dst's own, a token per timeout (hostLimited counted when empty), and consumes the
+// global credit it used.
+func (sh *shard) rateAllow(dst [16]byte, timeout int64, hostLimited stats.ID) bool {
+	conf := &sh.st.icmp.conf
 	if !sh.st.icmp.global.allow(sh.now, conf.perSec, conf.burst) {
 		sh.ctr.Inc(stats.IcmpOutRateLimitGlobal)
 		return false
 	}
-	if !sh.peerAllow(dst, conf.ratelimit) {
-		sh.ctr.Inc(stats.IcmpOutRateLimitHost)
+	if !sh.peerAllow(dst, timeout) {
+		sh.ctr.Inc(hostLimited)
 		return false
 	}
 	// icmp_global_consume: 0, 1 or 2 credits.
@@ -203,7 +215,7 @@ func (sh *shard) otherProtoInput(p *dpdkshim.Packet, ip header.IPv4, rt inRoute,
 		sh.icmpInput(p, ip, rt)
 		return
 	case header.ProtoUDP:
-		sh.udpInput(ip, rt, host)
+		sh.udpInput(p, ip, rt, host)
 	default:
 		// ip_local_deliver_finish: no handler and no raw socket.
 		sh.ctr.Inc(stats.IpInUnknownProtos)
@@ -214,7 +226,9 @@ func (sh *shard) otherProtoInput(p *dpdkshim.Packet, ip header.IPv4, rt inRoute,
 
 // udpInput is __udp4_lib_rcv with no sockets at all: malformed and bad-checksum datagrams
 // are counted, broadcasts and multicasts ignored, the rest answered with port unreachable.
-func (sh *shard) udpInput(ip header.IPv4, rt inRoute, host bool) {
+// A checksum the link verified is not checked again: a Linux sender on a veth leaves it
+// partial (CHECKSUM_PARTIAL), and only the link's word says it is good.
+func (sh *shard) udpInput(p *dpdkshim.Packet, ip header.IPv4, rt inRoute, host bool) {
 	sh.ctr.Inc(stats.IpInDelivers)
 	u := ip.Payload()
 	if len(u) < 8 {
@@ -231,7 +245,7 @@ func (sh *shard) udpInput(ip header.IPv4, rt inRoute, host bool) {
 		sh.ctr.Inc(stats.UdpIgnoredMulti)
 		return
 	}
-	if binary.BigEndian.Uint16(u[6:]) != 0 &&
+	if binary.BigEndian.Uint16(u[6:]) != 0 && p.Flags&dpdkshim.CsumVerified == 0 &&
 		checksum.Checksum(u, checksum.PseudoHeaderIPv4(ip.Src(), ip.Dst(), header.ProtoUDP, uint16(ulen))) != 0 {
 		sh.ctr.Inc(stats.UdpInCsumErrors)
 		sh.ctr.Inc(stats.UdpInErrors)

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// ICMPSettings are the ICMPv4 knobs, named after the sysctls they mirror and defaulting to
-// Linux's values. The zero value of a field means Linux's default; fields whose meaningful
-// Linux value is 0 take -1 for it.
+// ICMPSettings are the ICMP knobs (ICMPv4's, and ICMPv6's rate limit), named after the
+// sysctls they mirror and defaulting to Linux's values. The zero value of a field means
+// Linux's default; fields whose meaningful Linux value is 0 take -1 for it.
 type ICMPSettings struct {
 	// EchoIgnoreAll (net.ipv4.icmp_echo_ignore_all, 0) makes the stack answer no echo request.
 	EchoIgnoreAll bool
@@ -28,12 +28,17 @@ type ICMPSettings struct {
 	// stack-wide token bucket for the types in Ratemask; -1 for 0.
 	MsgsPerSec int
 	MsgsBurst  int
+	// Ratelimit6 (net.ipv6.icmp.ratelimit, 1000 ms) is ICMPv6's token interval per
+	// destination for the error types (all but packet too big; net.ipv6.icmp.ratemask
+	// 0-1,3-127), shortened for wider routes as Linux does; -1 for none. ICMPv6 errors
+	// share the stack-wide bucket of MsgsPerSec and MsgsBurst with ICMPv4.
+	Ratelimit6 time.Duration
 }
 
 // icmpConf is ICMPSettings with the defaults applied, as the packet path reads it.
 type icmpConf struct {
 	echoIgnoreAll, echoIgnoreBcast bool
-	ratelimit                      int64 // ns
+	ratelimit, ratelimit6          int64 // ns
 	ratemask                       uint32
 	perSec, burst                  int32
 }
@@ -53,6 +58,7 @@ func (c ICMPSettings) conf() icmpConf {
 		echoIgnoreAll:   c.EchoIgnoreAll,
 		echoIgnoreBcast: c.EchoIgnoreBroadcasts >= 0,
 		ratelimit:       pick(int64(c.Ratelimit), int64(time.Second)),
+		ratelimit6:      pick(int64(c.Ratelimit6), int64(time.Second)),
 		ratemask:        uint32(pick(c.Ratemask, 0x1818)),
 		perSec:          int32(pick(int64(c.MsgsPerSec), 1000)),
 		burst:           int32(pick(int64(c.MsgsBurst), 50)),
@@ -63,7 +69,7 @@ func (c *ICMPSettings) validate() error {
 	if c.Ratemask > 0xffffffff || c.Ratemask < -1 {
 		return fmt.Errorf("stack: icmp_ratemask %#x out of range", c.Ratemask)
 	}
-	if c.MsgsPerSec < -1 || c.MsgsBurst < -1 || c.EchoIgnoreBroadcasts < -1 || c.EchoIgnoreBroadcasts > 1 || c.Ratelimit < -1 {
+	if c.MsgsPerSec < -1 || c.MsgsBurst < -1 || c.EchoIgnoreBroadcasts < -1 || c.EchoIgnoreBroadcasts > 1 || c.Ratelimit < -1 || c.Ratelimit6 < -1 {
 		return fmt.Errorf("stack: bad ICMP settings %+v", *c)
 	}
 	return nil
@@ -90,6 +96,16 @@ var icmpSysctls = map[string]struct {
 			c.Ratelimit = time.Duration(n) * time.Millisecond
 			if n == 0 {
 				c.Ratelimit = -1
+			}
+		},
+		max: 1 << 31 / 1000,
+	},
+	"net.ipv6.icmp.ratelimit": { // milliseconds
+		get: func(c icmpConf) string { return strconv.FormatInt(c.ratelimit6/int64(time.Millisecond), 10) },
+		set: func(c *ICMPSettings, n int64) {
+			c.Ratelimit6 = time.Duration(n) * time.Millisecond
+			if n == 0 {
+				c.Ratelimit6 = -1
 			}
 		},
 		max: 1 << 31 / 1000,

@@ -28,8 +28,9 @@ import (
 //     (Ip6InAddrErrors, forwarding being off);
 //   - a routing header with segments left is refused as Linux refuses every type it
 //     does not process, type 0 (RFC 5095) included (Ip6InHdrErrors); with no segments
-//     left it is skipped; to a multicast destination or in a frame not sent to our MAC it
-//     is Ip6InAddrErrors;
+//     left it is skipped, but for segment routing and RPL, off by default in Linux and
+//     dropped whatever their segments left (Ip6InDiscards); to a multicast destination or
+//     in a frame not sent to our MAC it is Ip6InAddrErrors;
 //   - fragments are counted and dropped, not reassembled (Ip6ReasmReqds and
 //     Ip6ReasmFails): TCP never sends them and no host that shardstack serves needs
 //     them. An atomic fragment (offset 0, no more fragments, RFC 6946) is the datagram
@@ -39,9 +40,10 @@ import (
 //     on the wire would answer the wire;
 //   - then TCP (which takes only what came to our MAC and a unicast address of ours,
 //     from a unicast source that is not IPv4-mapped), ICMPv6 (icmp6.go), "no next
-//     header" (delivered and discarded), or Ip6InUnknownProtos. Linux also answers an
-//     unknown next header or a bad option with an ICMPv6 parameter problem; shardstack
-//     sends no ICMPv6 errors yet.
+//     header" (delivered and discarded), UDP (no sockets: Udp6NoPorts), or
+//     Ip6InUnknownProtos. An unknown next header, an unknown option whose action asks for
+//     it and a routing header with segments left draw the ICMPv6 parameter problem Linux
+//     sends, UDP a port unreachable (icmp6_out.go).
 
 // ifaddr6 is one IPv6 address of the stack with its prefix, as 64-bit masks for quick
 // tests on the packet path.
@@ -217,14 +219,15 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 		sh.drop6(p, stats.Ip6InHdrErrors)
 		return
 	}
-	next, off := ip.NextHeader(), header.IPv6Len
+	// nhoff is where the byte naming the next header sits (for a parameter problem).
+	next, off, nhoff := ip.NextHeader(), header.IPv6Len, 6
 	if next == header.ProtoHopByHop {
-		n, ok := tlvOptions(ip[off:])
+		n, ok, unknown := tlvOptions(ip[off:])
 		if !ok {
-			sh.drop6(p, stats.Ip6InHdrErrors)
+			sh.badOption6(p, ip, off, unknown, first, host)
 			return
 		}
-		next, off = ip[off], off+n
+		next, off, nhoff = ip[off], off+n, off
 	}
 	// The input route.
 	switch {
@@ -265,12 +268,12 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 			sh.frees.Free(p)
 			return
 		case header.ProtoDstOpts:
-			n, ok := tlvOptions(ip[off:])
+			n, ok, unknown := tlvOptions(ip[off:])
 			if !ok {
-				sh.drop6(p, stats.Ip6InHdrErrors)
+				sh.badOption6(p, ip, off, unknown, first, host)
 				return
 			}
-			next, off = ip[off], off+n
+			next, off, nhoff = ip[off], off+n, off
 		case header.ProtoRouting:
 			h := ip[off:]
 			if len(h) < 8 || len(h) < (int(h[1])+1)*8 {
@@ -281,11 +284,22 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 				sh.drop6(p, stats.Ip6InAddrErrors)
 				return
 			}
-			if h[3] != 0 { // segments left: type 0 (RFC 5095) and every other type refused
+			if h[2] == rhRPL || h[2] == rhSegment {
+				// Segment routing and RPL are off by default (seg6_enabled, rpl_seg_enabled):
+				// Linux drops these whatever their segments left, with no MIB and no error.
+				sh.drop6(p, stats.Ip6InDiscards)
+				return
+			}
+			if h[3] != 0 {
+				// Segments left: type 0 (RFC 5095) and every other type refused, with a
+				// parameter problem at the type (ipv6_rthdr_rcv's unknown_rh).
+				if first {
+					sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6HdrField, uint32(off+2), host)
+				}
 				sh.drop6(p, stats.Ip6InHdrErrors)
 				return
 			}
-			next, off = h[0], off+(int(h[1])+1)*8
+			next, off, nhoff = h[0], off+(int(h[1])+1)*8, off
 		case header.ProtoFragment:
 			h := ip[off:]
 			if len(h) < 8 {
@@ -302,8 +316,14 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 			if first {
 				sh.ctr.Inc(stats.Ip6ReasmOKs)
 			}
-			next, off = h[0], off+8
-		default: // a hop-by-hop header not first, ESP, AH, UDP, ...
+			next, off, nhoff = h[0], off+8, off
+		case header.ProtoUDP:
+			sh.udp6Input(p, ip, ip[off:], first, host)
+			return
+		default: // a hop-by-hop header not first, ESP, AH, ...
+			if first {
+				sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownNext, uint32(nhoff), host)
+			}
 			sh.drop6(p, stats.Ip6InUnknownProtos)
 			return
 		}
@@ -315,58 +335,81 @@ func (sh *shard) drop6(p *dpdkshim.Packet, id stats.ID) {
 	sh.frees.Free(p)
 }
 
+// Routing header types Linux handles apart (and drops with its defaults).
+const (
+	rhRPL     = 3 // RFC 6554
+	rhSegment = 4 // RFC 8754
+)
+
+// badOption6 drops a datagram whose options header at off failed tlvOptions; unknown,
+// when not negative, is the offset in that header of an unknown option whose action asks
+// for a parameter problem.
+func (sh *shard) badOption6(p *dpdkshim.Packet, ip header.IPv6, off, unknown int, first, host bool) {
+	if unknown >= 0 && first {
+		sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownOption, uint32(off+unknown), host)
+	}
+	sh.drop6(p, stats.Ip6InHdrErrors)
+}
+
 // Linux's limits on options (net.ipv6.max_hbh_opts_number, max_dst_opts_number).
 const maxUnknownOpts = 8
 
 // tlvOptions checks a hop-by-hop or destination options header at the start of b as
-// ip6_parse_tlv does and returns its length.
-func tlvOptions(b []byte) (int, bool) {
+// ip6_parse_tlv does and returns its length. When it refuses the header for an unknown
+// option whose two high bits are 10 or 11 (a parameter problem is due), unknown is that
+// option's offset in b; otherwise it is -1.
+func tlvOptions(b []byte) (n int, ok bool, unknown int) {
 	if len(b) < 8 {
-		return 0, false
+		return 0, false, -1
 	}
-	n := (int(b[1]) + 1) * 8
+	n = (int(b[1]) + 1) * 8
 	if n > len(b) {
-		return 0, false
+		return 0, false, -1
 	}
 	opts := b[2:n]
-	pad, unknown := 0, 0
+	pad, unknowns := 0, 0
 	for len(opts) > 0 {
 		t := opts[0]
 		if t == 0 { // Pad1
 			if pad++; pad > 7 {
-				return 0, false
+				return 0, false, -1
 			}
 			opts = opts[1:]
 			continue
 		}
 		if len(opts) < 2 || 2+int(opts[1]) > len(opts) {
-			return 0, false
+			return 0, false, -1
 		}
 		l := 2 + int(opts[1])
 		switch t {
 		case 1: // PadN: at most 7 bytes of padding in a row, all zero (RFC 4942)
 			if pad += l; pad > 7 {
-				return 0, false
+				return 0, false, -1
 			}
 			for _, x := range opts[2:l] {
 				if x != 0 {
-					return 0, false
+					return 0, false, -1
 				}
 			}
 		case 5: // router alert: for routers; a host skips it
 			pad = 0
 		case 0xc2: // jumbo payload: no jumbograms here
-			return 0, false
+			return 0, false, -1
 		default:
 			pad = 0
-			if unknown++; unknown > maxUnknownOpts || t>>6 != 0 {
-				// 01, 10, 11: discard (Linux also sends a parameter problem for 10, 11)
-				return 0, false
+			if unknowns++; unknowns > maxUnknownOpts {
+				return 0, false, -1
+			}
+			switch t >> 6 {
+			case 1: // discard
+				return 0, false, -1
+			case 2, 3: // discard and send a parameter problem (11: unless to a group)
+				return 0, false, n - len(opts)
 			}
 		}
 		opts = opts[l:]
 	}
-	return n, true
+	return n, true, -1
 }
 
 // tcp6Input hands a segment to TCP (tcp_v6_rcv's first checks).

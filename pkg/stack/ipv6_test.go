@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/checksum"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/stack"
@@ -317,41 +318,78 @@ func TestIPv6HostileInput(t *testing.T) {
 	require.NoError(t, err)
 	srv := simnet.ServerAddr6.Addr()
 	syn := func(src, dst netip.Addr) []byte { return tcp6Seg(src, dst, 40000, header.TCPFlagSYN) }
+	// param is the ICMPv6 parameter problem a case draws (Linux's icmpv6_param_prob), as
+	// type, code and pointer; none for no answer at all.
+	type param struct {
+		code uint8
+		ptr  uint32
+	}
+	none := param{code: 0xff}
 	cases := []struct {
 		name  string
 		frame []byte
 		ctr   stats.ID
+		want  param
 	}{
 		{"RH0 with segments left", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoRouting,
-			append([]byte{header.ProtoTCP, 2, 0, 1, 0, 0, 0, 0}, append(make([]byte, 16), syn(peerAddr6, srv)...)...)), stats.Ip6InHdrErrors},
-		{"truncated", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoTCP, syn(peerAddr6, srv))[:70], stats.Ip6InTruncatedPkts},
-		{"short header", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoTCP, nil)[:header.EthernetLen+30], stats.Ip6InHdrErrors},
+			append([]byte{header.ProtoTCP, 2, 0, 1, 0, 0, 0, 0}, append(make([]byte, 16), syn(peerAddr6, srv)...)...)), stats.Ip6InHdrErrors,
+			param{0, 42}},
+		{"segment routing, no segments left", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoRouting,
+			append([]byte{header.ProtoTCP, 2, 4, 0, 0, 0, 0, 0}, append(make([]byte, 16), syn(peerAddr6, srv)...)...)), stats.Ip6InDiscards, none},
+		{"truncated", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoTCP, syn(peerAddr6, srv))[:70], stats.Ip6InTruncatedPkts, none},
+		{"short header", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoTCP, nil)[:header.EthernetLen+30], stats.Ip6InHdrErrors, none},
 		{"fragment", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoFragment,
-			append([]byte{header.ProtoTCP, 0, 0, 1, 0, 0, 0, 9}, syn(peerAddr6, srv)...)), stats.Ip6ReasmFails},
+			append([]byte{header.ProtoTCP, 0, 0, 1, 0, 0, 0, 9}, syn(peerAddr6, srv)...)), stats.Ip6ReasmFails, none},
 		{"hop-by-hop not first", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoDstOpts,
-			append([]byte{header.ProtoHopByHop, 0, 1, 4, 0, 0, 0, 0}, append([]byte{header.ProtoTCP, 0, 1, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)...)), stats.Ip6InUnknownProtos},
+			append([]byte{header.ProtoHopByHop, 0, 1, 4, 0, 0, 0, 0}, append([]byte{header.ProtoTCP, 0, 1, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)...)), stats.Ip6InUnknownProtos, param{1, 40}},
 		{"bad PadN", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoHopByHop,
-			append([]byte{header.ProtoTCP, 0, 1, 4, 0, 1, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors},
-		{"unknown option, discard", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoDstOpts,
-			append([]byte{header.ProtoTCP, 0, 0x9e, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors},
-		{"multicast source", ip6Frame(r.smac, r.mac, netip.MustParseAddr("ff02::1"), srv, 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InHdrErrors},
-		{"loopback destination", ip6Frame(r.smac, r.mac, peerAddr6, netip.IPv6Loopback(), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InHdrErrors},
-		{"not joined", ip6Frame(r.smac, r.mac, peerAddr6, netip.MustParseAddr("ff02::1:ff00:77"), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InMcastNotJoined},
-		{"another host", ip6Frame(r.smac, r.mac, peerAddr6, netip.MustParseAddr("fd00:5eed::77"), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InAddrErrors},
+			append([]byte{header.ProtoTCP, 0, 1, 4, 0, 1, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors, none},
+		{"unknown option 10", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoDstOpts,
+			append([]byte{header.ProtoTCP, 0, 0x9e, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors, param{2, 42}},
+		{"unknown option 01", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoDstOpts,
+			append([]byte{header.ProtoTCP, 0, 0x5e, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors, none},
+		{"unknown option 11 to a group", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, netip.AddrFrom16(allNodes6), 64, header.ProtoDstOpts,
+			append([]byte{header.ProtoTCP, 0, 0xde, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors, none},
+		{"unknown option 10 to a group", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, netip.AddrFrom16(allNodes6), 64, header.ProtoHopByHop,
+			append([]byte{header.ProtoTCP, 0, 0x9e, 4, 0, 0, 0, 0}, syn(peerAddr6, srv)...)), stats.Ip6InHdrErrors, param{2, 42}},
+		{"unknown option before an ICMPv6 error", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoDstOpts,
+			append([]byte{header.ProtoICMPv6, 0, 0x9e, 4, 0, 0, 0, 0}, header.ICMPv6DstUnreach, 4, 0, 0, 0, 0, 0, 0)), stats.Ip6InHdrErrors, none},
+		{"unknown next header in a group frame", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, srv, 64, 253, syn(peerAddr6, srv)), stats.Ip6InUnknownProtos, none},
+		{"unknown next header from the unspecified address", ip6Frame(r.smac, r.mac, netip.IPv6Unspecified(), srv, 64, 253, nil), stats.Ip6InUnknownProtos, none},
+		{"multicast source", ip6Frame(r.smac, r.mac, netip.MustParseAddr("ff02::1"), srv, 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InHdrErrors, none},
+		{"loopback destination", ip6Frame(r.smac, r.mac, peerAddr6, netip.IPv6Loopback(), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InHdrErrors, none},
+		{"not joined", ip6Frame(r.smac, r.mac, peerAddr6, netip.MustParseAddr("ff02::1:ff00:77"), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InMcastNotJoined, none},
+		{"another host", ip6Frame(r.smac, r.mac, peerAddr6, netip.MustParseAddr("fd00:5eed::77"), 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.Ip6InAddrErrors, none},
 		{"v4-mapped source", ip6Frame(r.smac, r.mac, netip.MustParseAddr("::ffff:198.18.0.2"), srv, 64, header.ProtoTCP,
-			syn(netip.MustParseAddr("::ffff:198.18.0.2"), srv)), stats.Ip6InHdrErrors},
-		{"unknown next header", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, 253, syn(peerAddr6, srv)), stats.Ip6InUnknownProtos},
-		{"land", ip6Frame(r.smac, r.mac, srv, srv, 64, header.ProtoTCP, syn(srv, srv)), stats.RtInMartianSrc},
-		{"from our link-local", ip6Frame(r.smac, r.mac, r.s.LinkLocal(), srv, 64, header.ProtoTCP, syn(r.s.LinkLocal(), srv)), stats.RtInMartianSrc},
-		{"to our address in a group frame", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, srv, 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.TcpInNotHostDrops},
+			syn(netip.MustParseAddr("::ffff:198.18.0.2"), srv)), stats.Ip6InHdrErrors, none},
+		{"unknown next header", ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, 253, syn(peerAddr6, srv)), stats.Ip6InUnknownProtos, param{1, 6}},
+		{"land", ip6Frame(r.smac, r.mac, srv, srv, 64, header.ProtoTCP, syn(srv, srv)), stats.RtInMartianSrc, none},
+		{"from our link-local", ip6Frame(r.smac, r.mac, r.s.LinkLocal(), srv, 64, header.ProtoTCP, syn(r.s.LinkLocal(), srv)), stats.RtInMartianSrc, none},
+		{"to our address in a group frame", ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, srv, 64, header.ProtoTCP, syn(peerAddr6, srv)), stats.TcpInNotHostDrops, none},
 	}
 	for _, c := range cases {
 		before := r.s.Counters()
 		r.send(c.frame)
 		after := r.s.Counters()
 		require.Equal(t, before[c.ctr]+1, after[c.ctr], "%s: %v", c.name, diffNZ(&after, &before))
-		require.Empty(t, r.recv(), c.name)
+		out := r.recv()
 		require.Equal(t, before[stats.TcpInSegs], after[stats.TcpInSegs], c.name)
+		if c.want == none {
+			require.Empty(t, out, c.name)
+			continue
+		}
+		require.Len(t, out, 1, c.name)
+		ip := ip6Of(t, out[0])
+		m := ip.Payload()
+		require.Equal(t, header.ProtoICMPv6, ip.NextHeader(), c.name)
+		require.Equal(t, []byte{header.ICMPv6ParamProblem, c.want.code}, m[:2], c.name)
+		require.Equal(t, c.want.ptr, binary.BigEndian.Uint32(m[4:]), c.name)
+		require.True(t, header.ICMPv6ChecksumValid(m, ip.Src(), ip.Dst()), c.name)
+		require.Equal(t, srv, netip.AddrFrom16(ip.Src()), c.name)
+		require.Equal(t, peerAddr6, netip.AddrFrom16(ip.Dst()), c.name)
+		sent := c.frame[header.EthernetLen:]
+		require.Equal(t, sent[:min(len(sent), 1232)], []byte(m[8:]), "%s: the error quotes the datagram", c.name)
+		require.Equal(t, before[stats.Icmp6OutParmProblems]+1, after[stats.Icmp6OutParmProblems], c.name)
 	}
 	// Well-formed extension headers are walked: padding options, an atomic fragment and
 	// a routing header with no segments left, then the SYN is answered.
@@ -482,7 +520,8 @@ func diffNZ(a, b *stats.Counters) map[string]uint64 {
 	return d.NonZero()
 }
 
-// Answering ping -6 and neighbour solicitations allocates nothing once the pools are warm.
+// Answering ping -6, neighbour solicitations and UDP (port unreachable) allocates nothing once
+// the pools are warm.
 func TestICMPv6AnswersAllocateNothing(t *testing.T) {
 	r := newV6Peer(t)
 	srv := simnet.ServerAddr6.Addr()
@@ -492,9 +531,10 @@ func TestICMPv6AnswersAllocateNothing(t *testing.T) {
 	m := make([]byte, header.NDPMsgLen+header.NDPLinkAddrLen)
 	header.PutNDP(m, header.ICMPv6NeighSolicit, 0, srv.As16(), r.mac)
 	ns := ip6Frame(header.IPv6MulticastMAC(sn.As16()), r.mac, peerAddr6, sn, 255, header.ProtoICMPv6, icmp6(m, peerAddr6, sn))
+	udp := ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoUDP, udp6(peerAddr6, srv, 53, "q", false))
 	rx := r.rx
 	round := func() {
-		for _, f := range [][]byte{ns, echo} {
+		for _, f := range [][]byte{ns, echo, udp} {
 			p := r.port.Pool(0).Get()
 			p.SetData(f)
 			r.port.TxBurst(0, []*dpdkshim.Packet{p})
@@ -513,6 +553,8 @@ func TestICMPv6AnswersAllocateNothing(t *testing.T) {
 	c := r.s.Counters()
 	require.Equal(t, c[stats.Icmp6InEchos], c[stats.Icmp6OutEchoReplies])
 	require.Equal(t, c[stats.Icmp6InNeighborSolicits], c[stats.Icmp6OutNeighborAdvertisements])
+	require.Positive(t, c[stats.Icmp6OutDestUnreachs], "port unreachable sent (as the rate limit lets it)")
+	require.Equal(t, c[stats.Udp6NoPorts], c[stats.Icmp6OutDestUnreachs]+c[stats.Icmp6OutRateLimitHost]+c[stats.IcmpOutRateLimitGlobal])
 }
 
 // Over two shards whose link does not steer (every segment may arrive on the wrong
@@ -645,4 +687,95 @@ func TestNDPAdvertisementOverride(t *testing.T) {
 	r.send(na(header.NDPFlagSolicited, r.mac, netip.MustParseAddr("ff02::1")))
 	require.Equal(t, before+1, r.s.Counters()[stats.Icmp6InNDiscInvalid], "Solicited to a group")
 	require.Equal(t, other, r.s.Neighbours()[0].MAC)
+}
+
+// udp6 is a UDP datagram from src:5353 to dst:port carrying data, with its checksum
+// (or with zero in the checksum field when noCsum).
+func udp6(src, dst netip.Addr, port uint16, data string, noCsum bool) []byte {
+	u := make([]byte, 8+len(data))
+	binary.BigEndian.PutUint16(u[0:], 5353)
+	binary.BigEndian.PutUint16(u[2:], port)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	copy(u[8:], data)
+	if !noCsum {
+		binary.BigEndian.PutUint16(u[6:], checksum.Checksum(u, checksum.PseudoHeaderIPv6(src.As16(), dst.As16(), header.ProtoUDP, uint32(len(u)))))
+	}
+	return u
+}
+
+// dstUnreach6 returns the ICMPv6 destination unreachable messages among frames.
+func dstUnreach6(t *testing.T, frames [][]byte) (out []header.IPv6) {
+	for _, f := range frames {
+		if ip := ip6Of(t, f); ip.NextHeader() == header.ProtoICMPv6 && ip.Payload()[0] == header.ICMPv6DstUnreach {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// UDP over IPv6 finds no socket: a well-formed datagram to our address is answered with
+// port unreachable (Udp6NoPorts), quoting it; a zero checksum (which IPv6 forbids), a bad
+// checksum and a datagram to a group draw nothing and are counted as Linux counts them.
+func TestICMPv6PortUnreachable(t *testing.T) {
+	r := newV6PeerStatic(t)
+	srv := simnet.ServerAddr6.Addr()
+	good := ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoUDP, udp6(peerAddr6, srv, 53, "query", false))
+	r.send(good)
+	got := dstUnreach6(t, r.recv())
+	require.Len(t, got, 1)
+	m := got[0].Payload()
+	require.Equal(t, uint8(4), m[1], "port unreachable")
+	require.True(t, header.ICMPv6ChecksumValid(m, got[0].Src(), got[0].Dst()))
+	require.Equal(t, good[header.EthernetLen:], []byte(m[8:]))
+	require.Equal(t, srv, netip.AddrFrom16(got[0].Src()))
+
+	r.send(ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoUDP, udp6(peerAddr6, srv, 53, "query", true)))
+	bad := udp6(peerAddr6, srv, 53, "query", false)
+	bad[9] ^= 1
+	r.send(ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoUDP, bad))
+	all := netip.AddrFrom16(allNodes6)
+	r.send(ip6Frame(header.IPv6MulticastMAC(allNodes6), r.mac, peerAddr6, all, 64, header.ProtoUDP, udp6(peerAddr6, all, 53, "query", false)))
+	require.Empty(t, r.recv())
+	c := r.s.Counters()
+	require.Equal(t, uint64(1), c[stats.Udp6NoPorts])
+	require.Equal(t, uint64(2), c[stats.Udp6InErrors])
+	require.Equal(t, uint64(1), c[stats.Udp6InCsumErrors])
+	require.Equal(t, uint64(1), c[stats.Udp6IgnoredMulti])
+	require.Equal(t, uint64(1), c[stats.Icmp6OutDestUnreachs])
+	require.Equal(t, uint64(1), c[stats.Icmp6OutMsgs])
+}
+
+// net.ipv6.icmp.ratelimit: a destination on a /64 gets a burst of six errors, then one
+// per 250 ms (Linux shortens the 1 s interval by a step per 32 bits of route prefix below
+// 128); 0 turns the per-destination limit off.
+func TestICMPv6RateLimit(t *testing.T) {
+	flood := func(r *rawPeer, n int) int {
+		srv := simnet.ServerAddr6.Addr()
+		for i := 0; i < n; i++ {
+			r.sendNoSettle(ip6Frame(r.smac, r.mac, peerAddr6, srv, 64, header.ProtoUDP, udp6(peerAddr6, srv, 53, "x", false)))
+		}
+		r.settle()
+		return len(dstUnreach6(t, r.recv()))
+	}
+	r := newV6PeerStatic(t)
+	require.Equal(t, 6, flood(r, 20))
+	require.Equal(t, uint64(14), counter(r, stats.Icmp6OutRateLimitHost))
+	require.Equal(t, uint64(20), counter(r, stats.Udp6NoPorts))
+	r.vc.Set(r.vc.Now() + int64(250*time.Millisecond))
+	require.Equal(t, 1, flood(r, 5))
+	r.vc.Set(r.vc.Now() + int64(time.Hour))
+	require.Equal(t, 6, flood(r, 10), "the bucket holds six at most")
+
+	mac := header.MAC{2, 0, 0, 0, 0, 0x99}
+	off := newRawPeer(t, func(c *stack.Config) {
+		c.MoreAddrs = []netip.Prefix{simnet.ServerAddr6}
+		c.StaticNeighbours = map[netip.Addr][6]byte{peerAddr6: mac}
+		require.NoError(t, c.ICMP.Set("net.ipv6.icmp.ratelimit", "0"))
+		require.NoError(t, c.ICMP.Set("net.ipv4.icmp_msgs_burst", "10000"))
+	})
+	off.mac = mac
+	require.Equal(t, 40, flood(off, 40))
+	v, err := stack.ICMPSettings{}.Get("net.ipv6.icmp.ratelimit")
+	require.NoError(t, err)
+	require.Equal(t, "1000", v)
 }

@@ -106,6 +106,17 @@ const (
 	Icmp6OutEchoReplies
 	Icmp6OutNeighborSolicits
 	Icmp6OutNeighborAdvertisements
+	Icmp6OutDestUnreachs
+	Icmp6OutParmProblems
+	Icmp6OutErrors        // errors we could not send (no route, no buffer)
+	Icmp6OutRateLimitHost // errors not sent: net.ipv6.icmp.ratelimit for their destination
+
+	// UDP over IPv6 (nstat Udp6*): shardstack has no UDP sockets, so every datagram finds none.
+	Udp6NoPorts      // datagrams to a port without a socket (answered with port unreachable)
+	Udp6InErrors     // datagrams dropped as malformed (a zero checksum included: IPv6 requires one)
+	Udp6InCsumErrors // datagrams whose checksum failed
+	Udp6IgnoredMulti // multicast datagrams no socket took
+
 	Icmp6InNDiscInvalid // shardstack's name: neighbour discovery messages failing RFC 4861 §7.1's checks (hop limit 255, code, length, options), which Linux drops with no MIB
 
 	// TCP (nstat Tcp*).
@@ -264,6 +275,14 @@ var names = [NumIDs]string{
 	Icmp6OutEchoReplies:            "Icmp6OutEchoReplies",
 	Icmp6OutNeighborSolicits:       "Icmp6OutNeighborSolicits",
 	Icmp6OutNeighborAdvertisements: "Icmp6OutNeighborAdvertisements",
+	Icmp6OutDestUnreachs:           "Icmp6OutDestUnreachs",
+	Icmp6OutParmProblems:           "Icmp6OutParmProblems",
+	Icmp6OutErrors:                 "Icmp6OutErrors",
+	Icmp6OutRateLimitHost:          "Icmp6OutRateLimitHost",
+	Udp6NoPorts:                    "Udp6NoPorts",
+	Udp6InErrors:                   "Udp6InErrors",
+	Udp6InCsumErrors:               "Udp6InCsumErrors",
+	Udp6IgnoredMulti:               "Udp6IgnoredMulti",
 	Icmp6InNDiscInvalid:            "icmp6.in_ndisc_invalid",
 
 	TcpActiveOpens:  "TcpActiveOpens",
