@@ -23,6 +23,10 @@ const (
 	// TxCsum: on transmit, the transport checksum field holds only the pseudo-header sum and
 	// the link completes it over the bytes from the checksum start (SetTxCsum).
 	TxCsum
+	// MayFragment: on transmit, the IPv4 datagram goes without DF, since its path MTU is
+	// locked (a report below min_pmtu: Linux's ip_dont_fragment), so that a router may
+	// fragment it. Set by TCP for the network layer; no link reads it.
+	MayFragment
 )
 
 // Owner takes back packets whose memory a backend owns (an mmap'd ring frame, an rte_mbuf).

@@ -38,8 +38,8 @@ import (
 //     host with accept_redirects=0 does; Linux's default for a host follows secure ones).
 //
 // Differences from Linux kept on purpose: an echo reply does not echo the request's IP
-// options (ip_options_echo); and a locked path MTU (a report below min_pmtu) does not
-// clear DF on the flow's packets.
+// options (ip_options_echo). (A locked path MTU, a report below min_pmtu, clears DF on the
+// TCP segments to it, as Linux's ip_dont_fragment does: dpdkshim.MayFragment.)
 
 // icmpUnreachErrno is Linux's icmp_err_convert: the errno of each destination unreachable
 // code (RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1).

@@ -78,7 +78,7 @@ type icmpPeer struct {
 
 // icmpShard is a shard's ICMP state.
 type icmpShard struct {
-	ipID  uint16 // the IP identification of the next datagram (ICMP goes without DF)
+	ipID  uint16 // the IP identification of the next datagram without DF (ICMP; TCP on a locked path)
 	rng   uint64
 	peers [icmpPeerSlots]icmpPeer
 	err   tcpdrv.ICMPError // scratch for icmpDeliverTCP

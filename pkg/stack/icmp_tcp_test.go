@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/internal/simnet"
+	"github.com/shardstack/shardstack/pkg/checksum"
 	"github.com/shardstack/shardstack/pkg/clock"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/header"
@@ -59,6 +60,14 @@ func tcpSegs(frames [][]byte) (segs []header.TCP, raw [][]byte) {
 		}
 	}
 	return
+}
+
+// ipOf is a frame's IPv4 header.
+func ipOf(t *testing.T, frame []byte) header.IPv4 {
+	t.Helper()
+	ip, err := header.ParseIPv4(frame[header.EthernetLen:])
+	require.NoError(t, err)
+	return ip
 }
 
 type flow struct {
@@ -474,7 +483,9 @@ func TestPMTU_FragNeededSplitsAndResends(t *testing.T) {
 }
 
 // A report below min_pmtu (552) lowers the path only to 552 and locks it: a later report
-// cannot lower it further; and a report above the current path MTU never raises it.
+// cannot lower it further, and the segments to the locked path go without DF, each with an
+// identification of its own, so that a router may fragment them (ip_dont_fragment); a
+// report above the current path MTU never raises it.
 func TestPMTU_MinPMTUAndNoRaise(t *testing.T) {
 	r, l := listenPeer(t, nil)
 	f := establish(t, r, l, 40000)
@@ -483,11 +494,13 @@ func TestPMTU_MinPMTUAndNoRaise(t *testing.T) {
 	r.settle()
 	_, raw := tcpSegs(r.recv())
 	require.NotEmpty(t, raw)
+	require.True(t, ipOf(t, raw[0]).DontFragment(), "DF while the path is not locked")
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1400, raw[0]))
 	require.Equal(t, 1360, rowOf(r, 40000).MSS)
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1450, raw[0]))
 	mtu, _ := r.s.TCP().PathMTU(peerAddr)
 	require.Equal(t, 1400, mtu, "never raised by a report")
+	r.recv() // what the 1400 report resent, with DF
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 0, raw[0])) // an RFC 792 router
 	mtu, _ = r.s.TCP().PathMTU(peerAddr)
 	require.Equal(t, 552, mtu)
@@ -495,8 +508,17 @@ func TestPMTU_MinPMTUAndNoRaise(t *testing.T) {
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 300, raw[0]))
 	mtu, _ = r.s.TCP().PathMTU(peerAddr)
 	require.Equal(t, 552, mtu, "locked")
+	_, after := tcpSegs(r.recv())
+	require.NotEmpty(t, after)
+	ids := map[uint16]bool{}
+	for _, fr := range after {
+		ip := ipOf(t, fr)
+		require.False(t, ip.DontFragment(), "no DF to a locked path")
+		require.Zero(t, checksum.Checksum(ip[:ip.HeaderLen()], 0), "header checksum")
+		ids[ip.ID()] = true
+	}
+	require.Len(t, ids, len(after), "one identification per datagram")
 	// Everything still arrives, in segments of at most 512 bytes from now on.
-	r.recv()
 	f.drain(t, pattern(16<<10), 512)
 }
 

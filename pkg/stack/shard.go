@@ -414,7 +414,16 @@ func (sh *shard) outputIPv4(p *dpdkshim.Packet, src, dst [4]byte) {
 		p.Free()
 		return
 	}
-	header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
+	if p.Flags&dpdkshim.MayFragment != 0 {
+		// A locked path MTU: no DF, so the datagram needs an identification of its own
+		// for the fragments a router may make of it.
+		sh.icmp.ipID++
+		header.EncodeIPv4(ipb, &header.IPv4Fields{
+			TotalLen: uint16(p.Len()), ID: sh.icmp.ipID, TTL: 64, Protocol: header.ProtoTCP, Src: src, Dst: dst,
+		})
+	} else {
+		header.PutIPv4Header(ipb, uint16(p.Len()), header.IPv4FlagDontFragment, 64, header.ProtoTCP, src, dst)
+	}
 	sh.linkOutput(p, nh)
 }
 

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/hash"
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/seqnum"
@@ -48,6 +49,9 @@ func (s *shard) emit(k *hash.Key, h uint64, seq, ack seqnum.Value, flags uint8,
 	s.ctr.Inc(stats.TcpOutSegs)
 	if flags&header.TCPFlagRST != 0 {
 		s.ctr.Inc(stats.TcpOutRsts)
+	}
+	if s.eng.pmtu.mayFragment(k, s.now) {
+		pkt.Flags |= dpdkshim.MayFragment
 	}
 	s.env.Output(pkt, k)
 	return true

@@ -17,8 +17,9 @@ import (
 // Too Big) error that quotes a segment of one of our connections in its window
 // (tcp_v4_err, then __ip_rt_update_pmtu), never raised by one, and lasts
 // net.ipv4.route.mtu_expires (600 s) on the stack's clock. An IPv4 report below
-// net.ipv4.route.min_pmtu (552) lowers the path only to that and locks it, as Linux does;
-// IPv6 never goes below 1280 (RFC 8200 §5). The table holds at most pmtuMax entries,
+// net.ipv4.route.min_pmtu (552) lowers the path only to that and locks it, as Linux does:
+// segments to a locked path go without DF, so that a router on the narrower link can
+// fragment them (ip_dont_fragment); IPv6 never goes below 1280 (RFC 8200 §5). The table holds at most pmtuMax entries,
 // dropping the expired and then the soonest to expire, so hostile reports cannot grow it.
 //
 // Readers (a new connection choosing its MSS, a connection checking that its path has not
@@ -56,9 +57,20 @@ type pmtuEntry struct {
 }
 
 type pmtuTable struct {
-	mu   sync.Mutex // writers only
-	snap atomic.Pointer[map[pmtuKey]pmtuEntry]
-	gen  atomic.Uint32
+	mu     sync.Mutex // writers only
+	snap   atomic.Pointer[map[pmtuKey]pmtuEntry]
+	gen    atomic.Uint32
+	locked atomic.Int32 // entries of the snapshot that are locked (any expired ones too)
+}
+
+// mayFragment reports whether a datagram to k goes without DF: its path MTU is locked
+// (Linux's ip_dont_fragment under IP_PMTUDISC_WANT). One atomic load while no path is.
+func (t *pmtuTable) mayFragment(k *hash.Key, now int64) bool {
+	if k.V6 || t.locked.Load() == 0 {
+		return false
+	}
+	ent, ok := t.lookup(remoteKey(k), now)
+	return ok && ent.locked
 }
 
 func remoteKey(k *hash.Key) pmtuKey { return pmtuKey{k.RemoteAddr, k.V6} }
@@ -102,7 +114,14 @@ func (t *pmtuTable) set(k pmtuKey, e pmtuEntry, now int64) {
 		delete(m, victim)
 	}
 	m[k] = e
+	var locked int32
+	for _, v := range m {
+		if v.locked {
+			locked++
+		}
+	}
 	t.snap.Store(&m)
+	t.locked.Store(locked)
 	t.gen.Add(1)
 }
 
