@@ -161,10 +161,8 @@ func cut(h, super []byte) [][]byte {
 func finished(p *dpdkshim.Packet, v6 bool, i int, id uint16) []byte {
 	s := append([]byte(nil), p.Data()...)
 	start, field, _ := p.TxCsumOffsets()
-	l := start - 20
-	if v6 {
-		l = start - 40
-	} else {
+	if !v6 {
+		l := start - 20
 		binary.BigEndian.PutUint16(s[l+4:], id+uint16(i))
 		binary.BigEndian.PutUint16(s[l+10:], 0)
 		binary.BigEndian.PutUint16(s[l+10:], checksum.Checksum(s[l:l+20], 0))
