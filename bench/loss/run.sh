@@ -12,6 +12,7 @@
 #   bench/loss/run.sh [runs per cell, default 3]
 #   LEVELS="0 10 50" DEADLINE=60s FLOWS=10 BYTES=1048576 bench/loss/run.sh 3
 #   LINKOPTS=,rxring,txring bench/loss/run.sh 3     # shardstack's AF_PACKET options
+#   LINKOPTS=,gso LEVELS="0 10" bench/loss/run.sh 3 # the sender hands the kernel GSO super-packets
 #
 # Why a wire namespace and not the rule on one of the two ends of a single veth: Linux's
 # TCP builds GSO packets of many segments whatever ethtool says (with gso off the kernel

@@ -33,7 +33,7 @@ the counters that moved, each link queue's packets and syscalls, and each shard'
 hand-offs. --link afpacket:IFACE runs shardstack on an interface through AF_PACKET (the
 interface must have no address of its own on --addr's subnets: the stack owns --addr,
 IPv4 or IPv6, and answers ARP and neighbour discovery for it); options follow
-commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet. --link tun:NAME runs it on a
+commas: afpacket:IFACE,rxring,txring,bypass,burst=64,novnet,gso. --link tun:NAME runs it on a
 multi-queue TUN device, bare IP packets with no ARP or neighbour discovery (created if NAME
 is free, attached to if it is a persistent multi_queue device; give the Linux side an
 address and shardstack's as its peer); options: tun:NAME,vnet,gso,nosteer,mtu=N,qlen=N,

@@ -6,7 +6,9 @@ import (
 
 // The AF_PACKET backend: afpacket:IFACE with options rxring (TPACKET_V3 receive ring),
 // txring (PACKET_TX_RING), bypass (PACKET_QDISC_BYPASS), novnet (no virtio-net header),
-// burst=N (messages per system call), seed=N (the steering seed).
+// gso (runs of a flow's TCP segments leave as GSO super-packets, which the kernel
+// segments; not with novnet or bypass), burst=N (messages per system call), seed=N (the
+// steering seed).
 func init() {
 	Register("afpacket", func(sp *Spec, p Params) (*Link, error) {
 		burst, err := sp.Int("burst", afpacket.DefaultBurst)
@@ -25,6 +27,7 @@ func init() {
 			TxRing:      sp.Flag("txring"),
 			QdiscBypass: sp.Flag("bypass"),
 			NoVnetHdr:   sp.Flag("novnet"),
+			GSO:         sp.Flag("gso"),
 			SteerSeed:   uint32(seed),
 		}
 		if err := sp.Done(); err != nil {
@@ -40,8 +43,9 @@ func init() {
 				out = append(out, QueueStats{
 					RxPackets: q.RxPackets, RxBytes: q.RxBytes, RxSyscalls: q.RxSyscalls, RxEmpty: q.RxEmpty,
 					TxPackets: q.TxPackets, TxBytes: q.TxBytes, TxSyscalls: q.TxSyscalls,
-					KernelDrops: q.RxKernelDrops,
-					Errors:      q.RxNoBuffer + q.RxTruncated + q.RxErrors + q.TxDropped + q.TxErrors,
+					TxGSOPackets: q.TxSuper,
+					KernelDrops:  q.RxKernelDrops,
+					Errors:       q.RxNoBuffer + q.RxTruncated + q.RxErrors + q.TxDropped + q.TxErrors,
 				})
 			}
 			return out

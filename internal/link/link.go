@@ -113,6 +113,9 @@ type QueueStats struct {
 	TxPackets  uint64 `json:"tx_packets"`
 	TxBytes    uint64 `json:"tx_bytes"`
 	TxSyscalls uint64 `json:"tx_syscalls"`
+	// TxGSOPackets counts the GSO super-packets among the frames handed over, each a run
+	// of TxPackets' segments (the afpacket and tun backends' gso option).
+	TxGSOPackets uint64 `json:"tx_gso_packets,omitempty"`
 	// CgoCalls, for a backend in C (DPDK), counts every call into it: bursts (in
 	// RxSyscalls and TxSyscalls, which count rx_burst and tx_burst calls there) and mbuf
 	// allocations and frees in bulk.

@@ -55,7 +55,8 @@ func init() {
 				out = append(out, QueueStats{
 					RxPackets: q.RxPackets, RxBytes: q.RxBytes, RxSyscalls: q.RxSyscalls, RxEmpty: q.RxEmpty,
 					TxPackets: q.TxPackets, TxBytes: q.TxBytes, TxSyscalls: q.TxSyscalls,
-					Errors: q.RxNoBuffer + q.RxTruncated + q.RxErrors + q.TxDropped + q.TxErrors,
+					TxGSOPackets: q.TxSuper,
+					Errors:       q.RxNoBuffer + q.RxTruncated + q.RxErrors + q.TxDropped + q.TxErrors,
 				})
 			}
 			// The device counts its drops for all queues together: on queue 0.

@@ -18,6 +18,10 @@ const (
 	DefaultRetire       = time.Millisecond
 	DefaultTxFrames     = 1024
 	DefaultSocketBuf    = 4 << 20
+	// With GSO and TxRing: slots that hold a super-packet of 22 segments of a 1448-byte
+	// MSS, and fewer of them (8 MiB of ring).
+	DefaultGSOTxFrameSize = 32 << 10
+	DefaultGSOTxFrames    = 256
 )
 
 // Errors of Open.
@@ -58,10 +62,12 @@ type Config struct {
 	// TxRing transmits through a PACKET_TX_RING: TxBurst copies frames into ring slots
 	// and one send(2) per burst hands them all to the kernel.
 	TxRing bool
-	// TxFrames is the number of slots in the transmit ring (default 1024).
+	// TxFrames is the number of slots in the transmit ring (default 1024; with GSO
+	// DefaultGSOTxFrames).
 	TxFrames int
 	// TxFrameSize is the size of a transmit slot, a power of two that holds the TPACKET
-	// header, the virtio-net header and an MTU-sized frame (default: the smallest such).
+	// header, the virtio-net header and an MTU-sized frame (default: the smallest such;
+	// with GSO DefaultGSOTxFrameSize, and a super-packet never outgrows its slot).
 	TxFrameSize int
 
 	// QdiscBypass transmits straight to the driver (PACKET_QDISC_BYPASS), skipping the
@@ -74,6 +80,18 @@ type Config struct {
 	// comes from PACKET_AUXDATA or the TPACKET status bits (Offloads RxCsum only) and
 	// super-packets arrive without their segment size.
 	NoVnetHdr bool
+	// GSO transmits runs of a flow's consecutive TCP segments in a burst (those a
+	// receiver's GRO would merge) as one GSO super-packet each, behind a virtio-net header
+	// with VIRTIO_NET_HDR_GSO_TCPV4 or TCPV6: one frame for the kernel instead of one per
+	// segment. The kernel cuts it back into the same segments, in software when the
+	// device has no TSO, or a veth hands it whole to its peer. It needs the virtio-net
+	// header (not NoVnetHdr) and the stack's checksum offload (Offloads TxCsum, which
+	// the header gives), and does not work with QdiscBypass. QueueStats TxSuper counts
+	// the super-packets. It is off by default, as TUN's is: on a wire whose devices
+	// segment in software (bench/loss turns TSO off) the kernel's per-segment work
+	// dominates and it gains little; over a veth with TSO, where super-packets reach the
+	// peer whole, a bulk transfer between two shardstacks took half the time.
+	GSO bool
 
 	// SteerSeed seeds the Symmetric steering the fanout program computes.
 	SteerSeed uint32
@@ -115,6 +133,12 @@ func (c *Config) setDefaults(mtu int) {
 	}
 	if c.TxFrames <= 0 {
 		c.TxFrames = DefaultTxFrames
+		if c.GSO {
+			c.TxFrames = DefaultGSOTxFrames
+		}
+	}
+	if c.TxFrameSize <= 0 && c.GSO {
+		c.TxFrameSize = DefaultGSOTxFrameSize
 	}
 	if c.TxFrameSize <= 0 {
 		need := tpacket3HdrLen + virtio.HdrLen + mtu + ethernetLen + 4

@@ -60,6 +60,20 @@
 // into PACKET_TX_RING slots and one send(2) per burst. Either way the packets are freed at
 // once; a full socket buffer or ring ends the burst and the caller keeps the rest.
 //
+// With Config.GSO a run of a flow's consecutive TCP segments in a burst, IPv4 or IPv6,
+// goes to the kernel as one GSO super-packet (the run rules, shared with the TUN
+// backend, are internal/vnet's: those of a receiver's GRO): one sendmmsg message whose
+// first iovec holds the virtio-net header (VIRTIO_NET_HDR_GSO_TCPV4 or TCPV6, the
+// segment size, NEEDS_CSUM) and the run's headers, and whose other iovecs point at each
+// segment's payload in its packet, so nothing is copied but by the kernel; or one ring
+// slot, into which the run is copied (the slots are then DefaultGSOTxFrameSize, and a
+// run never outgrows one). The kernel segments the super-packet again where the device
+// cannot take it (tcp_gso_segment, in software when the device has no TSO: each segment
+// is then a frame of its own on the wire, and a drop loses one segment), or a veth with
+// TSO hands it whole to its peer, as Linux's own TCP does. QueueStats counts the
+// segments in TxPackets and the super-packets in TxSuper. The kernel's direct transmit
+// (QdiscBypass) drops what it would have to segment, so Open refuses GSO with it.
+//
 // # Namespaces and lifetime
 //
 // Sockets belong to the network namespace of the thread that creates them: Open in another

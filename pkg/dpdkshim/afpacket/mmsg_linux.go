@@ -173,70 +173,136 @@ func auxFlags(ctrl []byte, n uint64) dpdkshim.Flags {
 
 // mmsgTx is the sendmmsg transmit path: each message points at a packet's frame (and at a
 // virtio-net header of its own), so the kernel copies the frame once, from the packet.
+// With GSO, a message can instead carry a run of a flow's segments as one super-packet:
+// its virtio-net header and the run's headers in the message's slot, then every segment's
+// payload straight from its packet, one iovec each (a gather: still one copy, the
+// kernel's).
 type mmsgTx struct {
-	msgs   []mmsghdr
-	iov    []unix.Iovec
-	hdrs   []byte
-	perMsg int
+	msgs []mmsghdr
+	iov  []unix.Iovec
+	hdrs []byte // per message, a slot of hdrSize bytes
+	// per message: the packets it carries and whether they are a super-packet
+	npkts   []int
+	super   []bool
+	hdrSize int
+	gso     bool
 }
+
+// gsoSlot is a message's slot with GSO: a virtio-net header and the headers of a run.
+const gsoSlot = 128
 
 func newMmsgTx(q *queue) *mmsgTx {
 	n := q.burst
-	m := &mmsgTx{msgs: make([]mmsghdr, n), perMsg: 1}
+	m := &mmsgTx{msgs: make([]mmsghdr, n), npkts: make([]int, n), super: make([]bool, n), gso: q.gso}
 	if q.vnet {
-		m.perMsg = 2
-		m.hdrs = make([]byte, n*hdrSlot)
-	}
-	m.iov = make([]unix.Iovec, n*m.perMsg)
-	for i := range m.msgs {
-		h := &m.msgs[i].hdr
-		h.Iov = &m.iov[i*m.perMsg]
-		h.SetIovlen(m.perMsg)
-		if q.vnet {
-			m.iov[i*2].Base = &m.hdrs[i*hdrSlot]
-			m.iov[i*2].SetLen(virtio.HdrLen)
+		m.hdrSize = hdrSlot
+		if q.gso {
+			m.hdrSize = gsoSlot
 		}
+		m.hdrs = make([]byte, n*m.hdrSize)
 	}
+	// Two iovecs per packet at most (a header and a frame; a run takes one per segment
+	// and one for its headers), and room for one more whole run.
+	m.iov = make([]unix.Iovec, 2*n+virtio.MaxSegs+1)
 	return m
 }
+
+// fill lays out the messages of the next sendmmsg for pkts (m.npkts says how many packets
+// each carries): it returns how many messages and how many iovecs they use.
+func (m *mmsgTx) fill(pkts []*dpdkshim.Packet) (msgs, v int) {
+	taken := 0
+	for msgs < len(m.msgs) && taken < len(pkts) && len(m.iov)-v >= virtio.MaxSegs+1 {
+		h := &m.msgs[msgs].hdr
+		h.Iov = &m.iov[v]
+		m.super[msgs] = false
+		n := 1
+		if m.gso {
+			if r := virtio.FindRun(pkts[taken:], ethernetLen, maxSuper); r.N > 1 {
+				run := pkts[taken : taken+r.N]
+				slot := m.hdrs[msgs*m.hdrSize : (msgs+1)*m.hdrSize]
+				hl := virtio.PutHeaders(slot, run, r)
+				m.iov[v].Base = &slot[0]
+				m.iov[v].SetLen(hl)
+				v++
+				for _, p := range run {
+					d := p.Data()[r.Hdr:]
+					m.iov[v].Base = &d[0]
+					m.iov[v].SetLen(len(d))
+					v++
+				}
+				h.SetIovlen(1 + r.N)
+				m.super[msgs] = true
+				n = r.N
+			}
+		}
+		if !m.super[msgs] {
+			p := pkts[taken]
+			k := 1
+			if m.hdrs != nil {
+				slot := m.hdrs[msgs*m.hdrSize:]
+				virtio.PutTx(slot, p)
+				m.iov[v].Base = &slot[0]
+				m.iov[v].SetLen(virtio.HdrLen)
+				v++
+				k++
+			}
+			if d := p.Data(); len(d) > 0 {
+				m.iov[v].Base = &d[0]
+				m.iov[v].SetLen(len(d))
+			} else {
+				m.iov[v].Base = nil
+				m.iov[v].SetLen(0)
+			}
+			v++
+			h.SetIovlen(k)
+		}
+		m.npkts[msgs] = n
+		taken += n
+		msgs++
+	}
+	return msgs, v
+}
+
+// maxSuper is the longest super-packet the sendmmsg path builds: an Ethernet header and
+// the largest IPv6 packet (what FindRun allows an IPv4 one is less).
+const maxSuper = ethernetLen + 40 + 0xffff
 
 func (m *mmsgTx) burst(q *queue, pkts []*dpdkshim.Packet) int {
 	taken := 0
 	for taken < len(pkts) {
-		batch := pkts[taken:min(len(pkts), taken+len(m.msgs))]
-		for i, p := range batch {
-			if m.hdrs != nil {
-				virtio.PutTx(m.hdrs[i*hdrSlot:], p)
-			}
-			v := &m.iov[i*m.perMsg+m.perMsg-1]
-			if d := p.Data(); len(d) > 0 {
-				v.Base = &d[0]
-				v.SetLen(len(d))
-			} else {
-				v.Base = nil
-				v.SetLen(0)
-			}
-		}
-		r, errno := sendmmsg(q.fd, m.msgs[:len(batch)])
+		nm, nv := m.fill(pkts[taken:])
+		r, errno := sendmmsg(q.fd, m.msgs[:nm])
 		q.c.txSyscalls.Add(1)
-		for i := range batch {
-			m.iov[i*m.perMsg+m.perMsg-1].Base = nil // hold no pointer to a freed packet
+		for i := range m.iov[:nv] {
+			m.iov[i].Base = nil // hold no pointer to a freed packet
 		}
 		if errno == 0 {
-			bytes := 0
-			for _, p := range batch[:r] {
-				bytes += p.Len()
-				p.Free()
+			bytes, sent, supers, superSegs := 0, 0, 0, 0
+			for i := 0; i < r; i++ {
+				k := m.npkts[i]
+				for _, p := range pkts[taken : taken+k] {
+					bytes += p.Len()
+					p.Free()
+				}
+				if m.super[i] {
+					supers++
+					superSegs += k
+				}
+				sent += k
+				taken += k
 			}
-			q.c.txPackets.Add(uint64(r))
+			q.c.txPackets.Add(uint64(sent))
 			q.c.txBytes.Add(uint64(bytes))
-			taken += r
+			if supers > 0 {
+				q.c.txSuper.Add(uint64(supers))
+				q.c.txSuperSegs.Add(uint64(superSegs))
+			}
 			if r == 0 {
 				break
 			}
 			continue
 		}
-		// The first frame of the batch failed.
+		// The first message of the batch failed.
 		switch errno {
 		case unix.EAGAIN, unix.EINTR:
 			// The socket buffer is full: the caller keeps the rest.
@@ -247,9 +313,12 @@ func (m *mmsgTx) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		default:
 			q.c.txErrors.Add(1)
 		}
-		q.c.txDropped.Add(1)
-		batch[0].Free()
-		taken++
+		k := m.npkts[0]
+		q.c.txDropped.Add(uint64(k))
+		for _, p := range pkts[taken : taken+k] {
+			p.Free()
+		}
+		taken += k
 	}
 	return taken
 }

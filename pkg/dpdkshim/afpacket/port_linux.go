@@ -41,6 +41,7 @@ type queue struct {
 	id    int
 	fd    int
 	vnet  bool
+	gso   bool // transmit runs of segments as super-packets (Config.GSO)
 	burst int
 
 	txPool *dpdkshim.Pool
@@ -59,6 +60,7 @@ type counters struct {
 	rxNoBuffer, rxTruncated, rxErrors       atomic.Uint64
 	txPackets, txBytes, txSyscalls, txFull  atomic.Uint64
 	txDropped, txErrors                     atomic.Uint64
+	txSuper, txSuperSegs                    atomic.Uint64
 	_                                       [64]byte
 }
 
@@ -75,6 +77,14 @@ var fanoutSeq atomic.Uint32
 func Open(cfg Config) (*Port, error) {
 	if cfg.Interface == "" {
 		return nil, fmt.Errorf("%w: Config.Interface is empty", ErrConfig)
+	}
+	if cfg.GSO && cfg.NoVnetHdr {
+		return nil, fmt.Errorf("%w: GSO needs the virtio-net header (no NoVnetHdr)", ErrConfig)
+	}
+	if cfg.GSO && cfg.QdiscBypass {
+		// The kernel's direct transmit (__dev_direct_xmit) drops a packet it would have to
+		// segment in software, on any device without TSO: every super-packet.
+		return nil, fmt.Errorf("%w: GSO does not work with QdiscBypass (the direct transmit path cannot segment)", ErrConfig)
 	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -146,7 +156,7 @@ func (p *Port) openQueue(id int) (q *queue, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket(AF_PACKET): %w", err)
 	}
-	q = &queue{port: p, id: id, fd: fd, vnet: !cfg.NoVnetHdr, burst: cfg.Burst}
+	q = &queue{port: p, id: id, fd: fd, vnet: !cfg.NoVnetHdr, gso: cfg.GSO, burst: cfg.Burst}
 	defer func() {
 		if err != nil {
 			q.close()
@@ -435,6 +445,8 @@ func (q *queue) stats() QueueStats {
 		TxFull:          c.txFull.Load(),
 		TxDropped:       c.txDropped.Load(),
 		TxErrors:        c.txErrors.Load(),
+		TxSuper:         c.txSuper.Load(),
+		TxSuperSegments: c.txSuperSegs.Load(),
 	}
 }
 

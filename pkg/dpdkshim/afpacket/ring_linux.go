@@ -107,6 +107,7 @@ func (q *queue) setupRings(cfg *Config) error {
 			perBlock:  txPerBlock,
 			blockSize: txBlock,
 			vnet:      q.vnet,
+			gso:       q.gso,
 		}
 	}
 	return nil
@@ -322,6 +323,7 @@ type txRing struct {
 	perBlock  int
 	blockSize int
 	vnet      bool
+	gso       bool // runs of segments leave as super-packets, one slot each
 	head      int  // the next slot to fill
 	last      int  // the slot filled last
 	pending   bool // frames may be waiting for a send(2) that could not take them
@@ -332,46 +334,66 @@ func (t *txRing) slot(i int) int {
 }
 
 func (t *txRing) burst(q *queue, pkts []*dpdkshim.Packet) int {
-	taken, queued, bytes, dropped := 0, 0, 0, 0
+	taken, queued, bytes, dropped, supers, superSegs := 0, 0, 0, 0, 0, 0
 	room := t.frameSize - tpacket3HdrLen
 	hdr := 0
 	if t.vnet {
 		hdr = virtio.HdrLen
 	}
-	for _, p := range pkts {
+	for taken < len(pkts) {
 		off := t.slot(t.head)
 		st := u32(t.mem, off+pktStatus)
 		if atomic.LoadUint32(st)&(tpStatusSendRequest|tpStatusSending) != 0 {
 			q.c.txFull.Add(1)
 			break
 		}
-		data := p.Data()
-		if hdr+len(data) > room {
-			dropped++
-			taken++
-			p.Free()
-			continue
-		}
 		f := t.mem[off : off+t.frameSize]
-		if t.vnet {
-			virtio.PutTx(f[tpacket3HdrLen:], p)
+		var length, n int
+		if r := t.run(pkts[taken:], room-hdr); r.N > 1 {
+			// A run of segments: one super-packet in the slot.
+			run := pkts[taken : taken+r.N]
+			length = virtio.PutSuper(f[tpacket3HdrLen:], run, r)
+			for _, p := range run {
+				bytes += p.Len()
+				p.Free()
+			}
+			n = r.N
+			supers++
+			superSegs += n
+		} else {
+			p := pkts[taken]
+			data := p.Data()
+			if hdr+len(data) > room {
+				dropped++
+				taken++
+				p.Free()
+				continue
+			}
+			if t.vnet {
+				virtio.PutTx(f[tpacket3HdrLen:], p)
+			}
+			length = hdr + copy(f[tpacket3HdrLen+hdr:], data)
+			bytes += len(data)
+			n = 1
+			p.Free()
 		}
-		copy(f[tpacket3HdrLen+hdr:], data)
 		binary.NativeEndian.PutUint32(f[pktNextOffset:], 0)
-		binary.NativeEndian.PutUint32(f[pktLen:], uint32(hdr+len(data)))
-		binary.NativeEndian.PutUint32(f[pktSnaplen:], uint32(hdr+len(data)))
+		binary.NativeEndian.PutUint32(f[pktLen:], uint32(length))
+		binary.NativeEndian.PutUint32(f[pktSnaplen:], uint32(length))
 		atomic.StoreUint32(st, tpStatusSendRequest)
 		t.last = t.head
 		if t.head++; t.head == t.frames {
 			t.head = 0
 		}
-		bytes += len(data)
-		queued++
-		taken++
-		p.Free()
+		queued += n
+		taken += n
 	}
 	if dropped > 0 {
 		q.c.txDropped.Add(uint64(dropped))
+	}
+	if supers > 0 {
+		q.c.txSuper.Add(uint64(supers))
+		q.c.txSuperSegs.Add(uint64(superSegs))
 	}
 	if queued > 0 {
 		q.c.txPackets.Add(uint64(queued))
@@ -381,6 +403,15 @@ func (t *txRing) burst(q *queue, pkts []*dpdkshim.Packet) int {
 		q.kickTx()
 	}
 	return taken
+}
+
+// run is the run of segments at the head of pkts that leaves as one super-packet of at
+// most maxLen bytes in a slot (GSO), or a run of one.
+func (t *txRing) run(pkts []*dpdkshim.Packet, maxLen int) virtio.Run {
+	if !t.gso {
+		return virtio.Run{N: 1}
+	}
+	return virtio.FindRun(pkts, ethernetLen, maxLen)
 }
 
 // kickTx asks the kernel to send the ring's requested frames. If it could not take them all

@@ -31,7 +31,8 @@ type QueueStats struct {
 	// included (PACKET_STATISTICS tp_packets, accumulated).
 	RxKernelPackets uint64
 
-	// TxPackets and TxBytes count the frames handed to the kernel.
+	// TxPackets and TxBytes count the frames handed to the kernel, a super-packet (GSO) as
+	// the segments it carries.
 	TxPackets, TxBytes uint64
 	// TxSyscalls counts sendmmsg calls, or send(2) kicks of the transmit ring.
 	TxSyscalls uint64
@@ -44,7 +45,15 @@ type QueueStats struct {
 	TxDropped uint64
 	// TxErrors counts send calls that failed with anything but "try again".
 	TxErrors uint64
+	// TxSuper counts the GSO super-packets handed to the kernel (Config.GSO), and
+	// TxSuperSegments the segments of TxPackets they carried: the kernel got
+	// TxFrames() = TxPackets - TxSuperSegments + TxSuper frames, and cuts each
+	// super-packet back into its segments unless the device takes it whole.
+	TxSuper, TxSuperSegments uint64
 }
+
+// TxFrames is the number of frames handed to the kernel, a super-packet as one.
+func (s QueueStats) TxFrames() uint64 { return s.TxPackets - s.TxSuperSegments + s.TxSuper }
 
 // RxPerSyscall is the mean number of frames one recvmmsg call returned, counting the calls
 // that found nothing; 0 without calls.
@@ -81,16 +90,18 @@ func (s QueueStats) Add(o QueueStats) QueueStats {
 	s.TxFull += o.TxFull
 	s.TxDropped += o.TxDropped
 	s.TxErrors += o.TxErrors
+	s.TxSuper += o.TxSuper
+	s.TxSuperSegments += o.TxSuperSegments
 	return s
 }
 
 // String prints the counters on one line.
 func (s QueueStats) String() string {
 	return fmt.Sprintf("q%d rx %d pkts %d B %d calls (%.1f/call, %.1f/busy call) nobuf %d trunc %d err %d kernel %d kdrop %d freeze %d | "+
-		"tx %d pkts %d B %d calls (%.1f/call) full %d drop %d err %d",
+		"tx %d pkts %d B %d calls (%.1f/call) gso %d (%d segs) full %d drop %d err %d",
 		s.Queue, s.RxPackets, s.RxBytes, s.RxSyscalls, s.RxPerSyscall(), s.RxPerBusySyscall(),
 		s.RxNoBuffer, s.RxTruncated, s.RxErrors, s.RxKernelPackets, s.RxKernelDrops, s.RxFreezes,
-		s.TxPackets, s.TxBytes, s.TxSyscalls, s.TxPerSyscall(), s.TxFull, s.TxDropped, s.TxErrors)
+		s.TxPackets, s.TxBytes, s.TxSyscalls, s.TxPerSyscall(), s.TxSuper, s.TxSuperSegments, s.TxFull, s.TxDropped, s.TxErrors)
 }
 
 // FormatStats prints one line per queue and, for several queues, a line of totals.

@@ -47,8 +47,8 @@ type Config struct {
 	// GSO, with VnetHdr, also offers TUN_F_TSO4 and TUN_F_TSO6: Linux's TCP then sends
 	// super-packets of up to 64 KiB through the device, which arrive whole with
 	// Packet.GSOSize set (the receive buffers grow to DefaultGSOBufSize). And TxBurst
-	// coalesces runs of a flow's consecutive TCP/IPv4 segments into super-packets
-	// (VIRTIO_NET_HDR_GSO_TCPV4), one write each, which Linux's TCP takes whole.
+	// coalesces runs of a flow's consecutive TCP segments into super-packets
+	// (VIRTIO_NET_HDR_GSO_TCPV4 and TCPV6), one write each, which Linux's TCP takes whole.
 	GSO bool
 
 	// NoSteer leaves the device's own steering (tun_automq_select_queue: a flow follows

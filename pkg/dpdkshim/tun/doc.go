@@ -55,8 +55,9 @@
 // marked CsumVerified (partial or checked), and packets the stack marks with SetTxCsum go
 // out with NEEDS_CSUM and are completed by the kernel. Config.GSO adds TUN_F_TSO4/6, so
 // Linux's TCP sends super-packets of up to 64 KiB, one read each, with Packet.GSOSize set;
-// and on transmit a run of a flow's consecutive TCP/IPv4 segments in one burst (those a
-// receiver's GRO would merge) is copied into one super-packet (VIRTIO_NET_HDR_GSO_TCPV4)
-// and written once, which Linux's TCP takes whole: one write for up to 45 segments of a
+// and on transmit a run of a flow's consecutive TCP segments in one burst (those a
+// receiver's GRO would merge; the coalescing is internal/vnet's, shared with the AF_PACKET
+// backend) is copied into one super-packet (VIRTIO_NET_HDR_GSO_TCPV4 or TCPV6) and
+// written once, which Linux's TCP takes whole: one write for up to 45 segments of a
 // 1448-byte MSS.
 package tun

@@ -220,7 +220,7 @@ func (p *Port) open() error {
 		q.headroom = q.rxPool.Headroom()
 		q.txPool = dpdkshim.NewPool(txPool)
 		if cfg.GSO {
-			q.super = make([]byte, virtio.HdrLen+0xffff)
+			q.super = make([]byte, virtio.HdrLen+40+0xffff) // an IPv6 header and its largest payload
 		}
 	}
 	return nil
@@ -422,9 +422,10 @@ func (q *queue) tx(pkts []*dpdkshim.Packet) int {
 	full := false
 	for taken < len(pkts) && !full {
 		if q.super != nil {
-			if n, thl, gso := gsoRun(pkts[taken:]); n > 1 {
+			if r := virtio.FindRun(pkts[taken:], 0, len(q.super)-virtio.HdrLen); r.N > 1 {
+				n := r.N
 				run := pkts[taken : taken+n]
-				l := buildSuper(q.super, run, thl, gso)
+				l := virtio.PutSuper(q.super, run, r)
 				e := q.write(q.super[:l], &calls)
 				switch e {
 				case 0:

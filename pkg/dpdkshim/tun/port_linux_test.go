@@ -458,7 +458,7 @@ func TestPort_GSOTxAllocatesNothing(t *testing.T) {
 	seq := uint32(1)
 	cycle := func() {
 		for i := range pkts {
-			pkts[i] = seg(pool, 4000, seq, tcpFlagACK, nil, body)
+			pkts[i] = seg(pool, 4000, seq, header.TCPFlagACK, nil, body)
 			seq += 1000
 		}
 		if n.port.TxBurst(0, pkts) != len(pkts) {
