@@ -500,7 +500,7 @@ func TestPMTU_MinPMTUAndNoRaise(t *testing.T) {
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 1450, raw[0]))
 	mtu, _ := r.s.TCP().PathMTU(peerAddr)
 	require.Equal(t, 1400, mtu, "never raised by a report")
-	r.recv() // what the 1400 report resent, with DF
+	r.recv()                                                                           // what the 1400 report resent, with DF
 	r.send(routerErr(r, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, 0, raw[0])) // an RFC 792 router
 	mtu, _ = r.s.TCP().PathMTU(peerAddr)
 	require.Equal(t, 552, mtu)
