@@ -194,6 +194,7 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 	ep.rcv.freeAll()
 	ep.snd.freeAll()
 	ep.sb.release()
+	s.clearOOO(ep)
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = netip.Addr{}, 0, 0, 0
 	ep.events = nil
@@ -421,6 +422,7 @@ func (s *shard) release(ep *endpoint) {
 	s.wheel.Cancel(&ep.rtx)
 	s.wheel.Cancel(&ep.ack)
 	ep.sb.release()
+	s.clearOOO(ep)
 	s.kaStop(ep)
 	if ep.inTable {
 		s.est.Delete(&ep.key, ep.hash)

@@ -257,7 +257,8 @@ func (s *shard) finInput(ep *endpoint) {
 	ep.rcvNxt = ep.rcvNxt.Add(1)
 	// Out-of-order data held beyond the FIN is past the end of the stream: Linux's tcp_fin
 	// purges it and resets the SACK state (tcp_sack_reset), so no SACK block describes it.
-	ep.nOOO, ep.oooRecent, ep.dsackSet = 0, 0, false
+	s.clearOOO(ep)
+	ep.dsackSet = false
 	ep.eof.Store(true)
 	s.queueWake(ep, true, false)
 	switch ep.state {

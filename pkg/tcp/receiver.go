@@ -11,14 +11,51 @@ import (
 // when to acknowledge (Linux tcp_data_queue, tcp_ofo_queue, __tcp_ack_snd_check).
 //
 // Out-of-order data is written straight into the receive buffer at its place beyond head
-// (byteRing.writeAt), and a short fixed list of the ranges received beyond rcvNxt says where
-// the holes are; when the hole at rcvNxt fills, head moves over everything now contiguous
-// without a copy. The list is bounded (maxOOO ranges): a segment that would need one more
-// range is dropped (TcpExtTCPOFODrop) and the peer sends it again, as Linux prunes its
-// out-of-order queue under memory pressure. Nothing here allocates.
+// (byteRing.writeAt), and a list of the ranges received beyond rcvNxt says where the holes
+// are; when the hole at rcvNxt fills, head moves over everything now contiguous without a
+// copy. The list is taken from the shard's pool when the first hole opens and goes back
+// when the last one closes, so a connection holds it only while out-of-order data waits
+// (an in-order connection holds a nil pointer). It is bounded (maxOOO ranges, as many as
+// 5% loss makes in a receive window of several megabytes): a segment that would need one
+// more range is dropped (TcpExtTCPOFODrop) and the peer sends it again, as Linux prunes
+// its out-of-order queue under memory pressure. Nothing here allocates once the pool has
+// lists.
 
-// maxOOO bounds the out-of-order ranges a connection keeps.
-const maxOOO = 16
+// maxOOO bounds the out-of-order ranges a connection keeps (nOOO is a uint8).
+const maxOOO = 255
+
+// oooList is a connection's out-of-order ranges while it has any.
+type oooList struct {
+	r [maxOOO]seqRange
+}
+
+// oooPool keeps a shard's spare range lists.
+type oooPool struct {
+	free []*oooList
+}
+
+// oooKeep bounds the spare lists a shard keeps.
+const oooKeep = 256
+
+func (p *oooPool) get() *oooList {
+	if k := len(p.free); k > 0 {
+		l := p.free[k-1]
+		p.free = p.free[:k-1]
+		return l
+	}
+	return new(oooList)
+}
+
+// clearOOO forgets a connection's out-of-order ranges and gives its list back.
+func (s *shard) clearOOO(ep *endpoint) {
+	ep.nOOO, ep.oooRecent = 0, 0
+	if ep.ooo != nil {
+		if len(s.ooo.free) < oooKeep {
+			s.ooo.free = append(s.ooo.free, ep.ooo)
+		}
+		ep.ooo = nil
+	}
+}
 
 // maxQuickAcks is TCP_MAX_QUICKACKS: the segments acknowledged at once at the start of a
 // transfer and after an idle spell, before delayed ACKs take over.
@@ -32,7 +69,7 @@ type seqRange struct {
 // receiver is the receiving half's state beyond rcvNxt and rcvAdv (which live with the
 // connection).
 type receiver struct {
-	ooo       [maxOOO]seqRange // ranges received beyond rcvNxt: ascending, disjoint, not adjacent
+	ooo       *oooList // ranges received beyond rcvNxt (ooo.r[:nOOO]): ascending, disjoint, not adjacent; nil when none
 	nOOO      uint8
 	oooRecent uint8 // index of the range last changed: the first SACK block (RFC 2018 §4)
 	dsack     seqRange
@@ -115,8 +152,8 @@ func (s *shard) dataInput(ep *endpoint, sg *segment) {
 // reaches, and returns the new in-order end.
 func (s *shard) mergeInOrder(ep *endpoint, end seqnum.Value) seqnum.Value {
 	i := 0
-	for ; i < int(ep.nOOO) && ep.ooo[i].start.LessThanEq(end); i++ {
-		r := ep.ooo[i]
+	for ; i < int(ep.nOOO) && ep.ooo.r[i].start.LessThanEq(end); i++ {
+		r := ep.ooo.r[i]
 		if r.start.LessThan(end) {
 			// The in-order data also carried bytes we held already.
 			s.noteDuplicate(ep, r.start, minSeq(end, r.end))
@@ -126,9 +163,12 @@ func (s *shard) mergeInOrder(ep *endpoint, end seqnum.Value) seqnum.Value {
 		}
 	}
 	if i > 0 {
-		copy(ep.ooo[:], ep.ooo[i:ep.nOOO])
+		copy(ep.ooo.r[:], ep.ooo.r[i:ep.nOOO])
 		ep.nOOO -= uint8(i)
 		ep.oooRecent = 0
+		if ep.nOOO == 0 {
+			s.clearOOO(ep)
+		}
 	}
 	return end
 }
@@ -139,16 +179,20 @@ func (s *shard) oooInput(ep *endpoint, seq seqnum.Value, p []byte) {
 	end := seq.Add(uint32(len(p)))
 	ep.ackNow = true
 	// Find where the new range goes, and what it touches.
+	if ep.ooo == nil {
+		ep.ooo = s.ooo.get()
+	}
+	o := &ep.ooo.r
 	i := 0
-	for i < int(ep.nOOO) && ep.ooo[i].end.LessThan(seq) {
+	for i < int(ep.nOOO) && o[i].end.LessThan(seq) {
 		i++
 	}
 	j := i
-	for j < int(ep.nOOO) && ep.ooo[j].start.LessThanEq(end) {
+	for j < int(ep.nOOO) && o[j].start.LessThanEq(end) {
 		j++
 	}
-	// ooo[i:j] overlap or touch [seq, end).
-	if j == i+1 && ep.ooo[i].start.LessThanEq(seq) && end.LessThanEq(ep.ooo[i].end) {
+	// o[i:j] overlap or touch [seq, end).
+	if j == i+1 && o[i].start.LessThanEq(seq) && end.LessThanEq(o[i].end) {
 		s.noteDuplicate(ep, seq, end) // all of it was here already
 		ep.oooRecent = uint8(i)
 		return
@@ -161,7 +205,7 @@ func (s *shard) oooInput(ep *endpoint, seq seqnum.Value, p []byte) {
 	ep.rcv.writeAt(ep.rcv.head.Load()+uint64(seq.Sub(ep.rcvNxt)), p)
 	merged := seqRange{seq, end}
 	for k := i; k < j; k++ {
-		r := ep.ooo[k]
+		r := o[k]
 		if lo, hi := maxSeq(r.start, seq), minSeq(r.end, end); lo.LessThan(hi) {
 			s.noteDuplicate(ep, lo, hi)
 		}
@@ -172,12 +216,12 @@ func (s *shard) oooInput(ep *endpoint, seq seqnum.Value, p []byte) {
 		if j-i > 1 {
 			s.ctr.Inc(stats.TcpExtTCPOFOMerge)
 		}
-		ep.ooo[i] = merged
-		copy(ep.ooo[i+1:], ep.ooo[j:ep.nOOO])
+		o[i] = merged
+		copy(o[i+1:], o[j:ep.nOOO])
 		ep.nOOO -= uint8(j - i - 1)
 	} else {
-		copy(ep.ooo[i+1:ep.nOOO+1], ep.ooo[i:ep.nOOO])
-		ep.ooo[i] = merged
+		copy(o[i+1:ep.nOOO+1], o[i:ep.nOOO])
+		o[i] = merged
 		ep.nOOO++
 	}
 	ep.oooRecent = uint8(i)
@@ -274,10 +318,10 @@ func (ep *endpoint) sackOptionsIn(out *header.TCPOptions, room int) {
 		ep.dsackSet = false
 	}
 	if ep.nOOO > 0 {
-		addSACKBlock(out, ep.ooo[ep.oooRecent], room)
+		addSACKBlock(out, ep.ooo.r[ep.oooRecent], room)
 		for i := int(ep.nOOO) - 1; i >= 0; i-- {
 			if i != int(ep.oooRecent) {
-				addSACKBlock(out, ep.ooo[i], room)
+				addSACKBlock(out, ep.ooo.r[i], room)
 			}
 		}
 	}

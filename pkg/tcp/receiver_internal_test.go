@@ -31,7 +31,7 @@ func checkOOO(t *testing.T, ep *endpoint) {
 	require.LessOrEqual(t, int(ep.nOOO), maxOOO)
 	prev := ep.rcvNxt
 	for i := 0; i < int(ep.nOOO); i++ {
-		r := ep.ooo[i]
+		r := ep.ooo.r[i]
 		require.True(t, prev.LessThan(r.start), "range %d %v after %v: ascending, disjoint, not adjacent", i, r, prev)
 		require.True(t, r.start.LessThan(r.end))
 		prev = r.end
@@ -77,6 +77,7 @@ func TestReceiver_RandomReassembly(t *testing.T) {
 		require.Equal(t, size, ep.rcv.consume(got))
 		require.Equal(t, stream, got)
 		require.Zero(t, ep.nOOO)
+		require.Nil(t, ep.ooo, "the range list went back to the pool with the last hole")
 	}
 }
 
@@ -94,7 +95,7 @@ func TestReceiver_OOOLimit(t *testing.T) {
 	require.Equal(t, uint8(maxOOO), ep.nOOO)
 	s.dataInput(ep, &segment{seq: 300, payload: seg}) // joins [200,300) and [400,500)
 	require.Equal(t, uint8(maxOOO-1), ep.nOOO)
-	require.Equal(t, seqRange{200, 500}, ep.ooo[0])
+	require.Equal(t, seqRange{200, 500}, ep.ooo.r[0])
 	require.Equal(t, uint64(1), s.ctr[stats.TcpExtTCPOFOMerge])
 	checkOOO(t, ep)
 }

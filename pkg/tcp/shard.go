@@ -51,6 +51,7 @@ type shard struct {
 	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
 	chunks  *chunkPool             // buffer chunks, shared with application goroutines
 	segs    segPools               // scoreboard rings (sender.go)
+	ooo     oooPool                // out-of-order range lists (receiver.go)
 	kaFree  *kaTimer               // keepalive timers not lent to a connection
 
 	work  queue.MPSCList[endpoint, *endpoint]
