@@ -25,10 +25,13 @@ import (
 // fd00:5eed::2/64 on vc (added without duplicate address detection). The srv namespace's
 // kernel has IPv6 turned off on vs, so that only shardstack answers neighbour discovery
 // for the MAC they share; Linux resolves shardstack through NDP, as it would any host.
+// (The seed backlog experiments turn it back on, with no link-local address, for a Linux
+// listener at fd00:5eed::3 beside shardstack: see seedOnLink.)
 
 const (
 	ssAddr6    = "fd00:5eed::1"
 	linuxAddr6 = "fd00:5eed::2"
+	lsrvAddr6  = "fd00:5eed::3" // a Linux listener beside shardstack
 )
 
 func newLinkNet6(t *testing.T) *linkNet {

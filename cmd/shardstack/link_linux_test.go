@@ -197,8 +197,14 @@ func decodeServe(t *testing.T, out string) (*serveSummary, []statReport) {
 // application embedding it would.
 func (n *linkNet) openStack(t *testing.T, cfg stack.Config, spec string) *stack.Stack {
 	t.Helper()
+	return openStackIn(t, n.srv, cfg, spec)
+}
+
+// openStackIn opens shardstack through the library on the link spec names, made inside ns.
+func openStackIn(t *testing.T, ns *netns.NS, cfg stack.Config, spec string) *stack.Stack {
+	t.Helper()
 	var lk *link.Link
-	require.NoError(t, n.srv.Do(func() error {
+	require.NoError(t, ns.Do(func() error {
 		var err error
 		lk, err = link.Open(spec, link.Params{Queues: max(cfg.Shards, 1)})
 		return err
@@ -411,12 +417,17 @@ func TestLink_PcapShowsHandshake(t *testing.T) {
 }
 
 // listenBacklog is listen(2) with an exact backlog, which Go's net.Listen does not take
-// (it always passes somaxconn), made inside ns.
+// (it always passes somaxconn), made inside ns, on an IPv4 or IPv6 addr.
 func listenBacklog(t *testing.T, ns *netns.NS, addr string, port, backlog int) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	require.NoError(t, ns.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		a := mustAddr(addr)
+		family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: port, Addr: a.As16()})
+		if a.Is4() {
+			family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: a.As4()}
+		}
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
@@ -425,7 +436,6 @@ func listenBacklog(t *testing.T, ns *netns.NS, addr string, port, backlog int) n
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			return err
 		}
-		sa := &unix.SockaddrInet4{Port: port, Addr: mustAddr(addr).As4()}
 		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("bind %s:%d: %w", addr, port, err)
 		}

@@ -74,8 +74,30 @@ func (n *tunNet) startServe(t *testing.T, opts string, args ...string) *serveRun
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Cleanup(func() { s.finish(t) })
-	n.ns.Run(t, "ip", "addr", "add", linuxAddr, "peer", ssAddr+"/32", "dev", tunDev)
+	addPeer(t, n.ns, tunDev, linuxAddr, ssAddr)
 	return s
+}
+
+// startServe6 is startServe with shardstack's IPv6 address beside its IPv4 one, and the
+// Linux side's on the device too.
+func (n *tunNet) startServe6(t *testing.T, opts string, args ...string) *serveRun {
+	t.Helper()
+	s := n.startServe(t, opts, append([]string{"--addr", ssAddr6 + "/64"}, args...)...)
+	addPeer(t, n.ns, tunDev, linuxAddr6, ssAddr6)
+	return s
+}
+
+// addPeer gives dev, a TUN device in ns, the address local with peer as its
+// point-to-point peer; for IPv6 it turns IPv6 on on dev first, and adds the address
+// without duplicate address detection.
+func addPeer(t *testing.T, ns *netns.NS, dev, local, peer string) {
+	t.Helper()
+	if mustAddr(local).Is6() {
+		ns.Sysctl(t, "net.ipv6.conf."+dev+".disable_ipv6", "0")
+		ns.Run(t, "ip", "-6", "addr", "add", local, "peer", peer+"/128", "dev", dev, "nodad")
+		return
+	}
+	ns.Run(t, "ip", "addr", "add", local, "peer", peer+"/32", "dev", dev)
 }
 
 // requireSteered checks that the shards took the flows between them and handed almost
@@ -204,7 +226,7 @@ func TestTUN_ThousandConnections(t *testing.T) {
 func TestTUN_LoadDialsLinux(t *testing.T) {
 	n := newTunNet(t)
 	n.ns.Run(t, "ip", "tuntap", "add", "dev", tunDev, "mode", "tun", "multi_queue")
-	n.ns.Run(t, "ip", "addr", "add", ssAddr, "peer", linuxAddr+"/32", "dev", tunDev)
+	addPeer(t, n.ns, tunDev, ssAddr, linuxAddr)
 	var lns []net.Listener
 	app, err := apps.New("hello")
 	require.NoError(t, err)
@@ -304,7 +326,7 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 		t.Run("tun"+opts, func(t *testing.T) {
 			n := newTunNet(t)
 			n.ns.Run(t, "ip", "tuntap", "add", "dev", tunDev, "mode", "tun", "multi_queue")
-			n.ns.Run(t, "ip", "addr", "add", linuxAddr, "peer", ssAddr+"/32", "dev", tunDev)
+			addPeer(t, n.ns, tunDev, linuxAddr, ssAddr)
 			var ln net.Listener
 			require.NoError(t, n.ns.Do(func() error {
 				var err error
@@ -369,9 +391,7 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 func TestTUN_IPv6LinuxClients(t *testing.T) {
 	requireIPv6(t)
 	n := newTunNet(t)
-	s := n.startServe(t, "", "--app", "echo", "--listen", ":7", "--shards", "2", "--addr", ssAddr6+"/64")
-	n.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
-	n.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	s := n.startServe6(t, "", "--app", "echo", "--listen", ":7", "--shards", "2")
 	for _, addr := range []string{"[" + ssAddr6 + "]:7", "[" + ssAddr6 + "]:7", ssAddr + ":7"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := n.dialer.Dial(ctx, addr)
@@ -402,9 +422,7 @@ func TestTUN_IPv6LinuxClients(t *testing.T) {
 	require.Less(t, float64(handoffs), 0.01*float64(rx), "hand-offs %d of %d packets: IPv6 flows are steered too", handoffs, rx)
 
 	n2 := newTunNet(t)
-	n2.startServe(t, "", "--app", "http", "--listen", ":80", "--addr", ssAddr6+"/64")
-	n2.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
-	n2.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	n2.startServe6(t, "", "--app", "http", "--listen", ":80")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Log("curl not installed: the curl -6 part of this test is skipped")
 		return
