@@ -194,6 +194,19 @@ func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	require.Equal(t, uint64(1), sum.Counters["tcp.pmtu_mss_reductions"], "one connection's MSS lowered")
 }
 
+// TestLink_IPv6TenThousandConnections: TestLink_TenThousandConnections over IPv6: the
+// fanout program steers IPv6 flows to their shards too.
+func TestLink_IPv6TenThousandConnections(t *testing.T) {
+	n := newLinkNet6(t)
+	runTenThousand(t, n.startServe(t, "--app", "hello", "--listen", "[::]:8080", "--addr", ssAddr6+"/64",
+		"--shards", "2", "--stat-every", "100ms"), n.dialer, ssAddr6)
+}
+
+// TestLink_IPv6PcapShowsHandshake: TestLink_PcapShowsHandshake over IPv6.
+func TestLink_IPv6PcapShowsHandshake(t *testing.T) {
+	runPcapShowsHandshake(t, newLinkNet6(t), ssAddr6, linuxAddr6)
+}
+
 // requireIPv6 skips a test on a kernel without IPv6.
 func requireIPv6(t *testing.T) {
 	t.Helper()

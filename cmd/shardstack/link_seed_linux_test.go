@@ -49,21 +49,21 @@ func clientView(ns *netns.NS, server string) ([]string, error) {
 	return sortedStates(out), nil
 }
 
-// seedFamily is one address family's addresses in the seed backlog experiments:
-// shardstack's, the Linux listener's beside it and the Linux clients', all in one subnet
-// of bits.
-type seedFamily struct {
+// addrFamily is one address family's addresses in the real-link tests: shardstack's, a
+// Linux listener's beside it and the Linux clients', all in one subnet of bits.
+type addrFamily struct {
+	name          string
 	ss, lsrv, cli string
 	bits          int
 }
 
 var (
-	seed4 = seedFamily{ss: ssAddr, lsrv: lsrvAddr, cli: linuxAddr, bits: 24}
-	seed6 = seedFamily{ss: ssAddr6, lsrv: lsrvAddr6, cli: linuxAddr6, bits: 64}
+	family4 = addrFamily{name: "ipv4", ss: ssAddr, lsrv: lsrvAddr, cli: linuxAddr, bits: 24}
+	family6 = addrFamily{name: "ipv6", ss: ssAddr6, lsrv: lsrvAddr6, cli: linuxAddr6, bits: 64}
 )
 
 // prefix is addr with the family's subnet ("198.18.0.3/24").
-func (f seedFamily) prefix(addr string) string { return fmt.Sprintf("%s/%d", addr, f.bits) }
+func (f addrFamily) prefix(addr string) string { return fmt.Sprintf("%s/%d", addr, f.bits) }
 
 // endpoint is addr with the experiment's port, as ss and Dial write it ("[fd00:5eed::1]:20000").
 func endpoint(addr string) string { return net.JoinHostPort(addr, strconv.Itoa(seedexp.Port)) }
@@ -84,8 +84,8 @@ type seedNet struct {
 // clients reach both over the same wire. For IPv6 the srv kernel's vs gets IPv6 back
 // without the link-local address it would derive from that MAC (addr_gen_mode 1):
 // shardstack has that address, and only one host may answer for it.
-func seedOnLink(newNet func(*testing.T) *linkNet, spec func() string) func(*testing.T, seedFamily) *seedNet {
-	return func(t *testing.T, fam seedFamily) *seedNet {
+func seedOnLink(newNet func(*testing.T) *linkNet, spec func() string) func(*testing.T, addrFamily) *seedNet {
+	return func(t *testing.T, fam addrFamily) *seedNet {
 		t.Helper()
 		n := newNet(t)
 		if mustAddr(fam.lsrv).Is6() {
@@ -107,13 +107,13 @@ func seedOnLink(newNet func(*testing.T) *linkNet, spec func() string) func(*test
 // states are Linux's; under linux-3.12 they are the seed's: the third client ESTABLISHED
 // on its side and SYN-RECV on the server's.
 func TestLink_SeedBacklog(t *testing.T) {
-	runSeedBacklog(t, seed4, seedOnLink(newLinkNet, func() string { return "afpacket:vs" }))
+	runSeedBacklog(t, family4, seedOnLink(newLinkNet, func() string { return "afpacket:vs" }))
 }
 
 // TestLink_IPv6SeedBacklog: TestLink_SeedBacklog over IPv6 on AF_PACKET, the clients
 // resolving both servers by neighbour discovery.
 func TestLink_IPv6SeedBacklog(t *testing.T) {
-	runSeedBacklog(t, seed6, seedOnLink(newLinkNet6, func() string { return "afpacket:vs" }))
+	runSeedBacklog(t, family6, seedOnLink(newLinkNet6, func() string { return "afpacket:vs" }))
 }
 
 // seedCase is one of the experiments: a profile, tcp_abort_on_overflow for both servers,
@@ -144,7 +144,7 @@ type seedRun struct {
 // timeline, and as subtests under t.Parallel they would run only -parallel (GOMAXPROCS)
 // at a time. The nets are made one after the other on the test's goroutine; each case's
 // clocks start only when all are ready, and its views are read as its own run ends.
-func runSeedBacklog(t *testing.T, fam seedFamily, newNet func(*testing.T, seedFamily) *seedNet) {
+func runSeedBacklog(t *testing.T, fam addrFamily, newNet func(*testing.T, addrFamily) *seedNet) {
 	netns.Require(t)
 	t.Parallel()
 	cases := []seedCase{
@@ -185,7 +185,7 @@ func runSeedBacklog(t *testing.T, fam seedFamily, newNet func(*testing.T, seedFa
 }
 
 // run runs the case's two experiments at once and reads their views when they end.
-func (r *seedRun) run(fam seedFamily) {
+func (r *seedRun) run(fam addrFamily) {
 	cfg := seedexp.Config{Starts: []time.Duration{0, time.Second, 2 * time.Second}, Accept: r.accept}
 	dialTo := func(addr string) seedexp.NetDialer {
 		return seedexp.NetDialer{DialContext: func(ctx context.Context) (net.Conn, error) {

@@ -19,14 +19,14 @@ import (
 // shardstack on TUN beside a Linux listener reached the same way (seedOnTUN): the same
 // states as Linux under the linux profile, the seed's under linux-3.12.
 func TestTUN_SeedBacklog(t *testing.T) {
-	runSeedBacklog(t, seed4, seedOnTUN)
+	runSeedBacklog(t, family4, seedOnTUN)
 }
 
 // TestTUN_IPv6SeedBacklog: TestTUN_SeedBacklog over IPv6, shardstack with an IPv6 address
 // only.
 func TestTUN_IPv6SeedBacklog(t *testing.T) {
 	requireIPv6(t)
-	runSeedBacklog(t, seed6, seedOnTUN)
+	runSeedBacklog(t, family6, seedOnTUN)
 }
 
 // seedOnTUN is the seed experiments' net on TUN: shardstack on the tun namespace's sst0,
@@ -38,7 +38,7 @@ func TestTUN_IPv6SeedBacklog(t *testing.T) {
 // (tunPair). So each server is one point-to-point hop from the clients, on a TUN device
 // a process reads and writes, with no neighbour discovery on the way, and the clients'
 // routes to the two differ only in their device.
-func seedOnTUN(t *testing.T, fam seedFamily) *seedNet {
+func seedOnTUN(t *testing.T, fam addrFamily) *seedNet {
 	t.Helper()
 	n := newTunNet(t)
 	lsrv := netns.New(t, "lsrv")
