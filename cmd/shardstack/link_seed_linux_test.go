@@ -65,8 +65,8 @@ var (
 // prefix is addr with the family's subnet ("198.18.0.3/24").
 func (f addrFamily) prefix(addr string) string { return fmt.Sprintf("%s/%d", addr, f.bits) }
 
-// endpoint is addr with the experiment's port, as ss and Dial write it ("[fd00:5eed::1]:20000").
-func endpoint(addr string) string { return net.JoinHostPort(addr, strconv.Itoa(seedexp.Port)) }
+// seedEndpoint is addr with the experiment's port, as ss and Dial write it ("[fd00:5eed::1]:20000").
+func seedEndpoint(addr string) string { return net.JoinHostPort(addr, strconv.Itoa(seedexp.Port)) }
 
 // seedNet is where one experiment runs: the Linux clients' namespace and its dialer, the
 // Linux listener's namespace (its address configured), and open, which opens shardstack
@@ -165,7 +165,7 @@ func runSeedBacklog(t *testing.T, fam addrFamily, newNet func(*testing.T, addrFa
 		r.st = r.n.open(t, stack.Config{Addr: mustPrefix(fam.prefix(fam.ss)),
 			TCP: tcp.Settings{Profile: tc.profile, TCPAbortOnOverflow: tc.abort}})
 		var err error
-		r.sl, err = r.st.ListenTCP(mustAddrPort(endpoint(fam.ss)), tcp.ListenOptions{Backlog: 1})
+		r.sl, err = r.st.ListenTCP(mustAddrPort(seedEndpoint(fam.ss)), tcp.ListenOptions{Backlog: 1})
 		require.NoError(t, err, tc.name)
 		r.ll = listenBacklog(t, r.n.lsrv, fam.lsrv, seedexp.Port, 1)
 		runs[i] = r
@@ -189,7 +189,7 @@ func (r *seedRun) run(fam addrFamily) {
 	cfg := seedexp.Config{Starts: []time.Duration{0, time.Second, 2 * time.Second}, Accept: r.accept}
 	dialTo := func(addr string) seedexp.NetDialer {
 		return seedexp.NetDialer{DialContext: func(ctx context.Context) (net.Conn, error) {
-			return r.n.dialer.Dial(ctx, endpoint(addr))
+			return r.n.dialer.Dial(ctx, seedEndpoint(addr))
 		}}
 	}
 	ds := seedexp.New(cfg, seedexp.NewRealClock(seedexp.DefaultPoll), dialTo(fam.ss), seedexp.TCPListener{L: r.sl})
@@ -229,10 +229,10 @@ func (r *seedRun) run(fam addrFamily) {
 		}
 	}
 	r.shard.server, r.linux.server = sortedStates(ssRows), sortedStates(linuxRows)
-	if r.shard.client, r.err = clientView(r.n.cli, endpoint(fam.ss)); r.err != nil {
+	if r.shard.client, r.err = clientView(r.n.cli, seedEndpoint(fam.ss)); r.err != nil {
 		return
 	}
-	if r.linux.client, r.err = clientView(r.n.cli, endpoint(fam.lsrv)); r.err != nil {
+	if r.linux.client, r.err = clientView(r.n.cli, seedEndpoint(fam.lsrv)); r.err != nil {
 		return
 	}
 	r.ssCli, r.lxCli = ds.Clients(), dl.Clients()
