@@ -25,10 +25,13 @@ import (
 // fd00:5eed::2/64 on vc (added without duplicate address detection). The srv namespace's
 // kernel has IPv6 turned off on vs, so that only shardstack answers neighbour discovery
 // for the MAC they share; Linux resolves shardstack through NDP, as it would any host.
+// (The seed backlog experiments turn it back on, with no link-local address, for a Linux
+// listener at fd00:5eed::3 beside shardstack: see seedOnLink.)
 
 const (
 	ssAddr6    = "fd00:5eed::1"
 	linuxAddr6 = "fd00:5eed::2"
+	lsrvAddr6  = "fd00:5eed::3" // a Linux listener beside shardstack
 )
 
 func newLinkNet6(t *testing.T) *linkNet {
@@ -189,6 +192,19 @@ func TestLink_IPv6PacketTooBigFromRouter(t *testing.T) {
 	require.Zero(t, sum.Counters["Icmp6InCsumErrors"])
 	require.Equal(t, uint64(1), sum.Counters["rt.pmtu_updates"], "one path lowered to 1280")
 	require.Equal(t, uint64(1), sum.Counters["tcp.pmtu_mss_reductions"], "one connection's MSS lowered")
+}
+
+// TestLink_IPv6TenThousandConnections: TestLink_TenThousandConnections over IPv6: the
+// fanout program steers IPv6 flows to their shards too.
+func TestLink_IPv6TenThousandConnections(t *testing.T) {
+	n := newLinkNet6(t)
+	runTenThousand(t, n.startServe(t, "--app", "hello", "--listen", "[::]:8080", "--addr", ssAddr6+"/64",
+		"--shards", "2", "--stat-every", "100ms"), n.dialer, ssAddr6)
+}
+
+// TestLink_IPv6PcapShowsHandshake: TestLink_PcapShowsHandshake over IPv6.
+func TestLink_IPv6PcapShowsHandshake(t *testing.T) {
+	runPcapShowsHandshake(t, newLinkNet6(t), ssAddr6, linuxAddr6)
 }
 
 // requireIPv6 skips a test on a kernel without IPv6.

@@ -156,7 +156,7 @@ func TestDPDK_TenThousandConnections(t *testing.T) {
 // shardstack on DPDK, beside a Linux listener on the same veth: the same states as Linux
 // under the linux profile, the seed's under linux-3.12.
 func TestDPDK_SeedBacklog(t *testing.T) {
-	runSeedBacklog(t, newDPDKNet, func() string { return dpdkSpec(1) })
+	runSeedBacklog(t, family4, seedOnLink(newDPDKNet, func() string { return dpdkSpec(1) }))
 }
 
 // TestDPDK_ShardstackDialsLinux: shardstack on DPDK, embedded as a library with two shards,

@@ -197,8 +197,14 @@ func decodeServe(t *testing.T, out string) (*serveSummary, []statReport) {
 // application embedding it would.
 func (n *linkNet) openStack(t *testing.T, cfg stack.Config, spec string) *stack.Stack {
 	t.Helper()
+	return openStackIn(t, n.srv, cfg, spec)
+}
+
+// openStackIn opens shardstack through the library on the link spec names, made inside ns.
+func openStackIn(t *testing.T, ns *netns.NS, cfg stack.Config, spec string) *stack.Stack {
+	t.Helper()
 	var lk *link.Link
-	require.NoError(t, n.srv.Do(func() error {
+	require.NoError(t, ns.Do(func() error {
 		var err error
 		lk, err = link.Open(spec, link.Params{Queues: max(cfg.Shards, 1)})
 		return err
@@ -339,10 +345,18 @@ func TestLink_ShardstackDialsLinux(t *testing.T) {
 // owns it, so almost nothing is handed between shards.
 func TestLink_TenThousandConnections(t *testing.T) {
 	n := newLinkNet(t)
-	s := n.startServe(t, "--app", "hello", "--listen", ":8080", "--shards", "2", "--stat-every", "100ms")
+	runTenThousand(t, n.startServe(t, "--app", "hello", "--listen", ":8080", "--shards", "2", "--stat-every", "100ms"),
+		n.dialer, ssAddr)
+}
+
+// runTenThousand is TestLink_TenThousandConnections against s, serving hello on port 8080
+// of addr, dialled with d.
+func runTenThousand(t *testing.T, s *serveRun, d *nsDialer, addr string) {
+	t.Helper()
+	target := net.JoinHostPort(addr, "8080")
 	res, err := loadgen.RunNet(func(ctx context.Context) (net.Conn, error) {
-		return n.dialer.Dial(ctx, ssAddr+":8080")
-	}, loadgen.Config{Target: mustAddrPort(ssAddr + ":8080"), Conns: 10000, Concurrency: 16})
+		return d.Dial(ctx, target)
+	}, loadgen.Config{Target: mustAddrPort(target), Conns: 10000, Concurrency: 16})
 	require.NoError(t, err)
 	require.Zero(t, res.Failures, "first error: %s", res.FirstError)
 	require.Equal(t, int64(10000), res.Conns)
@@ -371,12 +385,24 @@ func TestLink_TenThousandConnections(t *testing.T) {
 // TestLink_PcapShowsHandshake: serve --pcap writes a capture that tshark decodes into the
 // Linux client's handshake.
 func TestLink_PcapShowsHandshake(t *testing.T) {
-	n := newLinkNet(t)
+	runPcapShowsHandshake(t, newLinkNet(t), ssAddr, linuxAddr)
+}
+
+// runPcapShowsHandshake is TestLink_PcapShowsHandshake on n, shardstack serving at ss
+// (given to serve with --addr if it is IPv6), the Linux client at linux.
+func runPcapShowsHandshake(t *testing.T, n *linkNet, ss, linux string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "serve.pcap")
-	s := n.startServe(t, "--app", "hello", "--listen", ":8080", "--pcap", path)
+	args := []string{"--app", "hello", "--listen", ":8080", "--pcap", path}
+	srcField := "ip.src"
+	if mustAddr(ss).Is6() {
+		args = append(args, "--addr", ss+"/64")
+		srcField = "ipv6.src"
+	}
+	s := n.startServe(t, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := n.dialer.Dial(ctx, ssAddr+":8080")
+	c, err := n.dialer.Dial(ctx, net.JoinHostPort(ss, "8080"))
 	require.NoError(t, err)
 	require.NoError(t, loadgen.Exchange(c, make([]byte, 512)))
 	c.Close()
@@ -388,7 +414,7 @@ func TestLink_PcapShowsHandshake(t *testing.T) {
 	if err != nil {
 		t.Skip("tshark not on PATH; install it (apt-get install tshark) to decode the capture")
 	}
-	cmd := exec.Command(tshark, "-n", "-r", path, "-Y", "tcp", "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.str")
+	cmd := exec.Command(tshark, "-n", "-r", path, "-Y", "tcp", "-T", "fields", "-e", srcField, "-e", "tcp.flags.str")
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -396,7 +422,7 @@ func TestLink_PcapShowsHandshake(t *testing.T) {
 	require.NoError(t, err, "tshark: %s", stderr.String())
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	require.GreaterOrEqual(t, len(lines), 3, "%s", out)
-	want := []struct{ src, flags string }{{linuxAddr, "S"}, {ssAddr, "SA"}, {linuxAddr, "A"}}
+	want := []struct{ src, flags string }{{linux, "S"}, {ss, "SA"}, {linux, "A"}}
 	for i, w := range want {
 		f := strings.Split(lines[i], "\t")
 		require.Equal(t, w.src, f[0], lines[i])
@@ -411,12 +437,17 @@ func TestLink_PcapShowsHandshake(t *testing.T) {
 }
 
 // listenBacklog is listen(2) with an exact backlog, which Go's net.Listen does not take
-// (it always passes somaxconn), made inside ns.
+// (it always passes somaxconn), made inside ns, on an IPv4 or IPv6 addr.
 func listenBacklog(t *testing.T, ns *netns.NS, addr string, port, backlog int) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	require.NoError(t, ns.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		a := mustAddr(addr)
+		family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: port, Addr: a.As16()})
+		if a.Is4() {
+			family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: a.As4()}
+		}
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
@@ -425,7 +456,6 @@ func listenBacklog(t *testing.T, ns *netns.NS, addr string, port, backlog int) n
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			return err
 		}
-		sa := &unix.SockaddrInet4{Port: port, Addr: mustAddr(addr).As4()}
 		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("bind %s:%d: %w", addr, port, err)
 		}

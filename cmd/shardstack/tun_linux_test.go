@@ -74,8 +74,32 @@ func (n *tunNet) startServe(t *testing.T, opts string, args ...string) *serveRun
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Cleanup(func() { s.finish(t) })
-	n.ns.Run(t, "ip", "addr", "add", linuxAddr, "peer", ssAddr+"/32", "dev", tunDev)
+	addPeer(t, n.ns, tunDev, linuxAddr, ssAddr)
 	return s
+}
+
+// startServe6 is startServe with shardstack's IPv6 address beside its IPv4 one, and the
+// Linux side's on the device too.
+func (n *tunNet) startServe6(t *testing.T, opts string, args ...string) *serveRun {
+	t.Helper()
+	s := n.startServe(t, opts, append([]string{"--addr", ssAddr6 + "/64"}, args...)...)
+	addPeer(t, n.ns, tunDev, linuxAddr6, ssAddr6)
+	return s
+}
+
+// addPeer gives dev, a TUN device in ns, the address local with peer as its
+// point-to-point peer; for IPv6 it turns IPv6 on on dev first, and adds the address
+// without duplicate address detection. The device must be up: Linux gives an IPv6
+// address added to a device that is down no route to its peer (bringing the device up
+// adds the route to the local address's own /128 instead).
+func addPeer(t *testing.T, ns *netns.NS, dev, local, peer string) {
+	t.Helper()
+	if mustAddr(local).Is6() {
+		ns.Sysctl(t, "net.ipv6.conf."+dev+".disable_ipv6", "0")
+		ns.Run(t, "ip", "-6", "addr", "add", local, "peer", peer+"/128", "dev", dev, "nodad")
+		return
+	}
+	ns.Run(t, "ip", "addr", "add", local, "peer", peer+"/32", "dev", dev)
 }
 
 // requireSteered checks that the shards took the flows between them and handed almost
@@ -168,15 +192,27 @@ func TestTUN_HTTPAndCurl(t *testing.T) {
 // two shards complete with no failure, and the steering program sends each flow to the
 // shard that owns it: fewer than 1% of the packets are handed between shards. Without the
 // program (nosteer) the kernel picks the first packet's queue by a hash of its own, so
-// the stack hands over about half the SYNs; connections still all succeed.
+// the stack hands over about half the SYNs; connections still all succeed. Over IPv6
+// (ipv6) too, plainly.
 func TestTUN_ThousandConnections(t *testing.T) {
-	for _, opts := range []string{"", ",vnet", ",nosteer"} {
-		t.Run("tun"+opts, func(t *testing.T) {
+	for _, tc := range []struct{ name, opts, addr string }{
+		{"tun", "", ssAddr}, {"tun,vnet", ",vnet", ssAddr}, {"tun,nosteer", ",nosteer", ssAddr}, {"tun/ipv6", "", ssAddr6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
 			n := newTunNet(t)
-			s := n.startServe(t, opts, "--app", "hello", "--listen", ":8080", "--shards", "2")
+			args := []string{"--app", "hello", "--listen", ":8080", "--shards", "2"}
+			var s *serveRun
+			if mustAddr(tc.addr).Is6() {
+				requireIPv6(t)
+				s = n.startServe6(t, opts, args...)
+			} else {
+				s = n.startServe(t, opts, args...)
+			}
+			target := net.JoinHostPort(tc.addr, "8080")
 			res, err := loadgen.RunNet(func(ctx context.Context) (net.Conn, error) {
-				return n.dialer.Dial(ctx, ssAddr+":8080")
-			}, loadgen.Config{Target: mustAddrPort(ssAddr + ":8080"), Conns: 1000, Concurrency: 16})
+				return n.dialer.Dial(ctx, target)
+			}, loadgen.Config{Target: mustAddrPort(target), Conns: 1000, Concurrency: 16})
 			require.NoError(t, err)
 			require.Zero(t, res.Failures, "first error: %s", res.FirstError)
 			require.Equal(t, int64(1000), res.Conns)
@@ -204,7 +240,7 @@ func TestTUN_ThousandConnections(t *testing.T) {
 func TestTUN_LoadDialsLinux(t *testing.T) {
 	n := newTunNet(t)
 	n.ns.Run(t, "ip", "tuntap", "add", "dev", tunDev, "mode", "tun", "multi_queue")
-	n.ns.Run(t, "ip", "addr", "add", ssAddr, "peer", linuxAddr+"/32", "dev", tunDev)
+	addPeer(t, n.ns, tunDev, ssAddr, linuxAddr)
 	var lns []net.Listener
 	app, err := apps.New("hello")
 	require.NoError(t, err)
@@ -258,57 +294,109 @@ func TestTUN_LoadDialsLinux(t *testing.T) {
 }
 
 // TestTUN_PcapIsRaw: serve --pcap on a TUN link writes a LINKTYPE_RAW capture whose
-// records are the bare IPv4 packets of the Linux client's handshake.
+// records are the bare IP packets of the Linux client's handshake, IPv4 and IPv6.
 func TestTUN_PcapIsRaw(t *testing.T) {
-	n := newTunNet(t)
-	path := filepath.Join(t.TempDir(), "serve.pcap")
-	s := n.startServe(t, ",vnet", "--app", "hello", "--listen", ":8080", "--pcap", path)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := n.dialer.Dial(ctx, ssAddr+":8080")
-	require.NoError(t, err)
-	require.NoError(t, loadgen.Exchange(c, make([]byte, 512)))
-	c.Close()
-	s.finish(t)
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	rd, err := pcap.NewReader(f)
-	require.NoError(t, err)
-	require.Equal(t, uint32(pcap.LinkTypeRaw), rd.LinkType())
-	want := []struct {
-		src   string
-		flags uint8
-	}{{linuxAddr, header.TCPFlagSYN}, {ssAddr, header.TCPFlagSYN | header.TCPFlagACK}, {linuxAddr, header.TCPFlagACK}}
-	for i := 0; i < len(want); {
-		_, data, err := rd.Next()
-		require.NoError(t, err, "record %d", i)
+	for _, fam := range []addrFamily{family4, family6} {
+		t.Run(fam.name, func(t *testing.T) {
+			n := newTunNet(t)
+			path := filepath.Join(t.TempDir(), "serve.pcap")
+			args := []string{"--app", "hello", "--listen", ":8080", "--pcap", path}
+			var s *serveRun
+			if fam == family6 {
+				requireIPv6(t)
+				s = n.startServe6(t, ",vnet", args...)
+			} else {
+				s = n.startServe(t, ",vnet", args...)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := n.dialer.Dial(ctx, net.JoinHostPort(fam.ss, "8080"))
+			require.NoError(t, err)
+			require.NoError(t, loadgen.Exchange(c, make([]byte, 512)))
+			c.Close()
+			s.finish(t)
+			f, err := os.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			rd, err := pcap.NewReader(f)
+			require.NoError(t, err)
+			require.Equal(t, uint32(pcap.LinkTypeRaw), rd.LinkType())
+			want := []struct {
+				src   string
+				flags uint8
+			}{{fam.cli, header.TCPFlagSYN}, {fam.ss, header.TCPFlagSYN | header.TCPFlagACK}, {fam.cli, header.TCPFlagACK}}
+			for i := 0; i < len(want); {
+				_, data, err := rd.Next()
+				require.NoError(t, err, "record %d", i)
+				src, seg, ok := rawTCP(data)
+				if !ok {
+					continue // not TCP (none is expected, but the handshake is what counts)
+				}
+				require.Equal(t, want[i].src, src.String(), "packet %d", i)
+				require.Equal(t, want[i].flags, seg.Flags()&(header.TCPFlagSYN|header.TCPFlagACK), "packet %d", i)
+				i++
+			}
+		})
+	}
+}
+
+// rawTCP returns the source address and TCP header of a bare IPv4 or IPv6 packet (an
+// IPv6 one without extension headers), false if it is not TCP.
+func rawTCP(data []byte) (netip.Addr, header.TCP, bool) {
+	var src netip.Addr
+	var payload []byte
+	if len(data) > 0 && data[0]>>4 == 6 {
+		ip, err := header.ParseIPv6(data)
+		if err != nil || ip.NextHeader() != header.ProtoTCP {
+			return src, nil, false
+		}
+		src, payload = netip.AddrFrom16(ip.Src()), ip.Payload()
+	} else {
 		ip, err := header.ParseIPv4(data)
 		if err != nil || ip.Protocol() != header.ProtoTCP {
-			continue // not TCP/IPv4 (none is expected, but the handshake is what counts)
+			return src, nil, false
 		}
-		seg, err := header.ParseTCP(ip.Payload())
-		require.NoError(t, err)
-		src := ip.Src()
-		require.Equal(t, want[i].src, netip.AddrFrom4(src).String(), "packet %d", i)
-		require.Equal(t, want[i].flags, seg.Flags()&(header.TCPFlagSYN|header.TCPFlagACK), "packet %d", i)
-		i++
+		src, payload = netip.AddrFrom4(ip.Src()), ip.Payload()
 	}
+	seg, err := header.ParseTCP(payload)
+	if err != nil {
+		return src, nil, false
+	}
+	return src, seg, true
 }
 
 // TestTUN_ShardstackDialsLinux: shardstack, embedded as a library on a TUN device, dials a
 // Linux echo server on the device's Linux side and moves 1 MiB both ways, checked by
-// hash, plain and with GSO (its segments then leave coalesced into super-packets).
+// hash, plain and with GSO (its IPv4 segments then leave coalesced into super-packets),
+// over IPv4 and over IPv6 (shardstack's IPv6 address beside its IPv4 one).
 func TestTUN_ShardstackDialsLinux(t *testing.T) {
-	for _, opts := range []string{"", ",gso"} {
-		t.Run("tun"+opts, func(t *testing.T) {
+	for _, tc := range []struct {
+		opts string
+		fam  addrFamily
+	}{{"", family4}, {",gso", family4}, {"", family6}, {",gso", family6}} {
+		opts, fam := tc.opts, tc.fam
+		t.Run("tun"+opts+"/"+fam.name, func(t *testing.T) {
 			n := newTunNet(t)
 			n.ns.Run(t, "ip", "tuntap", "add", "dev", tunDev, "mode", "tun", "multi_queue")
-			n.ns.Run(t, "ip", "addr", "add", linuxAddr, "peer", ssAddr+"/32", "dev", tunDev)
+			cfg := stack.Config{Addr: mustPrefix(ssAddr + "/24"), Shards: 2}
+			if fam == family6 {
+				requireIPv6(t)
+				cfg.MoreAddrs = []netip.Prefix{mustPrefix(fam.prefix(fam.ss))}
+			}
+			var lk *link.Link
+			require.NoError(t, n.ns.Do(func() error {
+				var err error
+				lk, err = link.Open("tun:"+tunDev+opts, link.Params{Queues: 2})
+				return err
+			}))
+			// The Linux side's address once the port has the device up (addPeer), then its
+			// echo server, before shardstack starts.
+			addPeer(t, n.ns, tunDev, fam.cli, fam.ss)
+			target := net.JoinHostPort(fam.cli, "9000")
 			var ln net.Listener
 			require.NoError(t, n.ns.Do(func() error {
 				var err error
-				ln, err = net.Listen("tcp4", linuxAddr+":9000")
+				ln, err = net.Listen("tcp", target)
 				return err
 			}))
 			defer ln.Close()
@@ -324,13 +412,8 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 					}()
 				}
 			}()
-			var lk *link.Link
-			require.NoError(t, n.ns.Do(func() error {
-				var err error
-				lk, err = link.Open("tun:"+tunDev+opts, link.Params{Queues: 2})
-				return err
-			}))
-			st, err := stack.New(stack.Config{Port: lk.Port, Addr: mustPrefix(ssAddr + "/24"), Shards: 2})
+			cfg.Port = lk.Port
+			st, err := stack.New(cfg)
 			if err != nil {
 				lk.Port.Close()
 				require.NoError(t, err)
@@ -341,9 +424,11 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := st.Dial(ctx, linuxAddr+":9000")
+			c, err := st.Dial(ctx, target)
 			require.NoError(t, err)
 			defer c.Close()
+			require.Equal(t, net.JoinHostPort(fam.ss, ""), strings.TrimRight(c.LocalAddr().String(), "0123456789"),
+				"the connection leaves from the family's address")
 			echo1MiB(t, c)
 			var rx, tx, writes, drops uint64
 			for _, q := range lk.Stats() {
@@ -354,7 +439,9 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 				require.Zero(t, q.Errors)
 			}
 			t.Logf("%d packets received, %d sent in %d writes; %d kernel drops", rx, tx, writes, drops)
-			if opts == ",gso" {
+			if opts == ",gso" && fam == family4 {
+				// Transmit coalescing takes runs of TCP/IPv4 segments only (the tun port's
+				// gso.go); IPv6 segments leave one write each, Linux's come in coalesced.
 				require.Less(t, writes, tx/2, "segments left coalesced")
 			}
 		})
@@ -369,9 +456,7 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 func TestTUN_IPv6LinuxClients(t *testing.T) {
 	requireIPv6(t)
 	n := newTunNet(t)
-	s := n.startServe(t, "", "--app", "echo", "--listen", ":7", "--shards", "2", "--addr", ssAddr6+"/64")
-	n.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
-	n.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	s := n.startServe6(t, "", "--app", "echo", "--listen", ":7", "--shards", "2")
 	for _, addr := range []string{"[" + ssAddr6 + "]:7", "[" + ssAddr6 + "]:7", ssAddr + ":7"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := n.dialer.Dial(ctx, addr)
@@ -402,9 +487,7 @@ func TestTUN_IPv6LinuxClients(t *testing.T) {
 	require.Less(t, float64(handoffs), 0.01*float64(rx), "hand-offs %d of %d packets: IPv6 flows are steered too", handoffs, rx)
 
 	n2 := newTunNet(t)
-	n2.startServe(t, "", "--app", "http", "--listen", ":80", "--addr", ssAddr6+"/64")
-	n2.ns.Run(t, "sysctl", "-q", "-w", "net.ipv6.conf."+tunDev+".disable_ipv6=0")
-	n2.ns.Run(t, "ip", "-6", "addr", "add", linuxAddr6, "peer", ssAddr6+"/128", "dev", tunDev, "nodad")
+	n2.startServe6(t, "", "--app", "http", "--listen", ":80")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Log("curl not installed: the curl -6 part of this test is skipped")
 		return

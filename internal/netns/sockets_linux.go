@@ -18,15 +18,29 @@ type Socket struct {
 }
 
 // Sockets lists the namespace's TCP sockets (ss -tanH), only those whose local or peer
-// port is port unless port is 0.
+// port is port unless port is 0; if ss fails, so does the test.
 func (ns *NS) Sockets(t testing.TB, port int) []Socket {
 	t.Helper()
-	all, err := parseSS(ns.Run(t, "ss", "-tanH"))
+	socks, err := ns.ListSockets(port)
 	if err != nil {
-		t.Fatalf("netns: ss in %s: %v", ns.name, err)
+		t.Fatal(err)
+	}
+	return socks
+}
+
+// ListSockets is Sockets returning its error, for a goroutine other than the test's
+// (which must not fail the test itself).
+func (ns *NS) ListSockets(port int) ([]Socket, error) {
+	out, err := ns.run("", "ss", "-tanH")
+	if err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
+	}
+	all, err := parseSS(out)
+	if err != nil {
+		return nil, fmt.Errorf("netns: ss in %s: %w", ns.name, err)
 	}
 	if port == 0 {
-		return all
+		return all, nil
 	}
 	var socks []Socket
 	for _, s := range all {
@@ -34,7 +48,7 @@ func (ns *NS) Sockets(t testing.TB, port int) []Socket {
 			socks = append(socks, s)
 		}
 	}
-	return socks
+	return socks, nil
 }
 
 // parseSS parses ss -tanH output: State Recv-Q Send-Q Local:Port Peer:Port [Process].

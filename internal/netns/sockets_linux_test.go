@@ -119,6 +119,16 @@ func TestVeth_TCPAcrossNamespaces(t *testing.T) {
 	require.Equal(t, []Socket{{State: "ESTAB", Local: clientAddr, Peer: serverAddr}}, b.Sockets(t, int(port)))
 	require.Equal(t, b.Sockets(t, int(port)), b.Sockets(t, int(clientAddr.Port())), "either end's port selects")
 	require.Len(t, a.Sockets(t, 0), 2)
+	var listed []Socket
+	var listErr error
+	done := make(chan struct{})
+	go func() { // from a goroutine that is not the test's
+		defer close(done)
+		listed, listErr = b.ListSockets(int(port))
+	}()
+	<-done
+	require.NoError(t, listErr)
+	require.Equal(t, b.Sockets(t, int(port)), listed)
 
 	// Nothing of this lives in the host's namespace.
 	_, err = net.InterfaceByName("ssa0")
