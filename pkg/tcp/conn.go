@@ -233,6 +233,9 @@ func (ep *endpoint) consumed() {
 		ep.post(pendWindow)
 	}
 	if ep.rcv.used() == 0 {
+		if ep.pushedAck.Load() {
+			ep.post(pendWindow) // a delayed ACK may go now (ackDrained)
+		}
 		ep.postLazy(pendTrim)
 	}
 }

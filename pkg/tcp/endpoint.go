@@ -47,15 +47,18 @@ type endpoint struct {
 	errc    atomic.Int32
 	eof     atomic.Bool   // FIN received and every byte before it delivered to rcv
 	advWnd  atomic.Uint32 // receive space the shard last advertised (bytes)
-	keyed   atomic.Bool   // key is set (an active open has picked its port)
-	estab   atomic.Bool   // the connection reached ESTABLISHED at some point
-	noDelay atomic.Bool   // TCP_NODELAY: no Nagle
-	rdWait  atomic.Bool
-	wrWait  atomic.Bool
-	rdCh    chan struct{}
-	wrCh    chan struct{}
-	rcv     byteRing
-	snd     byteRing
+	// pushedAck mirrors receiver.pushed != 0 for the application's reads: the read that
+	// empties the buffer then asks the shard to send the delayed ACK (ackDrained).
+	pushedAck atomic.Bool
+	keyed     atomic.Bool // key is set (an active open has picked its port)
+	estab     atomic.Bool // the connection reached ESTABLISHED at some point
+	noDelay   atomic.Bool // TCP_NODELAY: no Nagle
+	rdWait    atomic.Bool
+	wrWait    atomic.Bool
+	rdCh      chan struct{}
+	wrCh      chan struct{}
+	rcv       byteRing
+	snd       byteRing
 
 	rdDeadline, wrDeadline atomic.Int64 // stack clock ns, 0 = none
 	rdTimer, wrTimer       clock.Timer  // made on first use, reused with the endpoint
@@ -91,7 +94,7 @@ type conn struct {
 	retries  int      // consecutive retransmissions of the same data (or SYN)
 	rttStart int64    // when the SYN being timed was sent
 	synStart int64    // when the first SYN went out (active open)
-	delack   int      // segments received since the last ACK we sent
+	delack   int      // bytes received since the last ACK we sent
 	guard    ackGuard // RFC 5961 bounds and the out-of-window ACK limit (challenge.go)
 	alive             // keepalive and user-timeout bookkeeping (keepalive.go)
 	icmpConn          // ICMP soft errors, RTO reverts and the path MTU (icmp.go, pmtu.go)
@@ -195,6 +198,7 @@ func (s *shard) freeEndpoint(ep *endpoint) {
 	ep.snd.freeAll()
 	ep.sb.release()
 	s.clearOOO(ep)
+	ep.pushedAck.Store(false)
 	ep.conn = conn{}
 	ep.dialAddr, ep.dialPort, ep.dialLocalPort, ep.synCnt = netip.Addr{}, 0, 0, 0
 	ep.events = nil
@@ -391,6 +395,7 @@ func (s *shard) handleWork(ep *endpoint, bits uint32) {
 	}
 	if bits&pendWindow != 0 && ep.state.synchronized() {
 		s.maybeWindowUpdate(ep)
+		s.ackDrained(ep)
 	}
 	if bits&pendTrim != 0 {
 		s.trimRcv(ep)

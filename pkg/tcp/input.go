@@ -265,6 +265,7 @@ func (s *shard) finInput(ep *endpoint) {
 	case StateEstablished:
 		// Linux enters pingpong mode here: the ACK is delayed, hoping our own FIN carries it.
 		s.setState(ep, StateCloseWait)
+		ep.pingpong = true
 		s.scheduleAck(ep, 0)
 	case StateFinWait1:
 		ep.ackNow = true

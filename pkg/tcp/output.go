@@ -145,6 +145,10 @@ func (s *shard) sendFlags(ep *endpoint, seq seqnum.Value, flags uint8) {
 func (s *shard) ackSent(ep *endpoint) {
 	ep.ackNow = false
 	ep.delack = 0
+	if ep.pushed != 0 {
+		ep.pushed = 0
+		ep.pushedAck.Store(false)
+	}
 	if ep.ack.Pending() {
 		s.wheel.Cancel(&ep.ack)
 	}

@@ -76,6 +76,9 @@ type receiver struct {
 	dsackSet  bool // dsack is a duplicate to report in the next ACK's first block (RFC 2883)
 	quick     uint8
 	ato       bool         // data has arrived before (Linux icsk_ack.ato != 0)
+	pingpong  bool         // interactive: our data answers the peer's within the delayed-ACK time (Linux pingpong mode)
+	pushed    uint8        // short segments received since our last ACK, up to 2 (Linux ICSK_ACK_PUSHED, _PUSHED2)
+	rcvMSS    uint16       // the peer's segment size, as seen (Linux icsk_ack.rcv_mss)
 	lastData  int64        // when data last arrived (quick ACKs again after idle)
 	finAt     seqnum.Value // a FIN that arrived out of order counts when rcvNxt reaches it
 	finPend   bool
@@ -256,24 +259,55 @@ func (s *shard) noteDuplicate(ep *endpoint, start, end seqnum.Value) {
 }
 
 // dataArrived decides how in-order data is acknowledged (Linux tcp_event_data_recv and
-// __tcp_ack_snd_check): at once while in quick-ACK mode, which the first data and data after
-// an idle spell longer than the RTO start; otherwise every second full segment at once and
-// the rest within the delayed-ACK time.
+// __tcp_ack_snd_check): at once while in quick-ACK mode (which the first data and data after
+// an idle spell longer than the RTO start, and an interactive connection skips); otherwise
+// as soon as more than one of the peer's full segments arrived since our last ACK, and the
+// rest within the delayed-ACK time, or when the application has read a short segment
+// (ackDrained).
 func (s *shard) dataArrived(ep *endpoint, n int) {
-	mss := int(max(ep.sendMSS(), 1))
+	s.measureRcvMSS(ep, n)
 	if !ep.ato || s.now-ep.lastData > ep.rto {
 		ep.ato = true
 		ep.enterQuickAck()
 	}
 	ep.lastData = s.now
-	if ep.quick > 0 {
+	if ep.quick > 0 && !ep.pingpong {
 		ep.quick--
 		ep.ackNow = true
 		return
 	}
-	// A segment the peer's link coalesced (a GSO super-packet) counts as the full segments
-	// it is made of, as Linux counts GRO'd packets against its receive MSS.
-	s.scheduleAck(ep, n/mss)
+	s.scheduleAck(ep, n)
+}
+
+// measureRcvMSS is Linux's tcp_measure_rcv_mss: the largest segment the peer sends (a
+// super-packet its link coalesced counts as full), up to the MSS we advertised, is its
+// full size; a shorter one (the end of a write, a Nagle-held tail) marks the ACK pushed,
+// to go as soon as the application has read it.
+func (s *shard) measureRcvMSS(ep *endpoint, n int) {
+	adv := int(s.eng.mssFor(ep.key.V6))
+	if ep.rcvMSS == 0 {
+		// tcp_initialize_rcv_mss: no more than TCP_MSS_DEFAULT until segments show more.
+		ep.rcvMSS = uint16(max(min(adv, int(ep.mss), 536), 88))
+	}
+	if n >= int(ep.rcvMSS) {
+		ep.rcvMSS = uint16(min(n, adv))
+		return
+	}
+	if ep.pushed < 2 {
+		ep.pushed++
+		ep.pushedAck.Store(true)
+	}
+}
+
+// ackDrained runs when the application has emptied the receive buffer (Linux
+// tcp_cleanup_rbuf): a delayed ACK waiting for data that included a short segment goes
+// now, unless the connection is interactive and has had only one (its answer will carry
+// the ACK). This is what keeps a sender whose short tail Nagle holds from waiting out the
+// delayed-ACK timer.
+func (s *shard) ackDrained(ep *endpoint) {
+	if ep.ack.Pending() && ep.rcv.used() == 0 && (ep.pushed >= 2 || (ep.pushed == 1 && !ep.pingpong)) {
+		s.sendAck(ep)
+	}
 }
 
 // trimRcv gives back the receive buffer's memory once the application has read it all and
@@ -344,6 +378,7 @@ func (s *shard) oldDataAgain(ep *endpoint, sg *segment) {
 	}
 	s.ctr.Inc(stats.TcpExtDelayedACKLost)
 	ep.enterQuickAck()
+	ep.pingpong = false // tcp_enter_quickack_mode
 	s.noteDuplicate(ep, sg.seq, minSeq(sg.seq.Add(uint32(len(sg.payload))), ep.rcvNxt))
 }
 

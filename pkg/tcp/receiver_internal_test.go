@@ -99,3 +99,26 @@ func TestReceiver_OOOLimit(t *testing.T) {
 	require.Equal(t, uint64(1), s.ctr[stats.TcpExtTCPOFOMerge])
 	checkOOO(t, ep)
 }
+
+// A peer whose segments are smaller than ours (its path MTU is lower than ours, say) still
+// gets an ACK for every second segment: the receiver counts the bytes since its last ACK
+// against the peer's segment size as seen (Linux's rcv_mss), not against its own MSS, by
+// which no 1200-byte segment would ever count as full and every ACK would wait out the
+// delayed-ACK timer.
+func TestReceiver_AckEverySecondSegmentOfASmallerPeer(t *testing.T) {
+	s, ep := newTestReceiver(t, 1000, 1<<20)
+	ep.ato, ep.quick = true, 0 // past the quick ACKs
+	seg := make([]byte, 1200)
+	next := ep.rcvNxt
+	for i := 0; i < 3; i++ { // the first shows the peer's segment size
+		s.dataInput(ep, &segment{seq: next, payload: seg})
+		next = next.Add(1200)
+		ep.ackNow = false
+		s.ackSent(ep)
+	}
+	s.dataInput(ep, &segment{seq: next, payload: seg})
+	require.False(t, ep.ackNow, "one segment: the ACK may wait")
+	s.dataInput(ep, &segment{seq: next.Add(1200), payload: seg})
+	require.True(t, ep.ackNow, "the second full segment since the last ACK: at once")
+	require.Equal(t, uint16(1200), ep.rcvMSS)
+}

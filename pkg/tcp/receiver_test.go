@@ -252,3 +252,66 @@ func TestReceiver_NoSillyWindow(t *testing.T) {
 	}
 	require.True(t, opened, "half the buffer free: the window reopens\n%s", trace(n))
 }
+
+// drainOut reads whatever c holds now.
+func drainOut(t *testing.T, c *tcp.Conn) int {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	total := 0
+	for {
+		k, err := c.TryRead(buf)
+		if err != nil {
+			require.ErrorIs(t, err, tcp.ErrWouldBlock)
+			return total
+		}
+		total += k
+	}
+}
+
+// Linux's tcp_cleanup_rbuf: once quick-ACK mode is over, a short segment's ACK is delayed,
+// but goes as soon as the application has read the buffer empty, so a sender whose next
+// short segment Nagle holds behind the unacknowledged one does not wait out the 40 ms
+// delayed-ACK timer: the second 300-byte write arrives within a millisecond of the first
+// one's read.
+func TestReceiver_ShortSegmentAckedWhenRead(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	require.NoError(t, c.SetNoDelay(false)) // Nagle, which Go's net turns off
+	bulk := pattern(100 << 10)              // past the quick ACKs
+	got, _ := transfer(t, n, c, s, bulk, 10*time.Second)
+	require.Equal(t, bulk, got)
+	n.RunFor(100 * time.Millisecond)
+	delayed := counters(n.Server)[stats.TcpExtDelayedACKs]
+
+	_, err := c.TryWrite(pattern(300))
+	require.NoError(t, err)
+	n.RunFor(time.Millisecond)
+	_, err = c.TryWrite(pattern(300)) // Nagle: held while the first short segment is unacknowledged
+	require.NoError(t, err)
+	n.RunFor(time.Millisecond)
+	require.Equal(t, 300, drainOut(t, s), "only the first write crossed")
+	n.RunFor(time.Millisecond)
+	require.Equal(t, 300, drainOut(t, s), "the read sent the ACK, and the ACK let the second write go")
+	require.Equal(t, delayed, counters(n.Server)[stats.TcpExtDelayedACKs], "no delayed-ACK timer ran out")
+}
+
+// Request and response on one connection (interactive, Linux's pingpong mode): once the
+// server has answered within the delayed-ACK time, the ACK of each further request waits
+// for the answer and rides on it, as Linux's does, instead of going alone first.
+func TestReceiver_InteractiveAcksRideOnAnswers(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := established(t, n)
+	n.ResetFrames()
+	req, resp := pattern(100), pattern(200)
+	for i := 0; i < 10; i++ {
+		_, err := c.TryWrite(req)
+		require.NoError(t, err)
+		require.Equal(t, req, readAll(t, n, s, len(req)))
+		_, err = s.TryWrite(resp)
+		require.NoError(t, err)
+		require.Equal(t, resp, readAll(t, n, c, len(resp)))
+	}
+	pure := filter(segments(n), false, header.TCPFlagACK)
+	require.LessOrEqual(t, len(pure), 1, "only the first request's ACK goes alone (quick-ACK mode, not yet interactive)\n%s", trace(n))
+	require.Len(t, withPayload(segments(n), false), 10, "ten answers, each carrying its ACK")
+}

@@ -89,15 +89,19 @@ func (s *shard) delackTimer(ep *endpoint) {
 		return
 	}
 	s.ctr.Inc(stats.TcpExtDelayedACKs)
+	// The delayed ACK went unanswered by our data: no longer interactive (Linux
+	// tcp_delack_timer_handler leaves pingpong mode).
+	ep.pingpong = false
 	s.sendAck(ep)
 }
 
-// scheduleAck decides between an immediate and a delayed ACK for received data (RFC 9293
-// §3.8.6.3: at least every second full segment, and within 500 ms; Linux's minimum delay
-// is 40 ms). full is how many full-sized segments the data was.
-func (s *shard) scheduleAck(ep *endpoint, full int) {
-	ep.delack += full
-	if ep.delack >= 2 {
+// scheduleAck decides between an immediate and a delayed ACK for n bytes of received data
+// (RFC 9293 §3.8.6.3: at least every second full segment, and within 500 ms; Linux's
+// minimum delay is 40 ms): an ACK goes at once when more than one of the peer's full
+// segments arrived since the last (Linux: rcv_nxt - rcv_wup > rcv_mss).
+func (s *shard) scheduleAck(ep *endpoint, n int) {
+	ep.delack += n
+	if ep.delack > int(max(ep.rcvMSS, 1)) {
 		ep.ackNow = true
 		return
 	}

@@ -925,6 +925,12 @@ func (s *shard) sendNewSegments(ep *endpoint) (sent bool) {
 		}
 		if n > 0 {
 			s.ctr.Inc(stats.TcpExtTCPOrigDataSent)
+			if ep.ato && s.now-ep.lastData < int64(delackMin) {
+				// Data that answers the peer's within the delayed-ACK time: interactive
+				// (Linux tcp_event_data_sent, tcp_pingpong_thresh 1), so the ACKs for the
+				// peer's next data wait to ride on our answer.
+				ep.pingpong = true
+			}
 		}
 		var flags uint8
 		if fin {
