@@ -8,7 +8,8 @@ import (
 // if it is a persistent multi-queue device), with options vnet (the virtio-net header with
 // checksum offload), gso (vnet and TSO both ways: 64 KiB super-packets), nosteer (the
 // kernel's own steering instead of the eBPF program), mtu=N (set the device's MTU),
-// qlen=N (its txqueuelen: packets each queue holds before the kernel drops),
+// qlen=N (its txqueuelen: packets each queue holds before the kernel drops; the kernel's
+// default 500 becomes tun.DefaultQueueLen),
 // burst=N (packets per receive burst), seed=N (the steering seed). The device's own drops
 // (packets the kernel could not queue for a reader, or refused from one) are reported on
 // queue 0.

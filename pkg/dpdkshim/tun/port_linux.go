@@ -160,11 +160,20 @@ func (p *Port) open() error {
 			return fmt.Errorf("SIOCSIFMTU %d: %w", cfg.MTU, err)
 		}
 	}
-	if cfg.QueueLen > 0 {
+	qlen := cfg.QueueLen
+	if qlen == 0 {
+		// The kernel's default (what a device Open creates, or one `ip tuntap add` made,
+		// has) is raised; a length someone chose is kept.
 		ifr, _ := unix.NewIfreq(p.dev)
-		ifr.SetUint32(uint32(cfg.QueueLen))
+		if err := unix.IoctlIfreq(ctl, unix.SIOCGIFTXQLEN, ifr); err == nil && ifr.Uint32() == kernelQueueLen {
+			qlen = DefaultQueueLen
+		}
+	}
+	if qlen > 0 {
+		ifr, _ := unix.NewIfreq(p.dev)
+		ifr.SetUint32(uint32(qlen))
 		if err := unix.IoctlIfreq(ctl, unix.SIOCSIFTXQLEN, ifr); err != nil {
-			return fmt.Errorf("SIOCSIFTXQLEN %d: %w", cfg.QueueLen, err)
+			return fmt.Errorf("SIOCSIFTXQLEN %d: %w", qlen, err)
 		}
 	}
 	ifr, _ := unix.NewIfreq(p.dev)

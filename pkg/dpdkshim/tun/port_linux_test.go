@@ -169,6 +169,23 @@ func TestOpen_CreatesAndRemovesDevice(t *testing.T) {
 	require.NoError(t, p.Close(), "closing again is a no-op")
 	_, err = ns.Interface(devName)
 	require.Error(t, err, "the device went with its last descriptor")
+
+	// Without QueueLen the kernel's 500 is raised to DefaultQueueLen, for a device Open
+	// makes and for one `ip tuntap add` made; a length someone set is kept.
+	p, err = openIn(ns, Config{Name: devName})
+	require.NoError(t, err)
+	require.Contains(t, ns.Run(t, "ip", "link", "show", devName), fmt.Sprintf("qlen %d", DefaultQueueLen))
+	require.NoError(t, p.Close())
+	ns.Run(t, "ip", "tuntap", "add", "dev", "sstunq", "mode", "tun", "multi_queue")
+	p, err = openIn(ns, Config{Name: "sstunq"})
+	require.NoError(t, err)
+	require.Contains(t, ns.Run(t, "ip", "link", "show", "sstunq"), fmt.Sprintf("qlen %d", DefaultQueueLen))
+	require.NoError(t, p.Close())
+	ns.Run(t, "ip", "link", "set", "sstunq", "txqueuelen", "800")
+	p, err = openIn(ns, Config{Name: "sstunq"})
+	require.NoError(t, err)
+	require.Contains(t, ns.Run(t, "ip", "link", "show", "sstunq"), "qlen 800")
+	require.NoError(t, p.Close())
 }
 
 // TestOpen_AttachesToPersistentDevice: an existing persistent multi-queue device is
