@@ -75,11 +75,7 @@ func (c *ICMPSettings) validate() error {
 	return nil
 }
 
-var icmpSysctls = map[string]struct {
-	get func(c icmpConf) string
-	set func(c *ICMPSettings, n int64)
-	max int64
-}{
+var icmpSysctls = map[string]icmpKnob{
 	"net.ipv4.icmp_echo_ignore_all": {
 		get: func(c icmpConf) string { return boolStr(c.echoIgnoreAll) },
 		set: func(c *ICMPSettings, n int64) { c.EchoIgnoreAll = n != 0 },
@@ -90,26 +86,10 @@ var icmpSysctls = map[string]struct {
 		set: func(c *ICMPSettings, n int64) { c.EchoIgnoreBroadcasts = zeroAsMinus(n) },
 		max: 1,
 	},
-	"net.ipv4.icmp_ratelimit": { // milliseconds
-		get: func(c icmpConf) string { return strconv.FormatInt(c.ratelimit/int64(time.Millisecond), 10) },
-		set: func(c *ICMPSettings, n int64) {
-			c.Ratelimit = time.Duration(n) * time.Millisecond
-			if n == 0 {
-				c.Ratelimit = -1
-			}
-		},
-		max: 1 << 31 / 1000,
-	},
-	"net.ipv6.icmp.ratelimit": { // milliseconds
-		get: func(c icmpConf) string { return strconv.FormatInt(c.ratelimit6/int64(time.Millisecond), 10) },
-		set: func(c *ICMPSettings, n int64) {
-			c.Ratelimit6 = time.Duration(n) * time.Millisecond
-			if n == 0 {
-				c.Ratelimit6 = -1
-			}
-		},
-		max: 1 << 31 / 1000,
-	},
+	"net.ipv4.icmp_ratelimit": msKnob(func(c icmpConf) int64 { return c.ratelimit },
+		func(c *ICMPSettings) *time.Duration { return &c.Ratelimit }),
+	"net.ipv6.icmp.ratelimit": msKnob(func(c icmpConf) int64 { return c.ratelimit6 },
+		func(c *ICMPSettings) *time.Duration { return &c.Ratelimit6 }),
 	"net.ipv4.icmp_ratemask": {
 		get: func(c icmpConf) string { return strconv.FormatUint(uint64(c.ratemask), 10) },
 		set: func(c *ICMPSettings, n int64) { c.Ratemask = int64(zeroAsMinus(n)) },
@@ -125,6 +105,28 @@ var icmpSysctls = map[string]struct {
 		set: func(c *ICMPSettings, n int64) { c.MsgsBurst = zeroAsMinus(n) },
 		max: 1<<31 - 1,
 	},
+}
+
+// icmpKnob is one sysctl of icmpSysctls.
+type icmpKnob = struct {
+	get func(c icmpConf) string
+	set func(c *ICMPSettings, n int64)
+	max int64
+}
+
+// msKnob is a sysctl in milliseconds over a duration field (0 stored as -1: none).
+func msKnob(get func(icmpConf) int64, field func(*ICMPSettings) *time.Duration) icmpKnob {
+	return icmpKnob{
+		get: func(c icmpConf) string { return strconv.FormatInt(get(c)/int64(time.Millisecond), 10) },
+		set: func(c *ICMPSettings, n int64) {
+			d := field(c)
+			*d = time.Duration(n) * time.Millisecond
+			if n == 0 {
+				*d = -1
+			}
+		},
+		max: 1 << 31 / 1000,
+	}
 }
 
 func boolStr(b bool) string {

@@ -38,6 +38,20 @@ func delayBoth(n *simnet.Net, d time.Duration, drop func(th header.TCP) bool) {
 	})
 }
 
+// establishedOver is established with d of delay each way from the handshake on, so that
+// the connection's SRTT is 2d when the test begins.
+func establishedOver(t *testing.T, n *simnet.Net, d time.Duration) (c, s *tcp.Conn) {
+	t.Helper()
+	l, err := n.Server.Listen(":80", 8)
+	require.NoError(t, err)
+	delayBoth(n, d, nil)
+	c = dial(t, n)
+	n.RunFor(4 * d)
+	s, err = l.TryAccept()
+	require.NoError(t, err)
+	return c, s
+}
+
 // transfer writes data from c and reads it at s until all arrived or limit passes on the
 // virtual clock; it returns what arrived and the virtual time taken.
 func transfer(t *testing.T, n *simnet.Net, c, s *tcp.Conn, data []byte, limit time.Duration) ([]byte, time.Duration) {
@@ -443,13 +457,7 @@ func TestSender_SackRenegingRepairedByRTO(t *testing.T) {
 // only once; at T+20 ms its ACK covers everything.
 func TestSender_SackRecoveryTimeline(t *testing.T) {
 	n := newNet(t, simnet.Options{StaticARP: true})
-	l, err := n.Server.Listen(":80", 8)
-	require.NoError(t, err)
-	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
-	c := dial(t, n)
-	n.RunFor(20 * time.Millisecond)
-	s, err := l.TryAccept()
-	require.NoError(t, err)
+	c, s := establishedOver(t, n, 5*time.Millisecond)
 	k := 0
 	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
 		k++
@@ -457,7 +465,7 @@ func TestSender_SackRecoveryTimeline(t *testing.T) {
 	})
 	n.ResetFrames()
 	start := n.Now()
-	_, err = c.TryWrite(pattern(10 * 1448))
+	_, err := c.TryWrite(pattern(10 * 1448))
 	require.NoError(t, err)
 	require.Equal(t, pattern(10*1448), readAll(t, n, s, 10*1448))
 	ms := func(at int64) int64 { return (at - start) / int64(time.Millisecond) }
@@ -620,13 +628,7 @@ func msSince(segs []seg, start int64) []int64 {
 // acknowledged, with no retransmission timeout.
 func TestSender_TailLossProbeTimeline(t *testing.T) {
 	n := newNet(t, simnet.Options{StaticARP: true})
-	l, err := n.Server.Listen(":80", 8)
-	require.NoError(t, err)
-	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
-	c := dial(t, n)
-	n.RunFor(20 * time.Millisecond)
-	s, err := l.TryAccept()
-	require.NoError(t, err)
+	c, s := establishedOver(t, n, 5*time.Millisecond)
 	n.ResetFrames()
 	k := 0
 	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
@@ -635,7 +637,7 @@ func TestSender_TailLossProbeTimeline(t *testing.T) {
 	})
 	start := n.Now()
 	data := pattern(4 * 1448)
-	_, err = c.TryWrite(data)
+	_, err := c.TryWrite(data)
 	require.NoError(t, err)
 	require.Equal(t, data, readAll(t, n, s, len(data)))
 	n.RunFor(100 * time.Millisecond)
@@ -666,13 +668,7 @@ func TestSender_TailLossProbeTimeline(t *testing.T) {
 // T+43 ms. No timeout. (The capture holds what crossed: the three originals were dropped.)
 func TestSender_LossProbeTimedFromLastSend(t *testing.T) {
 	n := newNet(t, simnet.Options{StaticARP: true})
-	l, err := n.Server.Listen(":80", 8)
-	require.NoError(t, err)
-	delayBoth(n, 5*time.Millisecond, nil) // the handshake sets SRTT to 10 ms
-	c := dial(t, n)
-	n.RunFor(20 * time.Millisecond)
-	s, err := l.TryAccept()
-	require.NoError(t, err)
+	c, s := establishedOver(t, n, 5*time.Millisecond)
 	n.ResetFrames()
 	k := 0
 	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
@@ -681,7 +677,7 @@ func TestSender_LossProbeTimedFromLastSend(t *testing.T) {
 	})
 	start := n.Now()
 	data := pattern(3 * 1448)
-	_, err = c.TryWrite(data[:1448])
+	_, err := c.TryWrite(data[:1448])
 	require.NoError(t, err)
 	n.RunFor(time.Millisecond)
 	_, err = c.TryWrite(data[1448:])

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/linktest"
 	"github.com/shardstack/shardstack/internal/netns"
 	"github.com/shardstack/shardstack/pkg/checksum"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
@@ -254,21 +255,8 @@ func gsoDownload(t testing.TB, v *vethPair, p *Port, v6 bool, size int) {
 	defer s.Close()
 	l, err := s.Listen(":8080", 16)
 	require.NoError(t, err)
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i % 253)
-	}
-	srvErr := make(chan error, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			srvErr <- err
-			return
-		}
-		_, err = c.Write(data)
-		c.Close()
-		srvErr <- err
-	}()
+	data := linktest.Pattern(size)
+	srvErr := linktest.ServeOnce(l, data)
 	network, target := "tcp4", v.AddrA
 	if v6 {
 		network, target = "tcp6", addr6A

@@ -440,7 +440,7 @@ func TestPort_RxTxAllocatesNothing(t *testing.T) {
 // TestPort_KernelDropsCounted: packets the kernel cannot queue because the port does not
 // read them are counted by the device, and DeviceStats reports them.
 func TestPort_KernelDropsCounted(t *testing.T) {
-	n := newTunNet(t, Config{Queues: 1})
+	n := newTunNet(t, Config{Queues: 1, QueueLen: 500})
 	fd := n.udpSocket(t, 9000, 7)
 	for i := 0; i < 1000; i++ { // the device queues 500 (its txqueuelen)
 		_, err := unix.Write(fd, []byte("x"))

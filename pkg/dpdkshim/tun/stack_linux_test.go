@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shardstack/shardstack/internal/linktest"
 	"github.com/shardstack/shardstack/pkg/dpdkshim"
 	"github.com/shardstack/shardstack/pkg/stack"
 )
@@ -180,21 +181,8 @@ func downloadFrom(tb testing.TB, n *tunNet, port dpdkshim.Port, size int, addr s
 	defer s.Close()
 	l, err := s.Listen(":8080", 16)
 	require.NoError(tb, err)
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i % 253)
-	}
-	srvErr := make(chan error, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			srvErr <- err
-			return
-		}
-		_, err = c.Write(data)
-		c.Close()
-		srvErr <- err
-	}()
+	data := linktest.Pattern(size)
+	srvErr := linktest.ServeOnce(l, data)
 	var c net.Conn
 	require.NoError(tb, n.ns.Do(func() (err error) {
 		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, "8080"), 5*time.Second)
