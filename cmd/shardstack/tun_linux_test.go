@@ -27,6 +27,8 @@ import (
 	"github.com/shardstack/shardstack/pkg/header"
 	"github.com/shardstack/shardstack/pkg/pcap"
 	"github.com/shardstack/shardstack/pkg/stack"
+	"github.com/shardstack/shardstack/pkg/stats"
+	"github.com/shardstack/shardstack/pkg/tcp"
 )
 
 // The TUN real-link tests: shardstack on a multi-queue TUN device in a network namespace
@@ -497,4 +499,126 @@ func TestTUN_IPv6LinuxClients(t *testing.T) {
 	out, err := n2.ns.Command(ctx, "curl", "-6", "-sS", "--max-time", "10", "http://["+ssAddr6+"]/").CombinedOutput()
 	require.NoError(t, err, "curl -6: %s", out)
 	require.Equal(t, "hello\n", string(out))
+}
+
+// TestTUN_PMTUFromRouter: path-MTU discovery over TUN, with the namespace's kernel (the
+// device's other end) as a router: it forwards to a Linux echo server in a far
+// namespace through a veth whose MTU on the router's side is 1280, every other MTU 1500.
+// The far host sends within 1280 (its route says so) yet advertises the MSS of a
+// 1500-byte link, so shardstack's full segments are too big for the router's far link:
+// the router answers them with fragmentation needed (IPv4, next-hop MTU 1280) or Packet
+// Too Big (IPv6), which reaches shardstack over the device; the stack lowers the path MTU
+// to 1280 and the connection's MSS to 1240 (IPv4) or 1220 (IPv6), resends smaller, and
+// the 1 MiB echo completes intact both ways. Plain, each full segment in flight draws an
+// error (ten, the initial window); with GSO the super-packet that carries them draws one,
+// the router's forwarding checking its segments' size.
+func TestTUN_PMTUFromRouter(t *testing.T) {
+	for _, opts := range []string{"", ",gso"} {
+		for _, f := range []pmtuFar{
+			{family4, "198.18.2.2", "198.18.2.254", "/24", 40},
+			{family6, "fd00:5eef::2", "fd00:5eef::fe", "/64", 60},
+		} {
+			t.Run("tun"+opts+"/"+f.fam.name, func(t *testing.T) { runPMTUFromRouter(t, opts, f) })
+		}
+	}
+}
+
+// pmtuFar is the far host of TestTUN_PMTUFromRouter in one family: its address, its
+// router's on the narrow link, their prefix length, and the IP and TCP headers an MSS
+// leaves out of the MTU.
+type pmtuFar struct {
+	fam            addrFamily
+	addr, gw, plen string
+	overhead       int
+}
+
+// runPMTUFromRouter is one run of TestTUN_PMTUFromRouter, shardstack on tun:sst0+opts.
+func runPMTUFromRouter(t *testing.T, opts string, f pmtuFar) {
+	const narrow = 1280
+	if f.fam == family6 {
+		requireIPv6(t)
+	}
+	n := newTunNet(t)
+	rtr, far := n.ns, netns.New(t, "far")
+	netns.Veth(t, rtr, "vr", far, "vf")
+	cfg := stack.Config{Addr: mustPrefix(ssAddr + "/24"), Shards: 2}
+	if f.fam == family6 {
+		cfg.MoreAddrs = []netip.Prefix{mustPrefix(f.fam.prefix(f.fam.ss))}
+		cfg.Gateway6 = mustAddr(f.fam.cli)
+		// No duplicate address detection on the veth, for its link-local addresses
+		// too: the router's neighbour solicitation for the far host would wait for its
+		// own (about two seconds, the forwarded SYNs held meanwhile).
+		for _, e := range []struct {
+			ns  *netns.NS
+			dev string
+		}{{rtr, "vr"}, {far, "vf"}} {
+			e.ns.Sysctl(t, "net.ipv6.conf."+e.dev+".accept_dad", "0")
+			e.ns.Sysctl(t, "net.ipv6.conf."+e.dev+".disable_ipv6", "0")
+		}
+		rtr.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
+	} else {
+		cfg.Gateway = mustAddr(f.fam.cli)
+		rtr.Sysctl(t, "net.ipv4.ip_forward", "1")
+	}
+	rtr.SetMTU(t, "vr", narrow)
+	rtr.AddAddr(t, "vr", f.gw+f.plen)
+	far.AddAddr(t, "vf", f.addr+f.plen)
+	// The far host's segments fit the narrow link (a veth drops what exceeds the
+	// receiving end's MTU); its SYN advertises a 1500-byte link's MSS.
+	far.Run(t, "ip", "route", "add", "default", "via", f.gw, "mtu", strconv.Itoa(narrow),
+		"advmss", strconv.Itoa(1500-f.overhead))
+
+	target := net.JoinHostPort(f.addr, "9000")
+	var ln net.Listener
+	require.NoError(t, far.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", target)
+		return err
+	}))
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	st := openStackIn(t, rtr, cfg, "tun:"+tunDev+opts)
+	addPeer(t, rtr, tunDev, f.fam.cli, f.fam.ss)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := st.Dial(ctx, target)
+	require.NoError(t, err)
+	defer c.Close()
+	echo1MiB(t, c)
+	mss := 0
+	for _, row := range st.Sockets() {
+		if row.Peer.String() == target && row.State != tcp.StateListen {
+			mss = row.MSS
+		}
+	}
+	cnt := st.Counters()
+	t.Logf("mss %d; %s=%d %s=%d %s=%d %s=%d %s=%d", mss,
+		stats.IcmpInDestUnreachs, cnt[stats.IcmpInDestUnreachs], stats.Icmp6InPktTooBigs, cnt[stats.Icmp6InPktTooBigs],
+		stats.RtPMTUUpdates, cnt[stats.RtPMTUUpdates], stats.TcpPMTUReductions, cnt[stats.TcpPMTUReductions],
+		stats.TcpRetransSegs, cnt[stats.TcpRetransSegs])
+	if f.fam == family6 {
+		require.Positive(t, cnt[stats.Icmp6InPktTooBigs], "the router's Packet Too Big reached shardstack")
+		require.Zero(t, cnt[stats.Icmp6InErrors], "and quoted a flow of ours")
+	} else {
+		require.Positive(t, cnt[stats.IcmpInDestUnreachs], "the router's fragmentation needed reached shardstack")
+		require.Zero(t, cnt[stats.IcmpInErrors], "and quoted a flow of ours")
+	}
+	require.Equal(t, uint64(1), cnt[stats.RtPMTUUpdates], "one path lowered to %d", narrow)
+	require.Equal(t, uint64(1), cnt[stats.TcpPMTUReductions], "one connection's MSS lowered")
+	require.Equal(t, narrow-f.overhead, mss, "the connection's MSS follows the narrow link")
+	mtu, ok := st.TCP().PathMTU(mustAddr(f.addr))
+	require.True(t, ok, "a path MTU is in force for the far host")
+	require.Equal(t, narrow, mtu)
 }
