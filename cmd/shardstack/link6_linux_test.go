@@ -112,25 +112,7 @@ func TestLink_IPv6HTTPAndCurl(t *testing.T) {
 // over IPv6 (resolving it by neighbour solicitation) and moves 1 MiB both ways.
 func TestLink_IPv6ShardstackDialsLinux(t *testing.T) {
 	n := newLinkNet6(t)
-	var ln net.Listener
-	require.NoError(t, n.cli.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp6", "["+linuxAddr6+"]:9000")
-		return err
-	}))
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	linuxEcho(t, n.cli, "tcp6", "["+linuxAddr6+"]:9000")
 	st := n.openStack(t, stack.Config{Addr: mustPrefix(ssAddr + "/24"), MoreAddrs: []netip.Prefix{mustPrefix(ssAddr6 + "/64")}, Shards: 2}, "afpacket:vs")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

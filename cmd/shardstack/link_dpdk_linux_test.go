@@ -165,25 +165,7 @@ func TestDPDK_SeedBacklog(t *testing.T) {
 // to the dialling shard.
 func TestDPDK_ShardstackDialsLinux(t *testing.T) {
 	n := newDPDKNet(t)
-	var ln net.Listener
-	require.NoError(t, n.cli.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", linuxAddr+":9000")
-		return err
-	}))
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	linuxEcho(t, n.cli, "tcp4", linuxAddr+":9000")
 	st := n.openStack(t, stack.Config{Addr: mustPrefix(ssAddr + "/24"), Shards: 2}, dpdkSpec(2))
 	for i := 0; i < 4; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -312,25 +312,7 @@ func TestLink_HTTPAndCurl(t *testing.T) {
 // server and moves 1 MiB both ways, checked by hash.
 func TestLink_ShardstackDialsLinux(t *testing.T) {
 	n := newLinkNet(t)
-	var ln net.Listener
-	require.NoError(t, n.cli.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", linuxAddr+":9000")
-		return err
-	}))
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	linuxEcho(t, n.cli, "tcp4", linuxAddr+":9000")
 	st := n.openStack(t, stack.Config{Addr: mustPrefix(ssAddr + "/24"), Shards: 2}, "afpacket:vs")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -472,3 +454,28 @@ func listenBacklog(t *testing.T, ns *netns.NS, addr string, port, backlog int) n
 func mustPrefix(s string) netip.Prefix     { return netip.MustParsePrefix(s) }
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 func mustAddr(s string) netip.Addr         { return netip.MustParseAddr(s) }
+
+// linuxEcho runs a Linux echo server on addr in ns (Go's net, a socket of the namespace's
+// kernel) until the test ends.
+func linuxEcho(t *testing.T, ns *netns.NS, network, addr string) {
+	t.Helper()
+	var ln net.Listener
+	require.NoError(t, ns.Do(func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	}))
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+}

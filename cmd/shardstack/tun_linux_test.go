@@ -395,25 +395,7 @@ func TestTUN_ShardstackDialsLinux(t *testing.T) {
 			// echo server, before shardstack starts.
 			addPeer(t, n.ns, tunDev, fam.cli, fam.ss)
 			target := net.JoinHostPort(fam.cli, "9000")
-			var ln net.Listener
-			require.NoError(t, n.ns.Do(func() error {
-				var err error
-				ln, err = net.Listen("tcp", target)
-				return err
-			}))
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						_, _ = io.Copy(c, c)
-					}()
-				}
-			}()
+			linuxEcho(t, n.ns, "tcp", target)
 			cfg.Port = lk.Port
 			st, err := stack.New(cfg)
 			if err != nil {
@@ -569,25 +551,7 @@ func runPMTUFromRouter(t *testing.T, opts string, f pmtuFar) {
 		"advmss", strconv.Itoa(1500-f.overhead))
 
 	target := net.JoinHostPort(f.addr, "9000")
-	var ln net.Listener
-	require.NoError(t, far.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", target)
-		return err
-	}))
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	linuxEcho(t, far, "tcp", target)
 	st := openStackIn(t, rtr, cfg, "tun:"+tunDev+opts)
 	addPeer(t, rtr, tunDev, f.fam.cli, f.fam.ss)
 
