@@ -45,8 +45,12 @@ const (
 
 // icmp6SendError sends an ICMPv6 error of type t and code c, with info as its 32-bit
 // field (a parameter problem's pointer), about the datagram ip, which came in a frame sent
-// to our MAC when host.
-func (sh *shard) icmp6SendError(ip header.IPv6, t, c uint8, info uint32, host bool) {
+// to our MAC when host. Only the shard that received the datagram answers it (first); a
+// hand-off or a copy of it does not.
+func (sh *shard) icmp6SendError(ip header.IPv6, t, c uint8, info uint32, first, host bool) {
+	if !first {
+		return
+	}
 	src, dst := (*[16]byte)(ip[8:24]), (*[16]byte)(ip[24:40])
 	from, fromDst := *dst, sh.st.ip6.isLocal(dst)
 	if isMulticast6(dst) || !host {
@@ -188,5 +192,5 @@ func (sh *shard) udp6Input(p *dpdkshim.Packet, ip header.IPv6, u []byte, first, 
 		return
 	}
 	sh.ctr.Inc(stats.Udp6NoPorts)
-	sh.icmp6SendError(ip, header.ICMPv6DstUnreach, icmp6PortUnreach, 0, host)
+	sh.icmp6SendError(ip, header.ICMPv6DstUnreach, icmp6PortUnreach, 0, first, host)
 }

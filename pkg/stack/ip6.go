@@ -293,9 +293,7 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 			if h[3] != 0 {
 				// Segments left: type 0 (RFC 5095) and every other type refused, with a
 				// parameter problem at the type (ipv6_rthdr_rcv's unknown_rh).
-				if first {
-					sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6HdrField, uint32(off+2), host)
-				}
+				sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6HdrField, uint32(off+2), first, host)
 				sh.drop6(p, stats.Ip6InHdrErrors)
 				return
 			}
@@ -321,9 +319,7 @@ func (sh *shard) ip6Input(p *dpdkshim.Packet, b []byte, host bool) {
 			sh.udp6Input(p, ip, ip[off:], first, host)
 			return
 		default: // a hop-by-hop header not first, ESP, AH, ...
-			if first {
-				sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownNext, uint32(nhoff), host)
-			}
+			sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownNext, uint32(nhoff), first, host)
 			sh.drop6(p, stats.Ip6InUnknownProtos)
 			return
 		}
@@ -345,8 +341,8 @@ const (
 // when not negative, is the offset in that header of an unknown option whose action asks
 // for a parameter problem.
 func (sh *shard) badOption6(p *dpdkshim.Packet, ip header.IPv6, off, unknown int, first, host bool) {
-	if unknown >= 0 && first {
-		sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownOption, uint32(off+unknown), host)
+	if unknown >= 0 {
+		sh.icmp6SendError(ip, header.ICMPv6ParamProblem, icmp6UnknownOption, uint32(off+unknown), first, host)
 	}
 	sh.drop6(p, stats.Ip6InHdrErrors)
 }

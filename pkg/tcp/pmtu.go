@@ -19,8 +19,9 @@ import (
 // net.ipv4.route.mtu_expires (600 s) on the stack's clock. An IPv4 report below
 // net.ipv4.route.min_pmtu (552) lowers the path only to that and locks it, as Linux does:
 // segments to a locked path go without DF, so that a router on the narrower link can
-// fragment them (ip_dont_fragment); IPv6 never goes below 1280 (RFC 8200 §5). The table holds at most pmtuMax entries,
-// dropping the expired and then the soonest to expire, so hostile reports cannot grow it.
+// fragment them (ip_dont_fragment); IPv6 never goes below 1280 (RFC 8200 §5). The table
+// holds at most pmtuMax entries, dropping the expired and then the soonest to expire, so
+// hostile reports cannot grow it.
 //
 // Readers (a new connection choosing its MSS, a connection checking that its path has not
 // changed) load an immutable snapshot without a lock; the rare writer copies it. A
