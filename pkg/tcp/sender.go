@@ -152,6 +152,7 @@ func (s *shard) markLost(ep *endpoint, g *txSeg) {
 	}
 	g.flags |= segLost
 	ep.rtxQueued++
+	s.newlyLost++
 }
 
 // uncount takes a segment's loss and retransmission marks out of the counts.
@@ -397,6 +398,7 @@ func (s *shard) ackInput(ep *endpoint, sg *segment) bool {
 	ep.lastAck = s.now
 	ep.probes = 0
 	ep.rackNew = false
+	s.newlyLost = 0
 	ep.highSackedBefore = ep.highSacked
 
 	// The window (RFC 9293 §3.10.7.4: only from a segment newer than the last one used).
@@ -608,10 +610,22 @@ func (s *shard) initUndo(ep *endpoint) {
 	ep.retransStamp = 0
 }
 
-// prr sets the window in recovery by proportional rate reduction (RFC 6937, Linux
-// tcp_cwnd_reduction): while more than ssthresh is in flight, send in proportion to what
-// is delivered; below it, grow back towards ssthresh no faster than slow start.
+// prr sets the window in recovery by proportional rate reduction (RFC 6937, as Linux's
+// tcp_cwnd_reduction has it since 5.19): while more than ssthresh is in flight, send in
+// proportion to what is delivered; below it, send what was delivered and not yet sent
+// again (at least what this ACK delivered, one more when SND.UNA advanced and nothing was
+// newly marked lost), up to ssthresh. An ACK that delivers nothing leaves the window as it
+// is.
+//
+// The catch-up term matters after a burst of losses: the packets in flight fall below
+// ssthresh, and the window must let new data follow a retransmission, so that RACK can
+// tell from the new data's SACKs if the retransmission is lost too. With only what one
+// ACK delivered (RFC 6937's conservative bound, Linux before 5.19) the window stays at the
+// one retransmission in flight, and a lost retransmission waits for the RTO.
 func (s *shard) prr(ep *endpoint, delivered uint32, advanced bool) {
+	if delivered == 0 {
+		return
+	}
 	ep.prrDelivered += delivered
 	inflight := int64(ep.inflight())
 	delta := int64(ep.cc.ssthresh) - inflight
@@ -619,10 +633,12 @@ func (s *shard) prr(ep *endpoint, delivered uint32, advanced bool) {
 	if delta < 0 {
 		dividend := int64(ep.cc.ssthresh)*int64(ep.prrDelivered) + int64(ep.priorCwnd) - 1
 		sndcnt = dividend/int64(ep.priorCwnd) - int64(ep.prrOut)
-	} else if advanced && ep.rtxQueued == 0 {
-		sndcnt = min(delta, max(int64(ep.prrDelivered)-int64(ep.prrOut), int64(delivered))+1)
 	} else {
-		sndcnt = min(delta, int64(delivered))
+		sndcnt = max(int64(ep.prrDelivered)-int64(ep.prrOut), int64(delivered))
+		if advanced && s.newlyLost == 0 {
+			sndcnt++
+		}
+		sndcnt = min(delta, sndcnt)
 	}
 	if ep.prrOut == 0 {
 		sndcnt = max(sndcnt, 1) // the first retransmission goes at once
@@ -1007,7 +1023,7 @@ func (s *shard) rtxTimer(ep *endpoint) {
 		}
 		if ep.lostOut > 0 && ep.caState < caRecovery {
 			s.enterRecovery(ep, ep.inflight())
-			s.prr(ep, 0, false)
+			s.prr(ep, 1, false) // as Linux's tcp_rack_reo_timeout: one delivered, so the first retransmission goes
 		}
 		s.sendData(ep)
 		if !ep.rtx.Pending() || ep.rtxMode == rtxReorder {

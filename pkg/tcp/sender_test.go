@@ -734,3 +734,34 @@ func TestSender_NewRenoTimeline(t *testing.T) {
 	require.Equal(t, uint64(2), cc[stats.TcpRetransSegs])
 	require.Zero(t, cc[stats.TcpExtTCPTimeouts])
 }
+
+// Half a window lost, then the first retransmission lost too. Below ssthresh PRR lets new
+// data follow the retransmissions; the new data's SACKs show RACK that the retransmission
+// is lost as well (TcpExtTCPLostRetransmit), and it is resent within round trips instead
+// of waiting for the retransmission timeout.
+func TestSender_LostRetransmissionFoundByNewData(t *testing.T) {
+	n := newNet(t, simnet.Options{StaticARP: true})
+	c, s := establishedOver(t, n, 5*time.Millisecond)
+	k := 0
+	var first uint32
+	seen := 0
+	delayBoth(n, 5*time.Millisecond, func(th header.TCP) bool {
+		k++
+		if k == 2 {
+			first = th.Seq()
+		}
+		if th.Seq() == first && k > 1 {
+			seen++
+			return seen <= 2 // the original and its first retransmission
+		}
+		return k >= 3 && k <= 6
+	})
+	data := pattern(40 * 1448)
+	got, took := transfer(t, n, c, s, data, 2*time.Second)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+	cc := counters(n.Client)
+	require.Equal(t, 3, seen, "the first lost segment: the original and its first retransmission lost, the second arrived")
+	require.Equal(t, uint64(1), cc[stats.TcpExtTCPLostRetransmit], "RACK found the lost retransmission\n%s", trace(n))
+	require.Zero(t, cc[stats.TcpExtTCPTimeouts], "no retransmission timeout\n%s", trace(n))
+	require.Less(t, took, 150*time.Millisecond, "repaired in round trips of 10 ms")
+}

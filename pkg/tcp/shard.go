@@ -52,7 +52,10 @@ type shard struct {
 	chunks  *chunkPool             // buffer chunks, shared with application goroutines
 	segs    segPools               // scoreboard rings (sender.go)
 	ooo     oooPool                // out-of-order range lists (receiver.go)
-	kaFree  *kaTimer               // keepalive timers not lent to a connection
+	// newlyLost counts the segments marked lost since the ACK being processed arrived
+	// (Linux's rs->losses, for PRR in sender.go); ackInput resets it.
+	newlyLost uint32
+	kaFree    *kaTimer // keepalive timers not lent to a connection
 
 	work  queue.MPSCList[endpoint, *endpoint]
 	wakes []*endpoint // endpoints whose application waiters are signalled after the tx flush
