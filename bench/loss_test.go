@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -16,6 +19,9 @@ var (
 		"BenchmarkLoss: a run of all flows that takes longer fails the benchmark")
 	lossFlows = flag.Int("loss.flows", 10, "BenchmarkLoss: flows per run")
 	lossBytes = flag.Int64("loss.bytes", 1<<20, "BenchmarkLoss: bytes per flow")
+	lossJSON  = flag.String("loss.json", "",
+		"BenchmarkLoss: write the last case's runs to this file as bench/cmd/flows send --json does, "+
+			"and count a failed run at the deadline instead of failing the benchmark")
 )
 
 // lossCase is one impairment of BenchmarkLoss.
@@ -52,6 +58,11 @@ var lossCases = []lossCase{
 // (x-lossless; absent when -bench leaves loss=0% out). A run that has not finished after -loss.deadline
 // (60 s) fails the benchmark with how far it got instead of hanging.
 //
+// With -loss.json FILE it also writes the runs of the case it ran last to FILE, in the
+// shape bench/cmd/flows send --json prints plus the frames dropped, and a run that misses
+// the deadline counts as the deadline (as flows send counts it) and the next one starts:
+// bench/loss/run.sh's inproc column runs one case this way beside Linux over a veth.
+//
 //	go test -run '^$' -bench BenchmarkLoss -benchtime 5x ./bench/
 func BenchmarkLoss(b *testing.B) {
 	w, err := flows.New(*lossFlows, *lossBytes, 42, true)
@@ -85,12 +96,22 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	p.cport.SetHook(m.hook)
 	c0, rx0 := p.counters(), p.recv.Received()
 	runs := make([]float64, 0, b.N)
+	rep := lossReport{Label: c.name, Stack: "shardstack", Link: "in-process pair", Flows: w.Flows(), Bytes: w.BytesPerFlow()}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		res := runFlows(w, p, *lossDeadline)
+		if res.Err != nil && *lossJSON != "" {
+			rep.Failed++
+			if rep.FirstError == "" {
+				rep.FirstError = fmt.Sprintf("run %d: %d of %d flows complete, %d of %d bytes written: %v",
+					i+1, res.Completed, w.Flows(), res.Written, w.Total(), res.Err)
+			}
+			runs = append(runs, lossDeadline.Seconds()*1e3)
+			continue
+		}
 		if res.Err != nil {
 			b.StopTimer()
 			drops, delays, _ := m.totals()
@@ -125,7 +146,41 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	if segs := d.Value(stats.TcpOutSegs); segs > 0 {
 		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(segs), "allocs/seg")
 	}
+	if *lossJSON != "" {
+		rep.RunsMs, rep.MedianMs, rep.Drops = runs, med, drops
+		rep.RetransRun = float64(d.Value(stats.TcpRetransSegs)) / n
+		if err := writeLossReport(*lossJSON, &rep); err != nil {
+			b.Fatal(err)
+		}
+	}
 	return med
+}
+
+// lossReport is what -loss.json writes: bench/cmd/flows send's report and the drops.
+type lossReport struct {
+	Label      string    `json:"label,omitempty"`
+	Stack      string    `json:"stack"`
+	Link       string    `json:"link"`
+	Flows      int       `json:"flows"`
+	Bytes      int64     `json:"bytes_per_flow"`
+	RunsMs     []float64 `json:"runs_ms"` // a failed run counts as its deadline
+	Failed     int       `json:"failed_runs"`
+	MedianMs   float64   `json:"median_ms"`
+	RetransRun float64   `json:"retrans_per_run"`
+	FirstError string    `json:"first_error,omitempty"`
+	Drops      uint64    `json:"drops"` // frames the hook dropped over all runs
+}
+
+func writeLossReport(path string, r *lossReport) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(f).Encode(r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // runFlows runs the workload once on p, bounded by deadline.

@@ -15,6 +15,7 @@
 #   LINKOPTS=,gso LEVELS="0 10" bench/loss/run.sh 3 # the sender hands the kernel GSO super-packets
 #   FAMILY=6 bench/loss/run.sh 3                    # the same over IPv6
 #   STACKS="linux shardstack tun tun,vnet,gso" bench/loss/run.sh 3
+#   STACKS="linux inproc" bench/loss/run.sh 15     # Linux over the veth beside BenchmarkLoss
 #   PCAP=/tmp/loss bench/loss/run.sh 1              # keep the wire's captures per cell
 #   LOGS=/tmp/loss bench/loss/run.sh 1              # keep each end's log (shardstack's counters)
 #
@@ -22,7 +23,10 @@
 # 198.18.0.1/24 and .2/24, leaves IPv6 on in the namespaces (Linux's and shardstack's
 # ends then find each other by neighbour discovery through the bridge), and the drop rule
 # matches IPv6 data segments. STACKS names the columns, in order: linux, shardstack (over
-# AF_PACKET, with LINKOPTS), and tun[,OPTIONS]: shardstack over a TUN device at both ends
+# AF_PACKET, with LINKOPTS), inproc (BenchmarkLoss's case for the level, in this process's
+# namespace: both stacks in one process over the in-memory pair, its hook dropping the
+# same share of data segments; levels 0, 10 and 50 only, IPv4, no link), and
+# tun[,OPTIONS]: shardstack over a TUN device at both ends
 # (tun,vnet,gso: with the virtio-net header and GSO both ways), each end's namespace
 # kernel forwarding between its TUN device and its veth, so that the wire carries the
 # same single segments as for the others: the kernel's own addresses are 198.18.1.1 and
@@ -88,7 +92,16 @@ esac
 for stk in $stacks; do
 	case $stk in
 	linux | shardstack | tun | tun,*) ;;
-	*) echo "run.sh: STACKS: $stk: want linux, shardstack or tun[,OPTIONS]" >&2; exit 2 ;;
+	inproc)
+		for level in $levels; do
+			case $level in
+			0 | 10 | 50) ;;
+			*) echo "run.sh: inproc: level $level: BenchmarkLoss has 0, 10 and 50 per mille" >&2; exit 2 ;;
+			esac
+		done
+		[ "$family" = 4 ] || { echo "run.sh: inproc: BenchmarkLoss is IPv4 only" >&2; exit 2; }
+		;;
+	*) echo "run.sh: STACKS: $stk: want linux, shardstack, inproc or tun[,OPTIONS]" >&2; exit 2 ;;
 	esac
 done
 hostport() { if [ "$family" = 6 ]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
@@ -113,6 +126,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 go build -o "$tmp/flows" ./bench/cmd/flows
+case " $stacks " in *" inproc "*) go test -c -o "$tmp/bench.test" ./bench ;; esac
 for ns in "$cns" "$sns" "$wns"; do
 	ip netns add "$ns"
 	if [ "$family" = 4 ]; then ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; fi
@@ -197,9 +211,28 @@ tun_routes() {
 	fi
 }
 
+# inproc LEVEL: BenchmarkLoss's case for the level, $runs runs after its own warm-up, its
+# JSON (with the hook's drops) where a cell's goes.
+inproc() {
+	local out=$tmp/inproc-$1
+	"$tmp/bench.test" -test.run '^$' -test.bench "^BenchmarkLoss\$/^loss=$(($1 / 10))%\$" -test.benchtime "${runs}x" \
+		-loss.json "$out.json" -loss.deadline "$deadline" -loss.flows "$nflows" -loss.bytes "$nbytes" >"$out.send" 2>&1 || true
+	: >"$out.serve"
+	echo 0 >"$out.drops" # the JSON's own count replaces it
+	if [ -n "$logdir" ]; then
+		mkdir -p "$logdir"
+		cp "$out.send" "$logdir/inproc-$1.send"
+	fi
+	[ -s "$out.json" ] || { echo "run.sh: inproc at $1 per mille printed nothing:" >&2; cat "$out.send" >&2; }
+}
+
 # cell STACK LEVEL: one receiver, one sender doing $runs runs, the drops they met.
 cell() {
 	local stk=$1 level=$2 sargs cargs out=$tmp/$1-$2 caps=() p
+	if [ "$stk" = inproc ]; then
+		inproc "$level"
+		return
+	fi
 	case $stk in
 	linux)
 		ip -n "$sns" addr add "$srv/$plen" dev "$sdev" "${nodad[@]}"
@@ -287,13 +320,14 @@ def load(stk, lv):
         r = json.load(open(p + ".json"))
     except (OSError, ValueError):
         return None
-    r["drops"] = int(open(p + ".drops").read().strip() or 0)
+    if "drops" not in r: # inproc's JSON counts its own
+        r["drops"] = int(open(p + ".drops").read().strip() or 0)
     # What shardstack's links lost beyond the wire's rule: frames the kernel could not
     # queue for a slow reader (a TUN device's queue, an AF_PACKET socket's buffer).
     r["linkdrops"] = [sum(int(m) for m in re.findall(r"(\d+) kernel drops", open(p + e).read())) for e in (".send", ".serve")]
     return r
 def label(stk): # a column's name: Linux, shardstack (over AF_PACKET), TUN[,options]
-    return {"linux": "Linux", "shardstack": "shardstack"}.get(stk) or "TUN" + stk[3:]
+    return {"linux": "Linux", "shardstack": "shardstack", "inproc": "in-process"}.get(stk) or "TUN" + stk[3:]
 cells = {(s, lv): load(s, lv) for s in stacks for lv in levels}
 cols = [(s, max(9, len(label(s) + " ms"))) for s in stacks]
 print(f"\n{'data loss':>9} | " + " | ".join(f"{label(s) + ' ms':>{w}} {'x 0%':>6} {'retrans':>8} {'drops':>6}" for s, w in cols))
