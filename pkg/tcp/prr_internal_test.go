@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shardstack/shardstack/pkg/seqnum"
+	"github.com/shardstack/shardstack/pkg/stats"
 )
 
 // prrEndpoint is an endpoint in fast recovery with n segments on its scoreboard, sacked of
@@ -78,5 +79,63 @@ func TestPRR_AsLinux(t *testing.T) {
 		ep.prrDelivered, ep.prrOut = 20, 2
 		s.prr(ep, 1, true)
 		require.Equal(t, uint32(3), ep.cc.cwnd)
+	})
+}
+
+// tlpEndpoint is an Open endpoint with n segments on its scoreboard, a window of cwnd,
+// and a loss probe outstanding that resent the last one.
+func tlpEndpoint(t *testing.T, n int, cwnd uint32) (*shard, *endpoint) {
+	t.Helper()
+	s, ep := newTestReceiver(t, 1, 64<<10)
+	s.initSender(ep)
+	for i := 0; i < n; i++ {
+		start := seqnum.Value(1000 + 1448*i)
+		ep.sb.push(start, start.Add(1448), 0, ep.nextOrder(), 0)
+	}
+	ep.sndMax = seqnum.Value(1000 + 1448*n)
+	ep.caState = caOpen
+	ep.cc.cwnd = cwnd
+	ep.tlpOut, ep.tlpRetrans, ep.tlpHigh = true, true, ep.sndMax
+	return s, ep
+}
+
+// A loss probe that repaired a loss cuts the window once and at once and leaves the
+// connection Open, as Linux's tcp_process_tlp_ack does (CWR entered and ended in one
+// step, then tcp_try_keep_open), so that the window grows and probes go out again at once.
+func TestTLP_RepairedLossAsLinux(t *testing.T) {
+	t.Run("cut to ssthresh, back to Open", func(t *testing.T) {
+		s, ep := tlpEndpoint(t, 4, 20)
+		ep.sndMax = ep.sndMax.Add(1448) // something new went out after the probe
+		before := s.ctr.Value(stats.TcpExtTCPLossProbeRecovery)
+		s.tlpAck(ep, ep.tlpHigh.Add(1448), true, false, 4)
+		require.False(t, ep.tlpOut)
+		require.Equal(t, caOpen, ep.caState)
+		require.Equal(t, uint32(14), ep.cc.ssthresh) // CUBIC: 20 x 717/1024
+		require.Equal(t, ep.cc.ssthresh, ep.cc.cwnd)
+		require.Equal(t, ep.sndMax, ep.highSeq)
+		require.Equal(t, uint32(20), ep.priorCwnd)
+		require.Equal(t, before+1, s.ctr.Value(stats.TcpExtTCPLossProbeRecovery))
+	})
+	t.Run("SACKed data left: Disorder", func(t *testing.T) {
+		s, ep := tlpEndpoint(t, 4, 10)
+		ep.markSacked(ep.sb.at(3))
+		s.tlpAck(ep, ep.tlpHigh.Add(1), true, false, 1)
+		require.Equal(t, caDisorder, ep.caState)
+		require.Equal(t, uint32(7), ep.cc.cwnd)
+	})
+	t.Run("the probe's own ACK says nothing was lost", func(t *testing.T) {
+		s, ep := tlpEndpoint(t, 4, 10)
+		s.tlpAck(ep, ep.tlpHigh, false, true, 0) // a D-SACK: original and probe both arrived
+		require.False(t, ep.tlpOut)
+		require.Equal(t, uint32(10), ep.cc.cwnd)
+		require.Equal(t, caOpen, ep.caState)
+	})
+	t.Run("recovery ends the probe's episode", func(t *testing.T) {
+		// Entering recovery reduces the window for every loss up to SND.NXT, the probe's
+		// included: the ACK that later ends recovery must not reduce it a second time.
+		s, ep := tlpEndpoint(t, 4, 10)
+		s.markLost(ep, ep.sb.at(0))
+		s.enterRecovery(ep, ep.inflight())
+		require.False(t, ep.tlpOut)
 	})
 }

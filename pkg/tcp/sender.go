@@ -30,7 +30,7 @@ import (
 const (
 	caOpen     uint8 = iota // no loss suspected
 	caDisorder              // SACKs or duplicate ACKs seen, nothing marked lost yet
-	caCWR                   // the window is being reduced (a tail loss probe repaired a loss)
+	caCWR                   // the window is being reduced (kept for the order; a repaired tail loss passes through it in one step)
 	caRecovery              // fast recovery: PRR sets the window
 	caLoss                  // after a retransmission timeout
 )
@@ -592,6 +592,7 @@ func (s *shard) enterRecovery(ep *endpoint, priorInflight uint32) {
 	ep.prrDelivered, ep.prrOut = 0, 0
 	ep.priorCwnd = max(ep.cc.cwnd, 1)
 	ep.caState = caRecovery
+	ep.tlpOut = false // recovery's reduction covers the probe's episode (tcp_init_cwnd_reduction)
 }
 
 // currentSsthresh is Linux tcp_current_ssthresh: what undo goes back to.
@@ -697,14 +698,23 @@ func (s *shard) tlpAck(ep *endpoint, ack seqnum.Value, advanced, dsack bool, del
 	case !ep.tlpRetrans, dsack:
 		ep.tlpOut = false
 	case ep.tlpHigh.LessThan(ack):
+		// The probe repaired a loss of one segment: the window is cut once and at once,
+		// and the connection goes back to Open (or Disorder), where it may grow again and
+		// probe again (Linux tcp_process_tlp_ack: tcp_init_cwnd_reduction, CWR and
+		// tcp_end_cwnd_reduction in one step, then tcp_try_keep_open). Undo is untouched:
+		// no retransmission of this episode can be taken back.
 		ep.tlpOut = false
-		if ep.caState < caCWR {
-			ep.priorSsthresh = ep.currentSsthresh()
-			ep.cc.ssthresh = ep.ccOps().ssthresh(&ep.cc)
-			ep.cc.cwnd = max(min(ep.cc.cwnd, ep.cc.ssthresh), 1)
-			ep.caState = caCWR
-			ep.highSeq = ep.sndMax
+		ep.prrDelivered, ep.prrOut = 0, 0
+		ep.priorCwnd = ep.cc.cwnd
+		ep.cc.cwndCnt = 0
+		ep.cc.ssthresh = ep.ccOps().ssthresh(&ep.cc)
+		ep.cc.cwnd = max(ep.cc.ssthresh, 1)
+		if ep.sackedOut > 0 || ep.lostOut > 0 || ep.retransOut > 0 {
+			ep.caState = caDisorder
+		} else {
+			ep.caState = caOpen
 		}
+		ep.highSeq = ep.sndMax
 		s.ctr.Inc(stats.TcpExtTCPLossProbeRecovery)
 	case !advanced && delivered == 0:
 		ep.tlpOut = false
