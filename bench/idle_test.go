@@ -184,6 +184,21 @@ func measureIdle(tb testing.TB, n int, data bool) idleMem {
 	if len(ss) != n {
 		tb.Fatalf("idle: %d of %d connections accepted", len(ss), n)
 	}
+	// ss[k] must be cs[k]'s peer: with more than one listener each accepts its own, so
+	// the accept order is not the dial order.
+	peer := make(map[[2]netip.AddrPort]int, n) // client's address, server's
+	for k, h := range cs {
+		peer[[2]netip.AddrPort{h.LocalAddrPort(), h.RemoteAddrPort()}] = k
+	}
+	byPeer := make([]tcp.Handle, n)
+	for _, h := range ss {
+		k, ok := peer[[2]netip.AddrPort{h.RemoteAddrPort(), h.LocalAddrPort()}]
+		if !ok || byPeer[k].Valid() {
+			tb.Fatalf("idle: server connection from %v has no client connection of its own", h.RemoteAddrPort())
+		}
+		byPeer[k] = h
+	}
+	ss = byPeer
 	var moved int64
 	if data {
 		for i := 0; i < n; i += idleDataBatch {
@@ -191,7 +206,7 @@ func measureIdle(tb testing.TB, n int, data bool) idleMem {
 			moved += fillAndDrain(tb, m, cs, ss, i, min(i+idleDataBatch, n), wbuf, rbuf)
 			moved += fillAndDrain(tb, m, ss, cs, i, min(i+idleDataBatch, n), wbuf, rbuf)
 		}
-		m.runFor(tb, time.Second) // delayed ACKs and any other due timer
+		m.runFor(tb, 3*time.Second) // delayed ACKs, any other due timer, the chunk pools back to their reserve
 	}
 	if ce, se := m.cli.Counters().Value(stats.TcpCurrEstab), m.srv.Counters().Value(stats.TcpCurrEstab); ce != int64(n) || se != int64(n) {
 		tb.Fatalf("idle: %d client and %d server connections established, want %d", ce, se, n)
@@ -221,14 +236,18 @@ func measureIdle(tb testing.TB, n int, data bool) idleMem {
 
 // fillAndDrain makes each connection from[i:j] write until its send buffer and the
 // peer's receive window are full (a write takes nothing more), then has to[i:j] read
-// everything; it returns the bytes moved.
+// everything; it returns the bytes moved. A batch whose readers get nothing more for
+// idleStall of virtual time fails the benchmark, naming a connection that is short.
 func fillAndDrain(tb testing.TB, m *manualStacks, from, to []tcp.Handle, i, j int, wbuf, rbuf []byte) int64 {
 	var written, read int64
+	sent := make([]int64, j-i)
+	got := make([]int64, j-i)
 	for {
 		took := 0
 		for k := i; k < j; k++ {
 			w, _ := from[k].TryWrite(wbuf)
 			took += w
+			sent[k-i] += int64(w)
 		}
 		m.settle(tb)
 		if took == 0 {
@@ -236,23 +255,41 @@ func fillAndDrain(tb testing.TB, m *manualStacks, from, to []tcp.Handle, i, j in
 		}
 		written += int64(took)
 	}
+	stalled := time.Duration(0)
 	for read < written {
-		got := 0
+		n := 0
 		for k := i; k < j; k++ {
 			for {
 				r, _ := to[k].TryRead(rbuf)
 				if r == 0 {
 					break
 				}
-				got += r
+				n += r
+				got[k-i] += int64(r)
 			}
 		}
 		m.settle(tb)
-		if got == 0 {
-			m.runFor(tb, 50*time.Millisecond) // a window update waiting for a timer
+		if n > 0 {
+			read += int64(n)
+			stalled = 0
 			continue
 		}
-		read += int64(got)
+		if stalled >= idleStall {
+			for k := range sent {
+				if got[k] < sent[k] {
+					cc, sc := m.cli.Counters(), m.srv.Counters()
+					tb.Fatalf("idle: connection %d (%v -> %v, %v) received %d of %d bytes, nothing more for %v of virtual time; "+
+						"%d of %d bytes read in connections %d-%d; counters: client %v, server %v",
+						i+k, from[i+k].LocalAddrPort(), from[i+k].RemoteAddrPort(), to[i+k].State(), got[k], sent[k], idleStall, read, written, i, j-1,
+						cc.NonZero(), sc.NonZero())
+				}
+			}
+		}
+		m.runFor(tb, 50*time.Millisecond) // a window update waiting for a timer
+		stalled += 50 * time.Millisecond
 	}
 	return written
 }
+
+// idleStall is how long fillAndDrain waits for a reader to get more.
+const idleStall = 150 * time.Second

@@ -28,10 +28,11 @@ func TestIdleConnectionMemory(t *testing.T) {
 	l, err := n.Server.ListenTCP(serverAP, tcp.ListenOptions{Backlog: 4096})
 	require.NoError(t, err)
 	// Data moves in waves of `wave` connections, and a first wave's worth of connections
-	// runs and closes before the measure: that grows the shards' packet and chunk pools to
-	// what a wave needs, a fixed cost per shard, not per connection. Those first
-	// connections' control blocks then wait in the shards' caches and are reused, so the
-	// figure is over the N - wave control blocks that are new.
+	// runs and closes before the measure: that grows the shards' packet pools to what a
+	// wave needs, a fixed cost per shard, not per connection (the chunk pools decay back
+	// to their reserve, before each measure). Those first connections' control blocks then
+	// wait in the shards' caches and are reused, so the figure is over the N - wave
+	// control blocks that are new.
 	const N, wave = 4000, 250
 	openIdle(t, n, l, wave, wave).closeAll(n)
 	before := heapInUse()
@@ -119,6 +120,6 @@ func openIdle(t *testing.T, n *simnet.Net, l *tcp.Listener, N, wave int) *idleCo
 		}
 		drain(cs, 100)
 	}
-	n.RunFor(time.Second) // delayed ACKs, trims
+	n.RunFor(3 * time.Second) // delayed ACKs, trims, and the chunk pools back to their reserve (two decays)
 	return &idleConns{clients, servers}
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardstack/shardstack/pkg/queue"
 )
@@ -67,10 +68,30 @@ func (c *chunk) end() uint64 { return c.base + chunkData }
 // returns chunks through a LIFO stack only it touches, so that the chunk it reuses is still
 // in its core's cache; the application's side goes through a lock-free ring shared with the
 // shard. Past their capacity, chunks go to the garbage collector.
+//
+// The shared ring does not keep what a burst left behind: every chunkDecay while it holds
+// more than a reserve, the shard's decay gives the garbage collector the chunks that lay
+// in it through the whole last interval (the ring is FIFO, so they are the oldest, at its
+// head: as many as it held at the last decay less the takes since), down to the reserve.
+// A steady flow keeps what it cycles through; after a burst the pool is back to its
+// reserve within two intervals, so buffer memory is held only while data waits, and
+// shortly after.
 type chunkPool struct {
 	local  []*chunk // the shard's, LIFO
 	shared *queue.MPMC[*chunk]
+	takes  atomic.Uint64 // chunks taken from shared, by either side
+	// At the last decay (the shard's only): shared's length and takes.
+	lastLen   int
+	lastTakes uint64
 }
+
+// chunkDecay is how often the shard's decay looks at the shared ring, and chunkReserve
+// what it leaves there in any case (256 KiB a shard), so that a connection arriving after
+// a quiet spell, with a few kilobytes to move, finds its chunks without allocating.
+const (
+	chunkDecay   = int64(time.Second)
+	chunkReserve = 64
+)
 
 const chunkLocal = 64
 
@@ -94,9 +115,24 @@ func (p *chunkPool) get(base uint64, shard bool) *chunk {
 		}
 	}
 	if c, ok := p.shared.Pop(); ok {
+		p.takes.Add(1)
 		return fresh(c, base)
 	}
 	return fresh(new(chunk), base)
+}
+
+// decay drops the chunks that lay in the shared ring since the last decay, and reports
+// whether it still holds any (then the shard calls again after chunkDecay). Shard only.
+func (p *chunkPool) decay() (dropped int, more bool) {
+	takes := p.takes.Load()
+	idle := min(p.lastLen-int(takes-p.lastTakes), p.shared.Len()-chunkReserve)
+	for ; dropped < idle; dropped++ {
+		if _, ok := p.shared.Pop(); !ok {
+			break
+		}
+	}
+	p.lastLen, p.lastTakes = p.shared.Len(), takes
+	return dropped, p.lastLen > chunkReserve
 }
 
 // put gives a chunk back; shard says which side is giving it.

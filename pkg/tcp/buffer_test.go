@@ -194,3 +194,49 @@ func TestByteRing_NoAllocs(t *testing.T) {
 	round()
 	require.Zero(t, testing.AllocsPerRun(1000, round))
 }
+
+// The chunk pool's decay gives back what lay unused in the shared ring through a whole
+// interval, down to the reserve, and keeps what a steady flow cycles through.
+func TestChunkPool_DecayDropsOnlyIdleChunks(t *testing.T) {
+	p := newChunkPool(1 << 10)
+	for i := 0; i < chunkReserve+100; i++ {
+		p.put(new(chunk), false) // the application's side: the shared ring
+	}
+	dropped, more := p.decay() // the first look only notes the length
+	require.Zero(t, dropped)
+	require.True(t, more)
+
+	// 30 taken and given back in the interval: the other 134 lay there throughout, and all
+	// but the reserve go (the ones just used are among what stays: the ring is FIFO).
+	var taken []*chunk
+	for i := 0; i < 30; i++ {
+		taken = append(taken, p.get(0, false))
+	}
+	for _, c := range taken {
+		p.put(c, false)
+	}
+	dropped, more = p.decay()
+	require.Equal(t, 100, dropped)
+	require.Equal(t, chunkReserve, p.shared.Len())
+	require.False(t, more)
+	dropped, _ = p.decay()
+	require.Zero(t, dropped, "the reserve stays")
+
+	// A pool in steady use keeps what it cycles through. 200 come back: the 64 that lay
+	// there since the last look go (the 200 are reserve enough), then 200 taken and
+	// returned in each interval keep their 200.
+	for i := 0; i < 200; i++ {
+		p.put(new(chunk), false)
+	}
+	dropped, _ = p.decay()
+	require.Equal(t, chunkReserve, dropped)
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 200; i++ {
+			p.put(p.get(0, false), false)
+		}
+		dropped, more = p.decay()
+		require.Zero(t, dropped)
+		require.True(t, more)
+		require.Equal(t, 200, p.shared.Len())
+	}
+}

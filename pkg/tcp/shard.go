@@ -18,6 +18,7 @@ const (
 	timerDelack                    // delayed ACK
 	timerTimeWait                  // TIME-WAIT expiry
 	timerAlive                     // keepalive probes (keepalive.go)
+	timerChunks                    // the chunk pool's decay (buffer.go)
 	timerKinds                     // first kind this package does not use
 )
 
@@ -50,6 +51,7 @@ type shard struct {
 	epFree  *queue.MPMC[*endpoint] // shared with dialing application goroutines
 	epCache []*endpoint            // the shard's own LIFO of recently freed endpoints
 	chunks  *chunkPool             // buffer chunks, shared with application goroutines
+	decay   wheel.Timer            // the chunk pool's decay, armed while its shared ring holds more than its reserve
 	segs    segPools               // scoreboard rings (sender.go)
 	ooo     oooPool                // out-of-order range lists (receiver.go)
 	// newlyLost counts the segments marked lost since the ACK being processed arrived
@@ -91,6 +93,7 @@ func (e *Engine) newShard(id int, env tcpdrv.Env, w *wheel.Wheel, ctr *stats.Cou
 		epCache: make([]*endpoint, 0, 256),
 		chunks:  newChunkPool(1 << 14),
 	}
+	s.decay.Kind, s.decay.Owner = timerChunks, s
 	s.fireFn = s.Fire
 	e.shards[id] = s
 	return s
@@ -169,6 +172,10 @@ func (s *shard) Fire(t *wheel.Timer, now int64) {
 		s.timewaitTimer(t.Owner.(*timewait))
 	case timerAlive:
 		s.keepaliveTimer(t.Owner.(*endpoint))
+	case timerChunks:
+		if _, more := s.chunks.decay(); more {
+			s.wheel.Schedule(&s.decay, now+chunkDecay)
+		}
 	}
 }
 
@@ -189,6 +196,11 @@ func (s *shard) ProcessWork() int {
 	}
 	if len(s.txHeld) > 0 {
 		n += s.resumeHeld()
+	}
+	if !s.decay.Pending() && s.chunks.shared.Len() > chunkReserve {
+		// Chunks came back (an application read or a connection's end): the decay
+		// returns those nobody takes again.
+		s.wheel.Schedule(&s.decay, s.now+chunkDecay)
 	}
 	return n
 }
