@@ -18,8 +18,9 @@
 // recovery that proves spurious is undone from D-SACKs or timestamps. Congestion control
 // (cc.go) sits behind an interface shaped like Linux's tcp_congestion_ops: CUBIC with
 // HyStart++ by default, Reno by tcp_congestion_control. Buffers (buffer.go, bufsize.go) are
-// lists of chunks from per-shard pools, held only while data waits in them; how they grow
-// and shrink without a lock on the per-segment path is written at byteRing, and how their
+// lists of chunks from per-shard pools, held only while data waits in them (and the pools
+// give back within two seconds what a burst left them, chunkPool); how they grow and
+// shrink without a lock on the per-segment path is written at byteRing, and how their
 // capacity follows tcp_rmem and tcp_wmem (receive autotuning as tcp_rcv_space_adjust) at
 // the top of bufsize.go.
 //
