@@ -2,6 +2,8 @@
 # Bulk transfer under loss over veths (run as root): 10 flows x 1 MiB, every byte hashed by
 # the receiver and checked by the sender (bench/cmd/flows, the workload of BenchmarkLoss),
 # on Linux's own TCP (both ends, Go's net) and on shardstack over AF_PACKET (both ends),
+# beside shardstack in process (BenchmarkLoss's case for the same level, both stacks in one
+# process over the in-memory pair, its hook dropping the same share of data segments),
 # from a sender namespace to a receiver namespace through a third, the wire: a Linux
 # bridge between two veths. TSO, GSO and GRO are off on every veth end, and an nftables
 # rule on the wire's port towards the receiver drops N per mille of the data segments, at
@@ -22,12 +24,12 @@
 # FAMILY=6 gives the ends fd00:198:18::1/64 (receiver) and ::2/64 (sender) instead of
 # 198.18.0.1/24 and .2/24, leaves IPv6 on in the namespaces (Linux's and shardstack's
 # ends then find each other by neighbour discovery through the bridge), and the drop rule
-# matches IPv6 data segments. STACKS names the columns, in order: linux, shardstack (over
+# matches IPv6 data segments. STACKS names the columns, in order (default "linux inproc
+# shardstack", without inproc for IPv6 or other levels): linux, shardstack (over
 # AF_PACKET, with LINKOPTS), inproc (BenchmarkLoss's case for the level, in this process's
-# namespace: both stacks in one process over the in-memory pair, its hook dropping the
-# same share of data segments; levels 0, 10 and 50 only, IPv4, no link), and
-# tun[,OPTIONS]: shardstack over a TUN device at both ends
-# (tun,vnet,gso: with the virtio-net header and GSO both ways), each end's namespace
+# namespace, no link; levels 0, 10 and 50 only, IPv4), and tun[,OPTIONS]: shardstack
+# over a TUN device at both ends (tun,vnet,gso: with the virtio-net header and GSO both
+# ways), each end's namespace
 # kernel forwarding between its TUN device and its veth, so that the wire carries the
 # same single segments as for the others: the kernel's own addresses are 198.18.1.1 and
 # .2/24 on the veths (fd00:198:18:1::1 and ::2/64) and 198.18.2.1 and .2 on the TUN
@@ -67,7 +69,14 @@ deadline=${DEADLINE:-60s}
 nflows=${FLOWS:-10}
 nbytes=${BYTES:-1048576}
 family=${FAMILY:-4}
-stacks=${STACKS:-linux shardstack}
+# The default columns: Linux, shardstack in process (BenchmarkLoss, where it has the
+# levels and the family) and shardstack over AF_PACKET.
+default_stacks="linux inproc shardstack"
+[ "$family" = 4 ] || default_stacks="linux shardstack"
+for level in $levels; do
+	case $level in 0 | 10 | 50) ;; *) default_stacks="linux shardstack" ;; esac
+done
+stacks=${STACKS:-$default_stacks}
 pcapdir=${PCAP:-}
 logdir=${LOGS:-}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (network namespaces, nftables)" >&2; exit 1; }
