@@ -15,6 +15,7 @@
 #   LEVELS="0 10 50" DEADLINE=60s FLOWS=10 BYTES=1048576 bench/loss/run.sh 3
 #   LINKOPTS=,rxring,txring bench/loss/run.sh 3     # shardstack's AF_PACKET options
 #   LINKOPTS=,gso LEVELS="0 10" bench/loss/run.sh 3 # the sender hands the kernel GSO super-packets
+#   FLOWOPTS="--busy-poll --shards 2" bench/loss/run.sh 3 # flows' own options, shardstack's ends
 #   FAMILY=6 bench/loss/run.sh 3                    # the same over IPv6
 #   STACKS="linux shardstack tun tun,vnet,gso" bench/loss/run.sh 3
 #   STACKS="linux inproc" bench/loss/run.sh 15     # Linux over the veth beside BenchmarkLoss
@@ -250,13 +251,13 @@ cell() {
 		cargs=(--link kernel)
 		;;
 	shardstack) # no kernel address on either end: the stacks own them
-		sargs=(--link "afpacket:$sdev${LINKOPTS:-}" --addr "$srv/$plen")
-		cargs=(--link "afpacket:$cdev${LINKOPTS:-}" --addr "$cli/$plen")
+		sargs=(--link "afpacket:$sdev${LINKOPTS:-}" --addr "$srv/$plen" ${FLOWOPTS:-})
+		cargs=(--link "afpacket:$cdev${LINKOPTS:-}" --addr "$cli/$plen" ${FLOWOPTS:-})
 		;;
 	tun*)
 		tun_routes add
-		sargs=(--link "tun:$stun${stk#tun}" --addr "$srv/$plen")
-		cargs=(--link "tun:$ctun${stk#tun}" --addr "$cli/$plen")
+		sargs=(--link "tun:$stun${stk#tun}" --addr "$srv/$plen" ${FLOWOPTS:-})
+		cargs=(--link "tun:$ctun${stk#tun}" --addr "$cli/$plen" ${FLOWOPTS:-})
 		;;
 	esac
 	set_drop "$level"

@@ -97,13 +97,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // endpoint is one side's stack: Linux's (net) or shardstack on a link.
 type endpoint struct {
-	spec   string
-	addr   netip.Prefix
-	shards int
-	pcap   string
-	st     *stack.Stack
-	lk     *link.Link
-	closer func() error
+	spec     string
+	addr     netip.Prefix
+	shards   int
+	busyPoll bool          // --busy-poll
+	coalesce time.Duration // --rx-coalesce
+	pcap     string
+	st       *stack.Stack
+	lk       *link.Link
+	closer   func() error
 }
 
 func (e *endpoint) flags(fs *flag.FlagSet, defAddr string) {
@@ -115,6 +117,8 @@ func (e *endpoint) flags(fs *flag.FlagSet, defAddr string) {
 	})
 	e.addr = netip.MustParsePrefix(defAddr)
 	fs.IntVar(&e.shards, "shards", 1, "shardstack shards (link queues)")
+	fs.BoolVar(&e.busyPoll, "busy-poll", false, "shardstack's idle shards spin instead of sleeping in the kernel")
+	fs.DurationVar(&e.coalesce, "rx-coalesce", 0, "shardstack waits this long after a receive burst less than half full (ethtool's rx-usecs)")
 	fs.StringVar(&e.pcap, "pcap", "", "write every frame shardstack moves, both ways, to this pcap `file` (a debugging aid: it slows the stack)")
 }
 
@@ -149,7 +153,8 @@ func (e *endpoint) open(name string) error {
 			return err
 		}
 	}
-	e.st, err = stack.New(stack.Config{Port: port, Addr: e.addr, Shards: e.shards, Name: name})
+	e.st, err = stack.New(stack.Config{Port: port, Addr: e.addr, Shards: e.shards, Name: name,
+		BusyPoll: e.busyPoll, RxCoalesce: e.coalesce})
 	if err != nil {
 		port.Close()
 		return err
