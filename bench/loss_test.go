@@ -96,7 +96,7 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	p.cport.SetHook(m.hook)
 	c0, rx0 := p.counters(), p.recv.Received()
 	runs := make([]float64, 0, b.N)
-	rep := lossReport{Label: c.name, Stack: "shardstack", Link: "in-process pair", Flows: w.Flows(), Bytes: w.BytesPerFlow()}
+	rep := flows.Report{Label: c.name, Stack: "shardstack", Link: "in-process pair", Flows: w.Flows(), Bytes: w.BytesPerFlow()}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
@@ -147,7 +147,7 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(segs), "allocs/seg")
 	}
 	if *lossJSON != "" {
-		rep.RunsMs, rep.MedianMs, rep.Drops = runs, med, drops
+		rep.RunsMs, rep.MedianMs, rep.Drops = runs, med, &drops
 		rep.RetransRun = float64(d.Value(stats.TcpRetransSegs)) / n
 		if err := writeLossReport(*lossJSON, &rep); err != nil {
 			b.Fatal(err)
@@ -156,22 +156,7 @@ func benchLoss(b *testing.B, w *flows.Workload, c lossCase) float64 {
 	return med
 }
 
-// lossReport is what -loss.json writes: bench/cmd/flows send's report and the drops.
-type lossReport struct {
-	Label      string    `json:"label,omitempty"`
-	Stack      string    `json:"stack"`
-	Link       string    `json:"link"`
-	Flows      int       `json:"flows"`
-	Bytes      int64     `json:"bytes_per_flow"`
-	RunsMs     []float64 `json:"runs_ms"` // a failed run counts as its deadline
-	Failed     int       `json:"failed_runs"`
-	MedianMs   float64   `json:"median_ms"`
-	RetransRun float64   `json:"retrans_per_run"`
-	FirstError string    `json:"first_error,omitempty"`
-	Drops      uint64    `json:"drops"` // frames the hook dropped over all runs
-}
-
-func writeLossReport(path string, r *lossReport) error {
+func writeLossReport(path string, r *flows.Report) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

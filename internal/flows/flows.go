@@ -291,3 +291,22 @@ func Median(xs []float64) float64 {
 	}
 	return s[n/2]
 }
+
+// Report is what a measurement of a workload prints as JSON: bench/cmd/flows send --json,
+// and BenchmarkLoss with -loss.json (which adds the frames its hook dropped), the shape
+// bench/loss/run.sh reads.
+type Report struct {
+	Label      string    `json:"label,omitempty"`
+	Stack      string    `json:"stack"`
+	Link       string    `json:"link"`
+	Flows      int       `json:"flows"`
+	Bytes      int64     `json:"bytes_per_flow"`
+	RunsMs     []float64 `json:"runs_ms"` // a failed run counts as its deadline
+	Failed     int       `json:"failed_runs"`
+	MedianMs   float64   `json:"median_ms"`
+	RetransRun float64   `json:"retrans_per_run"`
+	FirstError string    `json:"first_error,omitempty"`
+	// Drops is the frames dropped over all runs, where the measurement itself dropped them
+	// (an in-process hook); a link's rule counts its own.
+	Drops *uint64 `json:"drops,omitempty"`
+}

@@ -9,10 +9,8 @@ import (
 	"github.com/shardstack/shardstack/pkg/stats"
 )
 
-// prrEndpoint is an endpoint in fast recovery with n segments on its scoreboard, sacked of
-// them SACKed and lost marked lost (none resent yet), after a window of priorCwnd was cut
-// to ssthresh.
-func prrEndpoint(t *testing.T, n, sacked, lost int, priorCwnd, ssthresh uint32) (*shard, *endpoint) {
+// senderWithSegments is a sender with n full segments on its scoreboard from sequence 1000.
+func senderWithSegments(t *testing.T, n int) (*shard, *endpoint) {
 	t.Helper()
 	s, ep := newTestReceiver(t, 1, 64<<10)
 	s.initSender(ep)
@@ -20,6 +18,15 @@ func prrEndpoint(t *testing.T, n, sacked, lost int, priorCwnd, ssthresh uint32) 
 		start := seqnum.Value(1000 + 1448*i)
 		ep.sb.push(start, start.Add(1448), 0, ep.nextOrder(), 0)
 	}
+	return s, ep
+}
+
+// prrEndpoint is an endpoint in fast recovery with n segments on its scoreboard, sacked of
+// them SACKed and lost marked lost (none resent yet), after a window of priorCwnd was cut
+// to ssthresh.
+func prrEndpoint(t *testing.T, n, sacked, lost int, priorCwnd, ssthresh uint32) (*shard, *endpoint) {
+	t.Helper()
+	s, ep := senderWithSegments(t, n)
 	for i := 0; i < sacked; i++ {
 		ep.markSacked(ep.sb.at(n - 1 - i))
 	}
@@ -86,12 +93,7 @@ func TestPRR_AsLinux(t *testing.T) {
 // and a loss probe outstanding that resent the last one.
 func tlpEndpoint(t *testing.T, n int, cwnd uint32) (*shard, *endpoint) {
 	t.Helper()
-	s, ep := newTestReceiver(t, 1, 64<<10)
-	s.initSender(ep)
-	for i := 0; i < n; i++ {
-		start := seqnum.Value(1000 + 1448*i)
-		ep.sb.push(start, start.Add(1448), 0, ep.nextOrder(), 0)
-	}
+	s, ep := senderWithSegments(t, n)
 	ep.sndMax = seqnum.Value(1000 + 1448*n)
 	ep.caState = caOpen
 	ep.cc.cwnd = cwnd

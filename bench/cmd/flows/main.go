@@ -325,20 +325,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// report is what send prints.
-type report struct {
-	Label      string    `json:"label,omitempty"`
-	Stack      string    `json:"stack"`
-	Link       string    `json:"link"`
-	Flows      int       `json:"flows"`
-	Bytes      int64     `json:"bytes_per_flow"`
-	RunsMs     []float64 `json:"runs_ms"` // a failed run counts as its deadline
-	Failed     int       `json:"failed_runs"`
-	MedianMs   float64   `json:"median_ms"`
-	RetransRun float64   `json:"retrans_per_run"`
-	FirstError string    `json:"first_error,omitempty"`
-}
-
 func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("flows send", flag.ContinueOnError)
 	var e endpoint
@@ -379,7 +365,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ap.String())
 	}
-	rep := report{Label: *label, Stack: e.stackName(), Link: e.spec, Flows: *nflows, Bytes: *nbytes}
+	rep := flows.Report{Label: *label, Stack: e.stackName(), Link: e.spec, Flows: *nflows, Bytes: *nbytes}
 	if *warmup {
 		ww, _ := flows.New(1, 64<<10, 1, true)
 		wctx, cancel := context.WithTimeout(ctx, *deadline)
